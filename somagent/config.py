@@ -1,0 +1,145 @@
+"""One validated settings object, read from ``SOMAGENT_*`` environment variables.
+
+Every address the platform uses comes from here. A component whose external URL
+is set (``SOMAGENT_KAFKA_BOOTSTRAP``, ``SOMAGENT_DATABASE_URL``,
+``SOMAGENT_REDIS_URL``, ``SOMAGENT_CLICKHOUSE_URL``, ``SOMAGENT_QDRANT_URL``) is
+treated as external: ``somagent up`` does not start it and talks to that server.
+All servers the stack starts itself listen on loopback only.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from somagent.exceptions import ConfigError
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+_LOOPBACK = "127.0.0.1"
+
+
+def _check_url(value: str | None, schemes: tuple[str, ...], name: str) -> str | None:
+    if value is None or value == "":
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in schemes or not parts.hostname:
+        raise ValueError(f"{name} must look like {schemes[0]}://host:port/..., got {value!r}")
+    try:
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError(f"{name} has an invalid port: {value!r}") from exc
+    if port is not None and not 1 <= port <= 65535:
+        raise ValueError(f"{name} has a port outside 1..65535: {value!r}")
+    return value
+
+
+class Settings(BaseSettings):
+    """Settings for every SomaGent process.
+
+    Defaults give a single-machine stack under ``./.somagent`` with ports chosen
+    away from the usual ones so it can sit beside a developer's own servers.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="SOMAGENT_", frozen=True, extra="ignore")
+
+    home: Path = Path(".somagent")
+    kafka_bootstrap: str | None = None
+    kafka_port: Port = 19092
+    kafka_controller_port: Port = 19093
+    topic_partitions: Annotated[int, Field(ge=1, le=1024)] = 6
+    database_url: str | None = None
+    postgres_port: Port = 15432
+    database_name: str = "somagent"
+    redis_url: str | None = None
+    redis_port: Port = 16379
+    clickhouse_url: str | None = None
+    clickhouse_database: str = "somagent"
+    qdrant_url: str | None = None
+    api_host: str = _LOOPBACK
+    api_port: Port = 8787
+    startup_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 180.0
+    kafka_heap: str = "512m"
+
+    @field_validator("kafka_bootstrap")
+    @classmethod
+    def _bootstrap(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        for server in value.split(","):
+            host, sep, port = server.strip().rpartition(":")
+            if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+                raise ValueError(f"SOMAGENT_KAFKA_BOOTSTRAP must be host:port[,host:port], got {value!r}")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str | None) -> str | None:
+        return _check_url(value, ("postgresql", "postgres"), "SOMAGENT_DATABASE_URL")
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        return _check_url(value, ("redis", "rediss"), "SOMAGENT_REDIS_URL")
+
+    @field_validator("clickhouse_url")
+    @classmethod
+    def _clickhouse_url(cls, value: str | None) -> str | None:
+        return _check_url(value, ("clickhouse", "clickhouses"), "SOMAGENT_CLICKHOUSE_URL")
+
+    @field_validator("qdrant_url")
+    @classmethod
+    def _qdrant_url(cls, value: str | None) -> str | None:
+        return _check_url(value, ("http", "https"), "SOMAGENT_QDRANT_URL")
+
+    # -- effective addresses -------------------------------------------------
+
+    @cached_property
+    def home_dir(self) -> Path:
+        """Absolute data directory; everything the stack writes lives below it."""
+        return self.home.expanduser().resolve()
+
+    @property
+    def kafka_servers(self) -> str:
+        return self.kafka_bootstrap or f"{_LOOPBACK}:{self.kafka_port}"
+
+    @property
+    def postgres_dsn(self) -> str:
+        return self.database_url or (
+            f"postgresql://postgres@{_LOOPBACK}:{self.postgres_port}/{self.database_name}"
+        )
+
+    @property
+    def redis_dsn(self) -> str:
+        return self.redis_url or f"redis://{_LOOPBACK}:{self.redis_port}/0"
+
+    @property
+    def clickhouse_path(self) -> Path:
+        """chDB's persistent data directory (used when no ClickHouse URL is set)."""
+        return self.home_dir / "clickhouse"
+
+    @property
+    def qdrant_path(self) -> Path:
+        """Embedded Qdrant's persistent directory (used when no Qdrant URL is set)."""
+        return self.home_dir / "qdrant"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.api_host}:{self.api_port}"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment; raise :class:`ConfigError` naming the variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"SOMAGENT_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"invalid settings: {problems}") from exc

@@ -1,0 +1,1 @@
+"""somagent.events."""
