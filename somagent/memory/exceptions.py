@@ -1,0 +1,39 @@
+"""Errors raised by ``somagent.memory``; all derive from :class:`SomagentError`.
+
+Messages name the tenant, collection, memory id or component involved.
+"""
+
+from __future__ import annotations
+
+from somagent.exceptions import SomagentError
+
+
+class MemoryError_(SomagentError):
+    """Root of memory errors (trailing underscore: ``MemoryError`` is a builtin)."""
+
+
+class InvalidRecallRequest(MemoryError_, ValueError):
+    """A recall request is malformed (empty query, ``top_k`` outside 1..50, bad capsule ids).
+
+    Also a :class:`ValueError`, so callers that validate generically still catch it.
+    """
+
+
+class InvalidRememberRequest(MemoryError_, ValueError):
+    """A remember request cannot even be judged (missing tenant, wrong types)."""
+
+
+class EmbeddingError(MemoryError_):
+    """An embedder could not produce vectors (bad dimension, model failed to load)."""
+
+
+class MemoryStoreError(MemoryError_):
+    """The vector store refused or failed an operation; the message names collection and tenant."""
+
+
+class MalformedMemoryEvent(MemoryError_):
+    """A memory event handed to the projector lacks a field or has the wrong type."""
+
+
+class InvalidPiiKey(MemoryError_, ValueError):
+    """The keyed-hash key for PII redaction is missing or too short."""

@@ -1,0 +1,325 @@
+"""Remember as an event-sourced, gated write (the glue the Faust wiring calls).
+
+Flow on ``memory.events`` (key: tenant, so one tenant's events stay in order)::
+
+    edge / Remember step ──> MemoryRememberRequested      (requested_payload)
+    remember-guard agent ──> MemoryRemembered | MemoryRememberRejected
+                                                          (RememberDecider.decide)
+    memory projector     ──> Qdrant upsert                (MemoryProjector.apply)
+
+Payload dicts carry the fields of the Avro records in ``schemas/avro`` (``reason``
+for the rejection reason code and the request's stated reason) plus extra keys the
+projector and audits use when present: ``source``, ``created_at_us``, ``request_id``,
+``reason_code``, ``detail``, ``pii_kinds``. The Avro writer drops keys its schema
+does not name, and the projector falls back to the envelope (``ts``, ``trace_id``,
+``event_id``) when they are missing.
+
+Idempotency: the decision's event id is ``decision_event_id(request_id)``, the
+memory id is deterministic (see :mod:`somagent.memory.guard`), a redelivered
+request whose memory is already stored is accepted again (not called a duplicate
+of itself), and the projector's upsert of the same memory is a no-op.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+
+from somagent.memory.embedder import Embedder
+from somagent.memory.exceptions import MalformedMemoryEvent
+from somagent.memory.guard import (
+    MEMORY_NAMESPACE,
+    Accepted,
+    Decision,
+    RememberGuard,
+    RememberRequest,
+    memory_id_for,
+    text_sha256,
+)
+from somagent.memory.model import MemoryRecord
+from somagent.memory.store import MemoryStore
+
+MEMORY_REMEMBER_REQUESTED: Final = "MemoryRememberRequested"
+MEMORY_REMEMBERED: Final = "MemoryRemembered"
+MEMORY_REMEMBER_REJECTED: Final = "MemoryRememberRejected"
+CAPSULE_REVOKED: Final = "CapsuleRevoked"
+
+
+def decision_event_id(request_id: str) -> str:
+    """Deterministic event id of the guard's decision for one request."""
+    return str(uuid.uuid5(MEMORY_NAMESPACE, f"decision:{request_id}"))
+
+
+def _micros(value: Any) -> int:
+    """Envelope ``ts`` as µs: fastavro decodes ``timestamp-micros`` to an aware datetime."""
+    if isinstance(value, datetime):
+        return int(value.timestamp() * 1_000_000)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise MalformedMemoryEvent(f"memory event ts must be µs or a datetime, got {value!r}")
+
+
+def _field(mapping: Mapping[str, Any], name: str, kind: type, where: str) -> Any:
+    value = mapping.get(name)
+    if not isinstance(value, kind):
+        raise MalformedMemoryEvent(
+            f"{where}: field {name!r} must be {kind.__name__}, got {value!r}"
+        )
+    return value
+
+
+def requested_payload(guard: RememberGuard, request: RememberRequest) -> dict[str, Any]:
+    """Payload of ``MemoryRememberRequested`` for the edge or the Remember step.
+
+    The text is redacted here already so clear personal data never reaches the log;
+    ``memory_id``/``text_sha256`` are what an acceptance will use, so the edge can
+    answer ``202`` with the memory id and later wait for it (see docs/memory.md).
+    """
+    redaction = guard.redact(request.text)
+    digest = text_sha256(redaction.text)
+    return {
+        "memory_id": memory_id_for(request.tenant, digest),
+        "text": redaction.text,
+        "text_sha256": digest,
+        "capsule_id": request.capsule_id,
+        "reason": request.reason,
+        "source": request.source,
+        "created_at_us": request.created_at_us,
+        "pii_kinds": list(redaction.kinds),
+    }
+
+
+def request_from_event(event: Mapping[str, Any]) -> RememberRequest:
+    """Rebuild the :class:`RememberRequest` from a ``MemoryRememberRequested`` envelope dict.
+
+    Raises:
+        MalformedMemoryEvent: not that type, or a required field is missing.
+    """
+    if event.get("type") != MEMORY_REMEMBER_REQUESTED:
+        raise MalformedMemoryEvent(
+            f"expected {MEMORY_REMEMBER_REQUESTED}, got {event.get('type')!r}"
+        )
+    where = f"{MEMORY_REMEMBER_REQUESTED} {event.get('event_id')!r}"
+    payload = _field(event, "payload", Mapping, where)
+    return RememberRequest(
+        tenant=str(_field(event, "tenant", str, where)),
+        text=str(_field(payload, "text", str, where)),
+        created_at_us=int(payload.get("created_at_us") or _micros(event.get("ts"))),
+        source=str(payload.get("source") or "api"),
+        capsule_id=payload.get("capsule_id"),
+        trace_id=str(event.get("trace_id") or ""),
+        request_id=str(event.get("event_id") or ""),
+        reason=str(payload.get("reason") or ""),
+    )
+
+
+def decision_payload(request: RememberRequest, decision: Decision) -> tuple[str, dict[str, Any]]:
+    """``(event type, payload)`` for the guard's decision on ``request``."""
+    common = {
+        "capsule_id": request.capsule_id,
+        "source": request.source,
+        "request_id": request.request_id,
+    }
+    if isinstance(decision, Accepted):
+        return MEMORY_REMEMBERED, {
+            "memory_id": decision.memory_id,
+            "text": decision.text,
+            "text_sha256": decision.text_sha256,
+            "reason": request.reason,
+            "created_at_us": request.created_at_us,
+            "pii_kinds": list(decision.pii_kinds),
+            **common,
+        }
+    memory_id = memory_id_for(request.tenant, decision.text_sha256) if decision.text_sha256 else ""
+    return MEMORY_REMEMBER_REJECTED, {
+        "memory_id": memory_id,
+        "text_sha256": decision.text_sha256,
+        "reason": decision.reason_code,
+        "reason_code": decision.reason_code,
+        "detail": decision.detail,
+        **common,
+    }
+
+
+class _StoreHashes:
+    """``Container[str]`` of a tenant's text hashes, asked of the store on demand."""
+
+    def __init__(self, store: MemoryStore, tenant: str, request_id: str) -> None:
+        self._store, self._tenant, self._request_id = store, tenant, request_id
+
+    def __contains__(self, digest: object) -> bool:
+        return isinstance(digest, str) and self._store.exists_hash(
+            self._tenant, digest, exclude_request_id=self._request_id or None
+        )
+
+
+class RememberDecider:
+    """The remember-guard agent's logic: request event in, decision event out.
+
+    Duplicate detection asks the store, i.e. it sees memories the projector has
+    applied. Two identical requests decided before the first is projected are both
+    accepted; they carry the same memory id, so the store still holds one copy.
+    """
+
+    def __init__(
+        self, guard: RememberGuard, store: MemoryStore, embedder: Embedder | None = None
+    ) -> None:
+        if guard.near_duplicate_cosine is not None and embedder is None:
+            raise ValueError("near-duplicate detection needs the embedder")
+        self.guard, self.store, self.embedder = guard, store, embedder
+
+    def _nearest(self, tenant: str) -> Callable[[str], float | None] | None:
+        embedder = self.embedder
+        if embedder is None:
+            return None
+
+        def nearest(text: str) -> float | None:
+            hits = self.store.search(tenant, embedder.embed([text])[0], 1)
+            return hits[0].score if hits else None
+
+        return nearest
+
+    def decide(self, request: RememberRequest) -> tuple[Decision, str, dict[str, Any]]:
+        """Decide one request: ``(decision, event type, payload)`` (blocking: asks the store)."""
+        decision = self.guard.decide(
+            request,
+            _StoreHashes(self.store, request.tenant, request.request_id),
+            self._nearest(request.tenant),
+        )
+        event_type, payload = decision_payload(request, decision)
+        return decision, event_type, payload
+
+    def decide_event(self, event: Mapping[str, Any]) -> tuple[str, str, dict[str, Any]]:
+        """``(decision event id, event type, payload)`` for a request envelope dict."""
+        request = request_from_event(event)
+        _, event_type, payload = self.decide(request)
+        return decision_event_id(request.request_id), event_type, payload
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What became of one remember request, as the projector saw it."""
+
+    request_id: str
+    remembered: bool
+    memory_id: str
+    reason_code: str = ""
+
+
+class MemoryProjector:
+    """Applies memory events to the vector store and tracks how far it got.
+
+    * ``MemoryRemembered``: embed the (redacted) text and upsert it; idempotent by
+      memory id, so redelivery is a no-op.
+    * ``CapsuleRevoked``: delete the capsule's memories (idempotent).
+    * ``MemoryRememberRejected``: nothing to store; the outcome is recorded.
+    * anything else: ignored.
+
+    After each event it records the Kafka position (if given) and the request's
+    :class:`Outcome`, which is what the edge waits on for read-your-writes.
+    """
+
+    def __init__(self, embedder: Embedder, store: MemoryStore, *, outcomes_kept: int = 10_000):
+        self.embedder, self.store = embedder, store
+        self._positions: dict[int, int] = {}
+        self._outcomes: OrderedDict[str, Outcome] = OrderedDict()
+        self._outcomes_kept = outcomes_kept
+        self._lock = threading.Lock()
+
+    def apply(self, event: Mapping[str, Any], position: tuple[int, int] | None = None) -> bool:
+        """Apply one envelope dict; True when the store was written.
+
+        ``position`` is ``(partition, offset)`` of the event on ``memory.events``.
+
+        Raises:
+            MalformedMemoryEvent: a memory event lacks a required field.
+            MemoryStoreError: the store failed (the event should be retried).
+        """
+        kind = event.get("type")
+        wrote = False
+        if kind == MEMORY_REMEMBERED:
+            self._remember(event)
+            wrote = True
+        elif kind == CAPSULE_REVOKED:
+            where = f"{CAPSULE_REVOKED} {event.get('event_id')!r}"
+            payload = _field(event, "payload", Mapping, where)
+            delete = getattr(self.store, "delete_capsule", None)
+            if delete is not None:
+                delete(
+                    _field(event, "tenant", str, where), _field(payload, "capsule_id", str, where)
+                )
+                wrote = True
+        elif kind == MEMORY_REMEMBER_REJECTED:
+            payload = event.get("payload") or {}
+            self._record(
+                Outcome(
+                    str(payload.get("request_id") or ""),
+                    False,
+                    str(payload.get("memory_id") or ""),
+                    str(payload.get("reason_code") or payload.get("reason") or ""),
+                )
+            )
+        if position is not None:
+            with self._lock:
+                partition, offset = position
+                self._positions[partition] = max(offset, self._positions.get(partition, -1))
+        return wrote
+
+    def _remember(self, event: Mapping[str, Any]) -> None:
+        where = f"{MEMORY_REMEMBERED} {event.get('event_id')!r}"
+        payload = _field(event, "payload", Mapping, where)
+        text = _field(payload, "text", str, where)
+        created = payload.get("created_at_us")
+        record = MemoryRecord(
+            memory_id=_field(payload, "memory_id", str, where),
+            tenant=_field(event, "tenant", str, where),
+            text=text,
+            vector=self.embedder.embed([text])[0],
+            source=str(payload.get("source") or "api"),
+            created_at_us=int(created) if created is not None else _micros(event.get("ts")),
+            trace_id=str(event.get("trace_id") or ""),
+            capsule_id=payload.get("capsule_id"),
+            text_sha256=_field(payload, "text_sha256", str, where),
+            request_id=str(payload.get("request_id") or ""),
+        )
+        self.store.upsert([record])
+        self._record(Outcome(record.request_id, True, record.memory_id))
+
+    def _record(self, outcome: Outcome) -> None:
+        if not outcome.request_id:
+            return
+        with self._lock:
+            self._outcomes[outcome.request_id] = outcome
+            self._outcomes.move_to_end(outcome.request_id)
+            while len(self._outcomes) > self._outcomes_kept:
+                self._outcomes.popitem(last=False)
+
+    def applied_offset(self, partition: int) -> int | None:
+        """Highest offset applied on ``partition`` of ``memory.events`` (None: nothing yet)."""
+        with self._lock:
+            return self._positions.get(partition)
+
+    def outcome(self, request_id: str) -> Outcome | None:
+        """The outcome of a request once its decision has been applied (recent ones only)."""
+        with self._lock:
+            return self._outcomes.get(request_id)
+
+    async def wait_for_request(self, request_id: str, timeout_s: float) -> Outcome:
+        """Wait until the decision for ``request_id`` is applied; raise StackTimeout if not."""
+        from somagent.stack.wait import until_async
+
+        async def probe() -> Outcome | None:
+            return self.outcome(request_id)
+
+        return await until_async(
+            probe,
+            timeout_s=timeout_s,
+            what=f"memory projector to apply request {request_id}",
+            interval_s=0.005,
+            max_interval_s=0.05,
+        )
