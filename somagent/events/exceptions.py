@@ -87,6 +87,12 @@ class CorruptBody(DecodeError):
     reason = "corrupt-body"
 
 
+class SchemaMismatch(DecodeError):
+    """The writer's data cannot be resolved into the reader's schema."""
+
+    reason = "schema-mismatch"
+
+
 class UnknownEventType(DecodeError):
     """The event decoded, but its type has no branch in the reader's payload union."""
 
