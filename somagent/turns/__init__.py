@@ -1,1 +1,9 @@
-"""somagent.turns."""
+"""The turn state machine as pure functions (no I/O).
+
+Public API: :mod:`somagent.turns.machine` (transitions and actions),
+:mod:`somagent.turns.state` (``TurnState`` and its JSON form),
+:mod:`somagent.turns.events` (event records), :mod:`somagent.turns.ids`,
+:mod:`somagent.turns.planner` (``Planner``, ``DeterministicPlanner``) and
+:mod:`somagent.turns.verify`. Imports nothing else from the project except
+``somagent.exceptions``.
+"""

@@ -1,0 +1,361 @@
+"""The pure turn state machine: order, seq, ids, resume, failures."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from somagent.turns import events as ev
+from somagent.turns import machine as m
+from somagent.turns.exceptions import InvalidTransition
+from somagent.turns.ids import idem_key
+from somagent.turns.state import (
+    Answer,
+    Evidence,
+    FailureReason,
+    Plan,
+    Step,
+    TokenUsage,
+    ToolCall,
+    ToolResult,
+    TurnState,
+    state_from_dict,
+    state_to_dict,
+)
+
+T0 = 1_700_000_000_000
+TURN = "0b7f2a4e-9a57-4f34-8a0e-3a1f0d6c2b11"
+
+
+def request(**kw: object) -> m.TurnRequest:
+    base: dict[str, object] = {
+        "turn_id": TURN,
+        "session_id": "sess-1",
+        "tenant": "tenant-a",
+        "text": "what is 1/3 + 1/6",
+        "deadline_at_ms": T0 + 60_000,
+        "allow_tools": ("calc", "python"),
+        "allow_memory_write": True,
+        "seq": 0,
+    }
+    base.update(kw)
+    return m.TurnRequest(**base)  # type: ignore[arg-type]
+
+
+PLAN = Plan(
+    (ToolCall(0, "calc", {"expression": "1/3+1/6"}), ToolCall(1, "python", {"code": "print(1)"})),
+    "test",
+    "deterministic",
+    TokenUsage(5, 0, "tokenizer:cl100k_base"),
+)
+EVIDENCE = (Evidence("m1", "one third", 0.9),)
+ANSWER = Answer("1/2 [tool:calc#0] [mem:m1]", ("tool:calc#0", "mem:m1"))
+
+
+def ok(index: int, tool: str) -> ToolResult:
+    return ToolResult(index, tool, True, {"value": "x"}, duration_ms=3)
+
+
+def run_full(req: m.TurnRequest) -> list[m.Transition]:
+    """Drive a whole turn, returning every transition."""
+    out = [m.start(req, T0)]
+    out.append(m.on_recalled(out[-1].state, EVIDENCE, T0 + 1))
+    out.append(m.on_planned(out[-1].state, PLAN, T0 + 2))
+    out.append(m.on_tool_delta(out[-1].state, 0, 0, "partial", T0 + 3))
+    out.append(m.on_tool_result(out[-1].state, ok(0, "calc"), T0 + 4))
+    out.append(m.on_tool_result(out[-1].state, ok(1, "python"), T0 + 5))
+    out.append(m.on_verified(out[-1].state, ANSWER, [], T0 + 6))
+    out.append(m.on_answered(out[-1].state, T0 + 7))
+    if req.allow_memory_write:
+        out.append(m.on_remembered(out[-1].state, ["mem-9"], 120, T0 + 8))
+    return out
+
+
+def all_events(ts: list[m.Transition]) -> list[ev.TurnEvent]:
+    return [e for t in ts for e in t.events]
+
+
+def test_happy_path_order_actions_and_seq() -> None:
+    ts = run_full(request())
+    types = [e.type for e in all_events(ts)]
+    assert types == [
+        ev.TURN_STARTED,
+        ev.TURN_RECALLED,
+        ev.TURN_PLANNED,
+        ev.TOOL_CALL_REQUESTED,
+        ev.TOOL_CALL_REQUESTED,
+        ev.TOOL_CALL_DELTA,
+        ev.TOOL_CALL_COMPLETED,
+        ev.TOOL_CALL_COMPLETED,
+        ev.TURN_VERIFIED,
+        ev.TURN_ANSWERED,
+        ev.TURN_REMEMBERED,
+        ev.TURN_COMPLETED,
+    ]
+    assert [e.seq for e in all_events(ts)] == list(range(1, 13))
+    assert ts[-1].state.seq == 12
+    actions = [type(t.action) for t in ts]
+    assert actions == [
+        m.RunRecall,
+        m.RunPlan,
+        m.RunToolCall,
+        m.RunToolCall,
+        m.RunToolCall,
+        m.RunVerify,
+        m.RunAnswer,
+        m.RunRemember,
+        m.Finish,
+    ]
+    assert ts[-1].state.step is Step.COMPLETED
+    ids = [e.event_id for e in all_events(ts)]
+    assert len(set(ids)) == len(ids)
+
+
+def test_usage_records_tokens_tool_calls_egress_storage() -> None:
+    usage = [u for t in run_full(request()) for u in t.usage]
+    kinds = [(u.kind, u.quantity) for u in usage]
+    answer_bytes = len(ANSWER.text.encode())
+    assert kinds == [
+        ("tokens", 5),
+        ("tool_call", 1),
+        ("tool_call", 1),
+        ("egress_bytes", answer_bytes),
+        ("storage_bytes", 120),
+    ]
+    assert all(u.tenant == "tenant-a" and u.turn == TURN for u in usage)
+    assert len({u.event_id for u in usage}) == len(usage)
+    assert usage[0].to_dict()["payload"]["detail"]["source"] == "tokenizer:cl100k_base"
+
+
+def test_no_remember_when_memory_writes_not_allowed() -> None:
+    ts = run_full(request(allow_memory_write=False))
+    assert isinstance(ts[-1].action, m.Finish)
+    assert ts[-1].state.step is Step.COMPLETED
+    assert ev.TURN_REMEMBERED not in [e.type for e in all_events(ts)]
+
+
+def test_starting_seq_continues_from_turn_requested() -> None:
+    t = m.start(request(seq=41), T0)
+    assert t.events[0].seq == 42 and t.state.seq == 42
+
+
+def test_replay_gives_identical_event_ids() -> None:
+    a = [e.to_dict() for e in all_events(run_full(request()))]
+    b = [e.to_dict() for e in all_events(run_full(request()))]
+    assert a == b
+
+
+def test_tool_call_actions_carry_idempotency_keys() -> None:
+    t = m.on_planned(m.on_recalled(m.start(request(), T0).state, (), T0).state, PLAN, T0)
+    assert isinstance(t.action, m.RunToolCall)
+    assert t.action.idem_key == idem_key(TURN, "tools", 0) == f"{TURN}:tools:0"
+    requested = [e for e in t.events if e.type == ev.TOOL_CALL_REQUESTED]
+    assert [e.payload["idem_key"] for e in requested] == [
+        idem_key(TURN, "tools", 0),
+        idem_key(TURN, "tools", 1),
+    ]
+
+
+def test_duplicate_tool_result_is_ignored() -> None:
+    t = m.on_planned(m.on_recalled(m.start(request(), T0).state, (), T0).state, PLAN, T0)
+    first = m.on_tool_result(t.state, ok(0, "calc"), T0 + 1)
+    again = m.on_tool_result(first.state, ok(0, "calc"), T0 + 2)
+    assert again.events == () and again.state == first.state
+    assert isinstance(again.action, m.RunToolCall) and again.action.index == 1
+
+
+def test_failed_tool_call_does_not_fail_turn_and_is_billed() -> None:
+    t = m.on_planned(m.on_recalled(m.start(request(), T0).state, (), T0).state, PLAN, T0)
+    bad = ToolResult(0, "calc", False, None, "crashed", "exit 1")
+    t2 = m.on_tool_result(t.state, bad, T0 + 1)
+    assert t2.events[0].type == ev.TOOL_CALL_FAILED
+    assert t2.state.step is Step.TOOLS
+    assert [u.kind for u in t2.usage] == ["tool_call"]
+    invalid = ToolResult(1, "python", False, None, "invalid_arguments", "code: required")
+    t3 = m.on_tool_result(t2.state, invalid, T0 + 2)
+    assert t3.usage == ()
+    assert isinstance(t3.action, m.RunVerify)
+
+
+def test_denied_calls_are_audited_and_skipped() -> None:
+    state = m.on_recalled(m.start(request(), T0).state, (), T0).state
+    t = m.on_planned(state, PLAN, T0 + 1, allowed_tools={"calc"})
+    types = [e.type for e in t.events]
+    assert types == [ev.TURN_PLANNED, ev.POLICY_DENIED, ev.TOOL_CALL_REQUESTED]
+    assert t.events[1].payload["tool"] == "python"
+    assert t.state.completed_calls == frozenset({1})
+    assert t.state.tool_results[0].error_code == "tool_denied"
+    t2 = m.on_tool_result(t.state, ok(0, "calc"), T0 + 2)
+    assert isinstance(t2.action, m.RunVerify)
+
+
+def test_all_calls_denied_fails_with_tool_denied() -> None:
+    state = m.on_recalled(m.start(request(allow_tools=()), T0).state, (), T0).state
+    t = m.on_planned(state, PLAN, T0 + 1)
+    assert t.events[-1].type == ev.TURN_FAILED
+    assert t.events[-1].payload["reason"] == "tool_denied"
+    assert isinstance(t.action, m.Finish) and t.state.step is Step.FAILED
+
+
+def test_empty_plan_goes_straight_to_verify() -> None:
+    state = m.on_recalled(m.start(request(), T0).state, (), T0).state
+    t = m.on_planned(state, Plan(), T0 + 1)
+    assert isinstance(t.action, m.RunVerify) and t.state.step is Step.VERIFY
+
+
+@pytest.mark.parametrize(
+    ("text", "deadline", "reason"),
+    [("   ", T0 + 1000, "invalid_request"), ("hi", T0, "deadline_exceeded")],
+)
+def test_start_rejects_bad_requests(text: str, deadline: int, reason: str) -> None:
+    t = m.start(request(text=text, deadline_at_ms=deadline), T0)
+    assert [e.type for e in t.events] == [ev.TURN_FAILED]
+    assert t.events[0].payload["reason"] == reason
+    assert isinstance(t.action, m.Finish)
+
+
+def test_deadline_exceeded_discards_late_outcome() -> None:
+    s = m.start(request(), T0).state
+    t = m.on_recalled(s, EVIDENCE, T0 + 60_000)
+    assert t.state.step is Step.FAILED
+    assert t.state.failure is not None
+    assert t.state.failure.reason is FailureReason.DEADLINE_EXCEEDED
+    assert t.state.failure.step is Step.RECALL
+    assert t.state.evidence == ()
+
+
+def test_cancel_then_late_outcome_is_noop() -> None:
+    s = m.start(request(), T0).state
+    c = m.cancel(s, T0 + 5)
+    assert c.state.cancelled and c.events[0].payload["reason"] == "cancelled"
+    late = m.on_recalled(c.state, EVIDENCE, T0 + 6)
+    assert late.events == () and isinstance(late.action, m.Finish)
+    assert m.cancel(c.state, T0 + 7).events == ()
+
+
+def test_tick_detects_step_timeout_and_deadline() -> None:
+    timeouts = m.StepTimeouts(recall_ms=100)
+    s = m.start(request(), T0, timeouts).state
+    assert m.tick(s, T0 + 100, timeouts) is None
+    t = m.tick(s, T0 + 101, timeouts)
+    assert t is not None and t.events[0].payload["reason"] == "step_timeout"
+    d = m.tick(s, T0 + 60_000, timeouts)
+    assert d is not None and d.events[0].payload["reason"] == "deadline_exceeded"
+    assert m.tick(t.state, T0 + 200, timeouts) is None
+
+
+def test_action_timeout_is_bounded_by_deadline() -> None:
+    t = m.start(request(deadline_at_ms=T0 + 2_000), T0)
+    assert isinstance(t.action, m.RunRecall) and t.action.timeout_ms == 2_000
+    t2 = m.start(request(), T0, m.StepTimeouts(recall_ms=700))
+    assert isinstance(t2.action, m.RunRecall) and t2.action.timeout_ms == 700
+
+
+def test_step_errors_map_to_reason_codes() -> None:
+    s = m.start(request(), T0).state
+    assert m.on_step_error(s, "qdrant down", T0).events[0].payload == {
+        "reason": "recall_failed",
+        "detail": "qdrant down",
+        "step": "recall",
+    }
+
+
+def test_verify_failure_fails_turn() -> None:
+    ts = run_full(request())
+    verify_state = ts[5].state
+    assert verify_state.step is Step.VERIFY
+    t = m.on_verified(verify_state, ANSWER, ["pii_revealed: email"], T0 + 9)
+    assert t.events[-1].payload["reason"] == "verify_failed"
+    assert "pii_revealed" in t.events[-1].payload["detail"]
+
+
+def test_outcome_for_wrong_step_raises() -> None:
+    s = m.start(request(), T0).state
+    with pytest.raises(InvalidTransition, match=r"turn .* is at step recall"):
+        m.on_planned(s, PLAN, T0 + 1)
+    bad = Plan((ToolCall(1, "calc", {}),))
+    with pytest.raises(InvalidTransition, match=r"0\.\.n-1"):
+        m.on_planned(m.on_recalled(s, (), T0).state, bad, T0)
+
+
+def crash_points() -> list[int]:
+    return list(range(len(run_full(request()))))
+
+
+@pytest.mark.parametrize("crash_after", crash_points())
+def test_resume_after_crash_continues_at_next_step(crash_after: int) -> None:
+    """Restore the state stored after transition k; the resumed action equals the
+    action that transition asked for, and no completed tool call runs again."""
+    ts = run_full(request())
+    stored = json.loads(json.dumps(state_to_dict(ts[crash_after].state)))
+    restored = state_from_dict(stored)
+    assert restored == ts[crash_after].state
+    r = m.resume(restored, T0 + 10)
+    assert r.events == ()
+    assert type(r.action) is type(ts[crash_after].action)
+    if isinstance(r.action, m.RunToolCall):
+        assert r.action.index not in restored.completed_calls
+        assert r.action == ts[crash_after].action or r.action.call == ts[crash_after].action.call  # type: ignore[union-attr]
+
+
+def test_resume_mid_tools_skips_completed_calls() -> None:
+    t = m.on_planned(m.on_recalled(m.start(request(), T0).state, (), T0).state, PLAN, T0)
+    after_first = m.on_tool_result(t.state, ok(0, "calc"), T0 + 1).state
+    r = m.resume(state_from_dict(state_to_dict(after_first)), T0 + 2)
+    assert isinstance(r.action, m.RunToolCall)
+    assert r.action.index == 1 and r.action.call.tool == "python"
+
+
+def test_resume_past_deadline_fails() -> None:
+    s = m.start(request(), T0).state
+    r = m.resume(s, T0 + 61_000)
+    assert r.events[0].type == ev.TURN_FAILED
+    assert r.events[0].payload["reason"] == "deadline_exceeded"
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    outcomes=st.lists(
+        st.sampled_from(["ok", "fail", "delta", "dup", "cancel", "late"]), max_size=12
+    )
+)
+def test_seq_is_contiguous_under_any_outcome_order(outcomes: list[str]) -> None:
+    t0 = m.start(request(), T0)
+    t1 = m.on_recalled(t0.state, EVIDENCE, T0 + 1)
+    t = m.on_planned(t1.state, PLAN, T0 + 2)
+    now = T0 + 3
+    state: TurnState = t.state
+    seen = [*t0.events, *t1.events, *t.events]
+    for i, kind in enumerate(outcomes):
+        now += 1
+        action = m.next_action(state, now)
+        if isinstance(action, m.Finish):
+            break
+        if not isinstance(action, m.RunToolCall):
+            break
+        idx = action.index
+        if kind == "ok":
+            t = m.on_tool_result(state, ok(idx, action.call.tool), now)
+        elif kind == "fail":
+            t = m.on_tool_result(
+                state, ToolResult(idx, action.call.tool, False, None, "timeout", "x"), now
+            )
+        elif kind == "delta":
+            t = m.on_tool_delta(state, idx, i, "chunk", now)
+        elif kind == "dup" and state.completed_calls:
+            done = min(state.completed_calls)
+            t = m.on_tool_result(state, ok(done, PLAN.calls[done].tool), now)
+        elif kind == "cancel":
+            t = m.cancel(state, now)
+        else:
+            t = m.on_tool_result(state, ok(idx, action.call.tool), T0 + 60_000)
+        state = t.state
+        seen.extend(t.events)
+    events = seen
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+    assert state.seq == len(events)
+    assert len({e.event_id for e in events}) == len(events)
+    assert sum(e.type == ev.TURN_FAILED for e in events) <= 1
