@@ -49,6 +49,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SOMAGENT_", frozen=True, extra="ignore")
 
     home: Path = Path(".somagent")
+    cache_dir: Path | None = None
     kafka_bootstrap: str | None = None
     kafka_port: Port = 19092
     kafka_controller_port: Port = 19093
@@ -103,6 +104,11 @@ class Settings(BaseSettings):
     def home_dir(self) -> Path:
         """Absolute data directory; everything the stack writes lives below it."""
         return self.home.expanduser().resolve()
+
+    @property
+    def cache_path(self) -> Path:
+        """Downloads kept between runs (Kafka jars); ``SOMAGENT_CACHE_DIR`` or ``home/cache``."""
+        return (self.cache_dir or self.home_dir / "cache").expanduser().resolve()
 
     @property
     def kafka_servers(self) -> str:

@@ -36,9 +36,11 @@ MIN_KEY_BYTES: Final = 16
 TOKEN_PREFIX: Final = "pii:"
 TOKEN_HEX_CHARS: Final = 16
 
+# Local part: RFC 5322 "atext" and dots; domain: LDH labels, alphabetic or IDN TLD.
+_ATEXT = r"A-Za-z0-9!#$%&'*+/=?^_`{|}~\-"
 _EMAIL = re.compile(
-    r"(?<![\w.+-])[A-Za-z0-9][A-Za-z0-9._%+-]*@(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)+"
-    r"[A-Za-z]{2,63}(?![\w-])"
+    rf"(?<![{_ATEXT}.])[{_ATEXT}][{_ATEXT}.]*@(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)+"
+    r"(?:[A-Za-z]{2,63}|(?i:xn--)[A-Za-z0-9-]{1,59})(?![\w-])"
 )
 _IBAN = re.compile(r"(?<![\w])[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]){11,30}(?![\w])")
 _CARD = re.compile(r"(?<![\w+])\d(?:[ -]?\d){12,18}(?![\w])")
@@ -145,6 +147,18 @@ _PATTERNS: Final = (
 )
 
 
+_GROUPED: Final = frozenset({"iban", "card", "phone"})
+_SEPARATOR = re.compile(r"[ ().\-/]+")
+
+
+def _drop_last_group(raw: str) -> str:
+    """``raw`` without its last separator-delimited group (and the separator)."""
+    last = None
+    for last in _SEPARATOR.finditer(raw, 1):
+        pass
+    return raw[: last.start()] if last is not None else raw[:0]
+
+
 @dataclass(frozen=True, slots=True)
 class _Match:
     start: int
@@ -158,18 +172,21 @@ def _find(text: str) -> list[_Match]:
     # idempotent even when a token's 16 hex digits happen to look like a card number.
     found = [_Match(m.start(), m.end(), "token", m.group(0)) for m in _TOKEN.finditer(text)]
     for kind, pattern in _PATTERNS:
-        for match in pattern.finditer(text):
+        pos = 0
+        while (match := pattern.search(text, pos)) is not None:
             raw = match.group(0)
             canonical = _canonical(kind, raw)
-            end = match.end()
-            # An IBAN printed in groups may be followed by an unrelated upper-case word
-            # or number that the pattern swallowed: retry with fewer trailing groups.
-            while canonical is None and kind == "iban" and " " in raw:
-                raw = raw.rsplit(" ", 1)[0]
-                end = match.start() + len(raw)
+            # A grouped number may be followed by an unrelated word or number that the
+            # greedy pattern swallowed: retry with fewer trailing groups.
+            while canonical is None and kind in _GROUPED and _SEPARATOR.search(raw[1:]):
+                raw = _drop_last_group(raw)
                 canonical = _canonical(kind, raw)
-            if canonical is not None:
-                found.append(_Match(match.start(), end, kind, canonical))
+            if canonical is None:
+                pos = match.start() + 1
+                continue
+            end = match.start() + len(raw)
+            found.append(_Match(match.start(), end, kind, canonical))
+            pos = end
     found.sort(key=lambda m: (m.start, m.kind != "token", -(m.end - m.start), _PRIORITY[m.kind]))
     chosen: list[_Match] = []
     cursor = 0

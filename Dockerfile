@@ -1,0 +1,14 @@
+# The SomaGent application image: one image, three roles
+# (somagent serve api | worker | projector), configured by SOMAGENT_* variables.
+FROM python:3.11-slim
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY somagent ./somagent
+COPY schemas ./schemas
+COPY infra ./infra
+RUN pip install . && useradd --system --home /app somagent
+USER somagent
+EXPOSE 8787
+ENTRYPOINT ["somagent"]
+CMD ["serve", "api"]

@@ -1,0 +1,54 @@
+# SomaGent Stream. The two commands a new user needs:
+#   make demo   bring the local stack up and run a real turn
+#   make test   run the test suite against a real stack it starts itself
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: demo test venv sysdeps up down status lint typecheck check bench clean
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found"; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+# System packages the stack needs; installed only when missing (Debian, as root or via sudo).
+sysdeps:
+	@./infra/sysdeps.sh
+
+up: venv sysdeps
+	$(BIN)/somagent up
+
+down:
+	@test -x $(BIN)/somagent && $(BIN)/somagent down || true
+
+status: venv
+	$(BIN)/somagent status
+
+demo: up
+	$(BIN)/somagent status
+	$(BIN)/somagent demo
+
+test: venv sysdeps
+	$(BIN)/pytest -q -p no:cacheprovider --durations=15
+
+lint: venv
+	$(BIN)/ruff check somagent tests bench
+
+typecheck: venv
+	$(BIN)/mypy
+
+check: lint typecheck
+
+bench: up
+	$(BIN)/somagent bench
+
+clean: down
+	rm -rf .somagent $(VENV)

