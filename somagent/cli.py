@@ -104,6 +104,29 @@ def topics(as_json: Annotated[bool, typer.Option("--json", help="print JSON")] =
     out.print(table)
 
 
+# Packages contribute their own command groups through `somagent.<pkg>.commands.register`,
+# so this module stays a thin router.
+_COMMAND_MODULES = (
+    "somagent.api.commands",
+    "somagent.streams.commands",
+    "somagent.projections.commands",
+    "somagent.math.commands",
+    "somagent.bench_commands",
+)
+
+
+def _register_packages() -> None:
+    import importlib
+    import importlib.util
+
+    for name in _COMMAND_MODULES:
+        if importlib.util.find_spec(name) is not None:
+            importlib.import_module(name).register(app)
+
+
+_register_packages()
+
+
 def main() -> None:
     try:
         app()
