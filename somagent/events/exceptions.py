@@ -55,6 +55,10 @@ class ProduceError(EventsError):
     """The broker did not acknowledge a record; the message names topic and key."""
 
 
+class ConsumeError(EventsError):
+    """The consumer hit a fatal broker error; the message names the topics."""
+
+
 class DecodeError(EventsError):
     """Bytes at ``where`` could not be decoded into an event.
 

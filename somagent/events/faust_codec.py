@@ -1,0 +1,117 @@
+"""Faust integration: agents read and write envelopes directly.
+
+``install_faust_codec(codec)`` registers the codec under :data:`CODEC_NAME`
+(``"somagent-avro"``), so ``app.topic(name, value_serializer="somagent-avro")``
+yields envelope dicts and accepts them on ``send``. :class:`EventTopic` (create it
+with :func:`event_topic`) also dead-letters undecodable records, with their
+position, instead of throwing the error into the agent: the agent keeps running.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import faust
+from faust.serializers import codecs
+from faust.types import AppT, Message
+
+from somagent.events import tracing
+from somagent.events.catalog import DEAD_LETTER, key_for
+from somagent.events.codec import EventCodec
+from somagent.events.exceptions import DecodeError, EventsError, Where
+from somagent.events.kafka import EVENT_TYPE_HEADER, EventProducer
+
+log = logging.getLogger(__name__)
+
+CODEC_NAME = "somagent-avro"
+
+
+class AvroEventCodec(codecs.Codec):
+    """A Faust codec over :class:`EventCodec` (single-object Avro envelopes)."""
+
+    def __init__(self, children: Any = None, **kwargs: Any) -> None:
+        super().__init__(children, **kwargs)
+        self.events: EventCodec = kwargs["events"]
+        self.dead_letters: EventProducer | None = kwargs.get("dead_letters")
+
+    def _dumps(self, obj: Any) -> bytes:
+        return self.events.encode(obj)
+
+    def _loads(self, s: bytes) -> Any:
+        return self.events.decode(s)
+
+
+def install_faust_codec(
+    codec: EventCodec, *, dead_letters: EventProducer | None = None, name: str = CODEC_NAME
+) -> AvroEventCodec:
+    """Register ``codec`` with Faust under ``name``; ``dead_letters`` feeds EventTopic."""
+    faust_codec = AvroEventCodec(events=codec, dead_letters=dead_letters)
+    codecs.register(name, faust_codec)
+    return faust_codec
+
+
+def installed_codec(name: str = CODEC_NAME) -> AvroEventCodec:
+    """The codec registered under ``name``.
+
+    Raises:
+        EventsError: :func:`install_faust_codec` was not called in this process.
+    """
+    found = codecs.codecs.get(name)
+    if not isinstance(found, AvroEventCodec):
+        raise EventsError(f"Faust codec {name!r} is not installed; call install_faust_codec")
+    return found
+
+
+class EventTopic(faust.Topic):
+    """A Faust topic of envelopes that dead-letters undecodable records."""
+
+    async def on_value_decode_error(self, exc: Exception, message: Message) -> None:
+        cause = exc.__cause__ if isinstance(exc.__cause__, DecodeError) else None
+        where = Where(message.topic, message.partition, message.offset)
+        error = (
+            type(cause)(cause.detail, where)
+            if cause is not None
+            else DecodeError(f"{type(exc).__name__}: {exc}", where)
+        )
+        log.error("dead-lettering undecodable record: %s", error)
+        producer = installed_codec().dead_letters
+        if producer is None:
+            log.error("no dead-letter producer installed; record at %s is only logged", where)
+            return
+        raw_headers: Any = message.headers or []
+        if isinstance(raw_headers, Mapping):
+            raw_headers = list(raw_headers.items())
+        original = [(str(k), v) for k, v in raw_headers if isinstance(v, bytes)]
+        headers: list[tuple[str, str | bytes | None]] = [
+            ("dlq.reason", error.reason.encode()),
+            ("dlq.detail", str(error).encode()),
+            ("dlq.topic", message.topic.encode()),
+            ("dlq.partition", str(message.partition).encode()),
+            ("dlq.offset", str(message.offset).encode()),
+            *original,
+        ]
+        producer.send_raw(DEAD_LETTER, message.value, message.key, headers)
+        producer.flush()
+
+
+def event_topic(app: AppT, *names: str, name: str = CODEC_NAME) -> EventTopic:
+    """An :class:`EventTopic` over ``names`` with raw keys and envelope values."""
+    return EventTopic(app, topics=list(names), key_serializer="raw", value_serializer=name)
+
+
+async def send_event(
+    topic: faust.Topic, event: Mapping[str, Any], *, traceparent: str | None = None
+) -> Any:
+    """Send ``event`` on a Faust topic with the catalog key and trace headers."""
+    name = topic.get_topic_name()
+    parent = traceparent or tracing.format_traceparent(str(event["trace_id"]))
+    return await topic.send(
+        key=key_for(name, event),
+        value=dict(event),
+        headers=[
+            (tracing.HEADER, parent.encode()),
+            (EVENT_TYPE_HEADER, str(event["type"]).encode()),
+        ],
+    )
