@@ -57,7 +57,8 @@ class RememberRequest:
 
     ``created_at_us`` is microseconds since the Unix epoch (UTC); ``request_id`` is
     the event id of the ``MemoryRememberRequested`` event (used for read-your-writes
-    and to recognise a redelivered request); ``reason`` says why to remember it.
+    and to recognise a redelivered request); ``reason`` says why to remember it;
+    ``pii_kinds`` names personal data a producer already redacted upstream.
     """
 
     tenant: str
@@ -68,6 +69,7 @@ class RememberRequest:
     trace_id: str = ""
     request_id: str = ""
     reason: str = ""
+    pii_kinds: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,6 +213,6 @@ class RememberGuard:
             memory_id=memory_id,
             text=redaction.text,
             text_sha256=digest,
-            pii_kinds=redaction.kinds,
+            pii_kinds=tuple(dict.fromkeys((*request.pii_kinds, *redaction.kinds))),
             size_bytes=redacted_size,
         )

@@ -12,9 +12,9 @@ HMAC-SHA256(key, kind + ":" + canonical value). Guarantees:
   lower-cased, numbers reduced to digits) always yields the same token, so
   duplicate detection and joins keep working without the clear value. Without
   the key the token cannot be reversed by guessing (unlike a plain hash).
-* **One pass, idempotent**: all matches are found on the original text, overlaps
-  resolved (earliest start, then longest, then kind priority), then replaced at
-  once; existing ``pii:<hex16>`` tokens are left alone, so
+* **One pass, idempotent**: kinds are matched in priority order (e-mail, IBAN,
+  card, SSN, IPv4, phone), each on the text with earlier matches masked out, then
+  everything is replaced at once; existing ``pii:<hex16>`` tokens are left alone, so
   ``redact(redact(t)) == redact(t)`` and a token's own hex digits are never
   re-scanned as a number.
 
@@ -53,9 +53,6 @@ _TOKEN = re.compile(r"pii:[0-9a-f]{16}(?![0-9a-f])")
 _PHONE = re.compile(r"(?<![\w+])(?:\+|00|\()?\d[\d ().\-/]{5,22}\d(?![\w])")
 _NANP = re.compile(r"^\(?\d{3}\)?[ .\-]?\d{3}[ .\-]\d{4}$")
 _DATE = re.compile(r"^(?:\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./]\d{2,4})$")
-
-# Lower number wins when two matches start at the same place with the same length.
-_PRIORITY: Final = {"token": -1, "email": 0, "iban": 1, "card": 2, "ssn": 3, "ipv4": 4, "phone": 5}
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,10 +150,8 @@ _SEPARATOR = re.compile(r"[ ().\-/]+")
 
 def _drop_last_group(raw: str) -> str:
     """``raw`` without its last separator-delimited group (and the separator)."""
-    last = None
-    for last in _SEPARATOR.finditer(raw, 1):
-        pass
-    return raw[: last.start()] if last is not None else raw[:0]
+    separators = list(_SEPARATOR.finditer(raw, 1))
+    return raw[: separators[-1].start()] if separators else raw[:0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,13 +162,32 @@ class _Match:
     canonical: str
 
 
+def _overlaps(start: int, end: int, spans: list[_Match]) -> bool:
+    return any(start < span.end and span.start < end for span in spans)
+
+
+def _mask(text: str, spans: list[_Match]) -> str:
+    """``text`` with each span overwritten by ``x`` (a word character, like a token)."""
+    chars = list(text)
+    for span in spans:
+        chars[span.start : span.end] = "x" * (span.end - span.start)
+    return "".join(chars)
+
+
 def _find(text: str) -> list[_Match]:
-    # Existing tokens are matched first and kept as they are, so redaction is
-    # idempotent even when a token's 16 hex digits happen to look like a card number.
-    found = [_Match(m.start(), m.end(), "token", m.group(0)) for m in _TOKEN.finditer(text)]
+    """Non-overlapping matches, kinds taken in priority order on a progressively masked text.
+
+    Existing tokens come first and are kept as they are, so redaction is idempotent
+    even when a token's 16 hex digits happen to look like a card number. Masking what
+    a higher-priority kind took (instead of discarding overlapping candidates) makes
+    the result the same on the redacted text as on the original.
+    """
+    chosen = [_Match(m.start(), m.end(), "token", m.group(0)) for m in _TOKEN.finditer(text)]
+    masked = _mask(text, chosen)
     for kind, pattern in _PATTERNS:
+        taken: list[_Match] = []
         pos = 0
-        while (match := pattern.search(text, pos)) is not None:
+        while (match := pattern.search(masked, pos)) is not None:
             raw = match.group(0)
             canonical = _canonical(kind, raw)
             # A grouped number may be followed by an unrelated word or number that the
@@ -181,19 +195,15 @@ def _find(text: str) -> list[_Match]:
             while canonical is None and kind in _GROUPED and _SEPARATOR.search(raw[1:]):
                 raw = _drop_last_group(raw)
                 canonical = _canonical(kind, raw)
-            if canonical is None:
+            end = match.start() + len(raw)
+            if canonical is None or _overlaps(match.start(), end, chosen):
                 pos = match.start() + 1
                 continue
-            end = match.start() + len(raw)
-            found.append(_Match(match.start(), end, kind, canonical))
+            taken.append(_Match(match.start(), end, kind, canonical))
             pos = end
-    found.sort(key=lambda m: (m.start, m.kind != "token", -(m.end - m.start), _PRIORITY[m.kind]))
-    chosen: list[_Match] = []
-    cursor = 0
-    for candidate in found:
-        if candidate.start >= cursor:
-            chosen.append(candidate)
-            cursor = candidate.end
+        chosen.extend(taken)
+        masked = _mask(masked, taken)
+    chosen.sort(key=lambda m: m.start)
     return chosen
 
 

@@ -115,6 +115,7 @@ def request_from_event(event: Mapping[str, Any]) -> RememberRequest:
         trace_id=str(event.get("trace_id") or ""),
         request_id=str(event.get("event_id") or ""),
         reason=str(payload.get("reason") or ""),
+        pii_kinds=tuple(str(kind) for kind in payload.get("pii_kinds") or ()),
     )
 
 

@@ -51,7 +51,7 @@ def test_each_kind_is_replaced_by_a_keyed_token(text: str, secret: str, kind: st
         "released on 2024-01-15 and 01.02.2024",
         "version 1.2.3 of order 12345678, quantity 3",
         "card-like 4111 1111 1111 1112 fails Luhn",
-        "IBAN-like DE00 3704 0044 0532 0130 00 fails mod 97",
+        "IBAN-like DE00 3704 1044 5532 1130 12 fails mod 97",
         "the year 1999 and room 101",
         "not an address: user at example dot com",
     ],
