@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from somagent.events.ids import random_event_id
@@ -58,3 +59,24 @@ def make_event(
         "producer": producer,
         "payload": dict(payload),
     }
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def plain(value: Any) -> Any:
+    """``value`` with UUIDs as strings and datetimes as epoch microseconds, recursively.
+
+    Decoded events become JSON-ready and compare equal to the envelopes that were
+    encoded (which may use UUID objects, strings, ints or datetimes).
+    """
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, datetime):
+        return (value - _EPOCH) // _MICROSECOND
+    return value
