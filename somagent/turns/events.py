@@ -3,14 +3,30 @@
 Two kinds leave a transition:
 
 * :class:`TurnEvent` – appended to ``conversation.events`` (key: session id).
-  Its fields mirror the shared envelope: ``event_id`` (deterministic, see
-  :mod:`somagent.turns.ids`), ``type``, ``ts`` (epoch ms), ``tenant``,
-  ``session``, ``turn``, ``seq`` (+1 per event of the turn) and ``payload``.
-* :class:`UsageRecord` – appended to ``billing.usage`` (key: tenant). ``seq``
-  is the seq of the conversation event that caused it, for tracing only.
+  ``to_dict()`` is the shared envelope (``schemas/avro/Envelope.avsc``):
+  ``event_id`` (deterministic), ``type`` (the payload record name), ``ts``
+  (epoch µs), ``tenant``, ``session``, ``turn``, ``trace_id``, ``seq`` (+1 per
+  event of the turn), ``producer`` (``"turns"``) and ``payload``, whose keys are
+  exactly the fields of the Avro record named by ``type``.
+* :class:`UsageRecord` – appended to ``billing.usage`` (key: tenant) as a
+  ``UsageRecorded`` envelope; ``seq`` is the seq of the conversation event whose
+  work it meters. Prices come from the caller's price list (:class:`UsagePrices`).
 
-The wiring layer adds ``trace_id`` and encodes them; ``to_dict`` gives the
-field names it should use.
+Payloads per type (Avro field names):
+
+==================== ==========================================================
+TurnRecalled         evidence: [EvidenceBlock]
+TurnPlanned          planner, steps: [{call_id, tool, arguments_json}], rationale
+PolicyDenied         reason_code (``tool-not-allowed``), detail, path (``tool:<name>``)
+ToolCallRequested    call_id, tool, arguments_json, idempotency_key, index
+ToolCallDelta        call_id, chunk, index (chunk number)
+ToolCallCompleted    call_id, tool, result_json, duration_ms, exit_code
+ToolCallFailed       call_id, tool, reason_code, message
+TurnVerified         ok, checks, problems
+TurnAnswered         text, citations, tokens_in, tokens_out
+TurnFailed           reason_code, message, step
+TurnCompleted        duration_ms, steps   (last event of every turn, failed ones too)
+==================== ==========================================================
 """
 
 from __future__ import annotations
@@ -18,8 +34,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-# conversation.events types (past tense, one per transition).
-TURN_STARTED: Final = "TurnStarted"
+PRODUCER: Final = "turns"
+
 TURN_RECALLED: Final = "TurnRecalled"
 TURN_PLANNED: Final = "TurnPlanned"
 POLICY_DENIED: Final = "PolicyDenied"
@@ -29,21 +45,22 @@ TOOL_CALL_COMPLETED: Final = "ToolCallCompleted"
 TOOL_CALL_FAILED: Final = "ToolCallFailed"
 TURN_VERIFIED: Final = "TurnVerified"
 TURN_ANSWERED: Final = "TurnAnswered"
-TURN_REMEMBERED: Final = "TurnRemembered"
 TURN_COMPLETED: Final = "TurnCompleted"
 TURN_FAILED: Final = "TurnFailed"
-
-# billing.usage type and its kinds.
 USAGE_RECORDED: Final = "UsageRecorded"
-USAGE_TOKENS: Final = "tokens"
-USAGE_TOOL_CALL: Final = "tool_call"
-USAGE_STORAGE: Final = "storage_bytes"
-USAGE_EGRESS: Final = "egress_bytes"
+
+#: ``PolicyDenied.reason_code`` for a tool outside the allowed set.
+TOOL_NOT_ALLOWED: Final = "tool-not-allowed"
+
+#: ``UsageRecorded.agent`` values the machine uses (tools add ``tool:<name>``).
+AGENT_PLANNER: Final = "planner"
+AGENT_EDGE: Final = "edge"
+AGENT_MEMORY: Final = "memory"
 
 
 @dataclass(frozen=True)
 class TurnEvent:
-    """One ``conversation.events`` record."""
+    """One ``conversation.events`` record (see the module docstring)."""
 
     event_id: str
     type: str
@@ -51,6 +68,7 @@ class TurnEvent:
     tenant: str
     session: str
     turn: str
+    trace_id: str
     seq: int
     payload: dict[str, Any] = field(default_factory=dict)
 
@@ -62,45 +80,72 @@ class TurnEvent:
             "tenant": self.tenant,
             "session": self.session,
             "turn": self.turn,
+            "trace_id": self.trace_id,
             "seq": self.seq,
+            "producer": PRODUCER,
             "payload": dict(self.payload),
         }
 
 
 @dataclass(frozen=True)
-class UsageRecord:
-    """One ``billing.usage`` record: ``quantity`` of ``kind`` (``unit`` names it).
+class UsagePrices:
+    """Unit prices in integer picocents (1e-12 cent), from the billing price list."""
 
-    Kinds: ``tokens`` (unit ``tokens``; ``detail`` has prompt/completion and the
-    counting source), ``tool_call`` (unit ``calls``; ``detail.tool``),
-    ``storage_bytes`` and ``egress_bytes`` (unit ``bytes``).
+    token_picocents: int
+    tool_call_picocents: int
+    storage_byte_picocents: int
+    egress_byte_picocents: int
+
+
+@dataclass(frozen=True)
+class UsageRecord:
+    """One metered act; exactly one of the counts is non-zero. ``ts`` is epoch µs.
+
+    ``detail`` says how it was counted (token source, tool call id) for audits;
+    it is not part of the Avro record.
     """
 
-    event_id: str
+    usage_id: str
     ts: int
     tenant: str
     session: str
     turn: str
+    trace_id: str
     seq: int
-    kind: str
-    quantity: int
-    unit: str
+    agent: str
+    tokens: int = 0
+    tool_calls: int = 0
+    storage_bytes: int = 0
+    egress_bytes: int = 0
     detail: dict[str, Any] = field(default_factory=dict)
-    type: str = USAGE_RECORDED
 
-    def to_dict(self) -> dict[str, Any]:
+    def payload(self, prices: UsagePrices) -> dict[str, Any]:
+        """The ``UsageRecorded`` payload priced with ``prices``."""
         return {
-            "event_id": self.event_id,
-            "type": self.type,
+            "usage_id": self.usage_id,
+            "agent": self.agent,
+            "tokens": self.tokens,
+            "tool_calls": self.tool_calls,
+            "storage_bytes": self.storage_bytes,
+            "egress_bytes": self.egress_bytes,
+            "token_price_picocents": prices.token_picocents,
+            "tool_call_price_picocents": prices.tool_call_picocents,
+            "storage_byte_price_picocents": prices.storage_byte_picocents,
+            "egress_byte_price_picocents": prices.egress_byte_picocents,
+            "occurred_at": self.ts,
+        }
+
+    def to_dict(self, prices: UsagePrices) -> dict[str, Any]:
+        """The ``UsageRecorded`` envelope for ``billing.usage``; its event id is the usage id."""
+        return {
+            "event_id": self.usage_id,
+            "type": USAGE_RECORDED,
             "ts": self.ts,
             "tenant": self.tenant,
             "session": self.session,
             "turn": self.turn,
+            "trace_id": self.trace_id,
             "seq": self.seq,
-            "payload": {
-                "kind": self.kind,
-                "quantity": self.quantity,
-                "unit": self.unit,
-                "detail": dict(self.detail),
-            },
+            "producer": PRODUCER,
+            "payload": self.payload(prices),
         }

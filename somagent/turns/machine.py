@@ -2,7 +2,10 @@
 
 Ingest → Recall → Plan → Tools → Verify → Answer → Remember (only when the
 request allows memory writes) → Completed, or Failed with a
-:class:`~somagent.turns.state.FailureReason` at any step.
+:class:`~somagent.turns.state.FailureReason` at any step. Ingest's event is the
+edge's ``TurnRequested``; Recall is passed through with no evidence when the
+request's memory mode forbids reads; every turn ends with ``TurnCompleted``
+(after ``TurnFailed`` when it failed).
 
 Every function takes the current :class:`TurnState`, the outcome of the step
 that just ran and the current time (epoch ms), and returns a
@@ -23,27 +26,52 @@ Guarantees:
 
 Driving loop (the Faust agent)::
 
-    t = start(request, now_ms)               # or resume(stored_state, now_ms)
+    t = start(request_from_event(turn_requested), now_ms)   # new turn
+    t = resume(state_from_dict(table[turn_id]), now_ms)       # or after a restart
     while True:
-        publish(t.events, t.usage); table[turn] = state_to_dict(t.state)
-        if isinstance(t.action, Finish): break
-        outcome = await perform(t.action)    # bounded by t.action.timeout_ms
-        t = on_recalled(t.state, ..., now_ms)  # the matching on_* function
+        publish(t.events); publish_usage(t.usage)   # same ids when re-run
+        table[turn_id] = state_to_dict(t.state)     # then store progress
+        if isinstance(t.action, Finish):
+            break
+        outcome = await perform(t.action)           # bounded by t.action.timeout_ms
+        t = on_<step>(t.state, outcome, now_ms)      # the matching on_* function
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import replace
 
 from somagent.turns import events as ev
+from somagent.turns.actions import (
+    DEFAULT_TIMEOUTS,
+    Action,
+    Finish,
+    RunAnswer,
+    RunPlan,
+    RunRecall,
+    RunRemember,
+    RunToolCall,
+    RunVerify,
+    StepTimeouts,
+    Transition,
+)
+from somagent.turns.emit import (
+    Out,
+    advance,
+    completed_event,
+    failed,
+    guard,
+    next_action,
+    noop,
+    to_json,
+)
 from somagent.turns.exceptions import InvalidTransition
-from somagent.turns.ids import event_id, idem_key
+from somagent.turns.ids import event_id, idem_key, redis_idem_key, tool_call_id
+from somagent.turns.request import TurnRequest
 from somagent.turns.state import (
     Answer,
     Evidence,
-    Failure,
     FailureReason,
     Plan,
     Step,
@@ -52,10 +80,42 @@ from somagent.turns.state import (
     ToolResult,
     TurnState,
 )
+from somagent.turns.verify import CHECKS
+
+__all__ = [
+    "DEFAULT_TIMEOUTS",
+    "NOT_EXECUTED_CODES",
+    "Action",
+    "Finish",
+    "RunAnswer",
+    "RunPlan",
+    "RunRecall",
+    "RunRemember",
+    "RunToolCall",
+    "RunVerify",
+    "StepTimeouts",
+    "Transition",
+    "TurnRequest",
+    "cancel",
+    "fail",
+    "next_action",
+    "on_answered",
+    "on_planned",
+    "on_recalled",
+    "on_remembered",
+    "on_step_error",
+    "on_step_timeout",
+    "on_tool_delta",
+    "on_tool_result",
+    "on_verified",
+    "resume",
+    "start",
+    "tick",
+]
 
 #: Tool-result error codes for calls that never executed; they are not billed.
 NOT_EXECUTED_CODES = frozenset(
-    {"tool_denied", "invalid_arguments", "rate_limited", "budget_exceeded", "circuit_open"}
+    {"tool-not-allowed", "invalid-arguments", "rate-limit", "budget", "circuit-open"}
 )
 
 _STEP_ERROR_REASON = {
@@ -69,265 +129,15 @@ _STEP_ERROR_REASON = {
 }
 
 
-@dataclass(frozen=True)
-class StepTimeouts:
-    """Upper bound for each step, in ms; a tool call gets ``tool_call_ms`` each."""
-
-    recall_ms: int = 5_000
-    plan_ms: int = 30_000
-    tool_call_ms: int = 30_000
-    verify_ms: int = 5_000
-    answer_ms: int = 30_000
-    remember_ms: int = 10_000
-
-    def for_step(self, step: Step) -> int:
-        return {
-            Step.RECALL: self.recall_ms,
-            Step.PLAN: self.plan_ms,
-            Step.TOOLS: self.tool_call_ms,
-            Step.VERIFY: self.verify_ms,
-            Step.ANSWER: self.answer_ms,
-            Step.REMEMBER: self.remember_ms,
-        }.get(step, 0)
-
-
-DEFAULT_TIMEOUTS = StepTimeouts()
-
-
-# -- actions ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RunRecall:
-    """Recall evidence for ``query``; then call :func:`on_recalled`."""
-
-    query: str
-    timeout_ms: int
-
-
-@dataclass(frozen=True)
-class RunPlan:
-    """Ask the planner for a plan; then call :func:`on_planned`."""
-
-    timeout_ms: int
-
-
-@dataclass(frozen=True)
-class RunToolCall:
-    """Run one tool call through the broker with ``idem_key``; then :func:`on_tool_result`.
-
-    The broker bounds the call by ``min(timeout_ms, the tool's timeout_s)``.
-    """
-
-    call: ToolCall
-    idem_key: str
-    timeout_ms: int
-
-    @property
-    def index(self) -> int:
-        return self.call.index
-
-
-@dataclass(frozen=True)
-class RunVerify:
-    """Compose the answer (planner) and verify it; then call :func:`on_verified`."""
-
-    timeout_ms: int
-
-
-@dataclass(frozen=True)
-class RunAnswer:
-    """Send the verified answer; then call :func:`on_answered`."""
-
-    timeout_ms: int
-
-
-@dataclass(frozen=True)
-class RunRemember:
-    """Write the turn to memory; then call :func:`on_remembered`."""
-
-    timeout_ms: int
-
-
-@dataclass(frozen=True)
-class Finish:
-    """The turn is over (``step`` is COMPLETED or FAILED); nothing more to run."""
-
-    step: Step
-    failure: Failure | None = None
-
-
-Action = RunRecall | RunPlan | RunToolCall | RunVerify | RunAnswer | RunRemember | Finish
-
-
-@dataclass(frozen=True)
-class Transition:
-    """What one outcome produced. Publish ``events`` and ``usage``, store ``state``."""
-
-    state: TurnState
-    events: tuple[ev.TurnEvent, ...]
-    action: Action
-    usage: tuple[ev.UsageRecord, ...] = ()
-
-
-@dataclass(frozen=True)
-class TurnRequest:
-    """The parts of ``TurnRequested`` the machine needs. ``seq`` is that event's seq."""
-
-    turn_id: str
-    session_id: str
-    tenant: str
-    text: str
-    deadline_at_ms: int
-    allow_tools: tuple[str, ...] = ()
-    allow_memory_write: bool = False
-    seq: int = 0
-
-
-# -- emitting --------------------------------------------------------------------
-
-
-@dataclass
-class _Out:
-    """Collects the events of one transition, numbering them from ``state.seq + 1``."""
-
-    state: TurnState
-    now_ms: int
-    events: list[ev.TurnEvent] = field(default_factory=list)
-    usage: list[ev.UsageRecord] = field(default_factory=list)
-
-    @property
-    def seq(self) -> int:
-        return self.state.seq + len(self.events)
-
-    def event(self, type_: str, step: Step, payload: dict[str, Any], index: int | str = 0) -> None:
-        s = self.state
-        self.events.append(
-            ev.TurnEvent(
-                event_id=event_id(s.turn_id, step.value, index, type_),
-                type=type_,
-                ts=self.now_ms,
-                tenant=s.tenant,
-                session=s.session_id,
-                turn=s.turn_id,
-                seq=self.seq + 1,
-                payload=payload,
-            )
-        )
-
-    def meter(
-        self,
-        kind: str,
-        quantity: int,
-        unit: str,
-        step: Step,
-        index: int | str,
-        detail: dict[str, Any],
-    ) -> None:
-        s = self.state
-        self.usage.append(
-            ev.UsageRecord(
-                event_id=event_id(s.turn_id, step.value, index, f"usage:{kind}"),
-                ts=self.now_ms,
-                tenant=s.tenant,
-                session=s.session_id,
-                turn=s.turn_id,
-                seq=self.seq,
-                kind=kind,
-                quantity=quantity,
-                unit=unit,
-                detail=detail,
-            )
-        )
-
-    def tokens(self, usage: TokenUsage | None, step: Step) -> None:
-        if usage is None or usage.total_tokens <= 0:
-            return
-        self.meter(ev.USAGE_TOKENS, usage.total_tokens, "tokens", step, 0, usage.to_dict())
-
-    def done(self, state: TurnState, action: Action) -> Transition:
-        final = state.evolve(seq=self.seq)
-        return Transition(final, tuple(self.events), action, tuple(self.usage))
-
-
-def _action_timeout(state: TurnState, now_ms: int, timeouts: StepTimeouts) -> int:
-    return max(0, min(timeouts.for_step(state.step), state.deadline_at_ms - now_ms))
-
-
-def next_action(state: TurnState, now_ms: int, timeouts: StepTimeouts = DEFAULT_TIMEOUTS) -> Action:
-    """The action for ``state.step``: after a crash this is the step after the last
-    completed one (for TOOLS, the first call without a recorded result)."""
-    if state.terminal:
-        return Finish(state.step, state.failure)
-    timeout_ms = _action_timeout(state, now_ms, timeouts)
-    if state.step is Step.RECALL:
-        return RunRecall(state.text, timeout_ms)
-    if state.step is Step.PLAN:
-        return RunPlan(timeout_ms)
-    if state.step is Step.TOOLS:
-        pending = state.pending_calls()
-        if not pending:
-            return RunVerify(timeout_ms)
-        call = pending[0]
-        return RunToolCall(call, idem_key(state.turn_id, Step.TOOLS.value, call.index), timeout_ms)
-    if state.step is Step.VERIFY:
-        return RunVerify(timeout_ms)
-    if state.step is Step.ANSWER:
-        return RunAnswer(timeout_ms)
-    if state.step is Step.REMEMBER:
-        return RunRemember(timeout_ms)
-    raise InvalidTransition(f"turn {state.turn_id}: no action for step {state.step.value}")
-
-
-def _advance(
-    out: _Out, state: TurnState, step: Step, now_ms: int, timeouts: StepTimeouts, **changes: Any
-) -> Transition:
-    new = state.evolve(step=step, step_started_at_ms=now_ms, **changes)
-    return out.done(new, next_action(new, now_ms, timeouts))
-
-
-def _noop(state: TurnState, now_ms: int, timeouts: StepTimeouts) -> Transition:
-    return Transition(state, (), next_action(state, now_ms, timeouts))
-
-
-def _failed(out: _Out, state: TurnState, reason: FailureReason, detail: str) -> Transition:
-    failure = Failure(reason, detail, state.step)
-    out.event(ev.TURN_FAILED, state.step, failure.to_dict(), 0)
-    new = state.evolve(step=Step.FAILED, failure=failure)
-    return out.done(new, Finish(Step.FAILED, failure))
-
-
-def _guard(
-    state: TurnState, expected: Step | None, now_ms: int, timeouts: StepTimeouts
-) -> Transition | None:
-    """A transition that pre-empts the outcome (terminal, cancelled, past deadline)."""
-    if state.terminal:
-        return _noop(state, now_ms, timeouts)
-    if state.cancelled:
-        return _failed(_Out(state, now_ms), state, FailureReason.CANCELLED, "turn was cancelled")
-    if now_ms >= state.deadline_at_ms:
-        return _failed(
-            _Out(state, now_ms),
-            state,
-            FailureReason.DEADLINE_EXCEEDED,
-            f"deadline {state.deadline_at_ms} ms passed at {now_ms} ms "
-            f"during step {state.step.value}",
-        )
-    if expected is not None and state.step is not expected:
-        raise InvalidTransition(
-            f"turn {state.turn_id}: outcome for step {expected.value} "
-            f"but the turn is at step {state.step.value}"
-        )
-    return None
-
-
 # -- lifecycle -------------------------------------------------------------------
 
 
 def start(
     request: TurnRequest, now_ms: int, timeouts: StepTimeouts = DEFAULT_TIMEOUTS
 ) -> Transition:
-    """Ingest a request: emit ``TurnStarted`` and ask for recall (or fail it)."""
+    """Ingest a request (its event is the edge's ``TurnRequested``) and ask for
+    recall; when the request may not read memory, pass Recall with no evidence
+    (``TurnRecalled`` with an empty list) and ask for a plan. Bad requests fail."""
     state = TurnState(
         turn_id=request.turn_id,
         session_id=request.session_id,
@@ -335,47 +145,43 @@ def start(
         text=request.text,
         step=Step.INGEST,
         deadline_at_ms=request.deadline_at_ms,
-        started_at_ms=now_ms,
+        started_at_ms=request.requested_at_ms or now_ms,
         allow_tools=tuple(request.allow_tools),
+        allow_memory_read=request.allow_memory_read,
         allow_memory_write=request.allow_memory_write,
+        capsule_ids=request.capsule_ids,
+        trace_id=request.trace_id,
         seq=request.seq,
         step_started_at_ms=now_ms,
     )
-    out = _Out(state, now_ms)
+    out = Out(state, now_ms)
     if not request.text.strip():
-        return _failed(out, state, FailureReason.INVALID_REQUEST, "turn text is empty")
+        return failed(out, state, FailureReason.INVALID_REQUEST, "turn text is empty")
     if request.deadline_at_ms <= now_ms:
-        return _failed(
+        return failed(
             out,
             state,
             FailureReason.DEADLINE_EXCEEDED,
             f"deadline {request.deadline_at_ms} ms is not after the start {now_ms} ms",
         )
-    out.event(
-        ev.TURN_STARTED,
-        Step.INGEST,
-        {
-            "text_chars": len(request.text),
-            "allow_tools": list(request.allow_tools),
-            "allow_memory_write": request.allow_memory_write,
-            "deadline_at_ms": request.deadline_at_ms,
-        },
-    )
-    return _advance(out, state, Step.RECALL, now_ms, timeouts)
+    recall = advance(out, state, Step.RECALL, now_ms, timeouts)
+    if request.allow_memory_read:
+        return recall
+    return on_recalled(recall.state, (), now_ms, timeouts)
 
 
 def resume(state: TurnState, now_ms: int, timeouts: StepTimeouts = DEFAULT_TIMEOUTS) -> Transition:
     """Continue a turn restored from the table after a restart.
 
     No events unless the turn must fail now (cancelled or past its deadline);
-    the action is the step after the last completed one.
+    the action is the step after the last completed one, and the step's
+    timeout restarts at ``now_ms``.
     """
-    guarded = _guard(state, None, now_ms, timeouts)
+    guarded = guard(state, None, now_ms, timeouts)
     if guarded is not None:
         return guarded
-    return Transition(
-        state.evolve(step_started_at_ms=now_ms), (), next_action(state, now_ms, timeouts)
-    )
+    restarted = state.evolve(step_started_at_ms=now_ms)
+    return Transition(restarted, (), next_action(restarted, now_ms, timeouts))
 
 
 def on_recalled(
@@ -384,20 +190,26 @@ def on_recalled(
     now_ms: int,
     timeouts: StepTimeouts = DEFAULT_TIMEOUTS,
 ) -> Transition:
-    """Recall finished: emit ``TurnRecalled`` and ask for a plan."""
-    guarded = _guard(state, Step.RECALL, now_ms, timeouts)
+    """Recall finished (best first): emit ``TurnRecalled`` and ask for a plan."""
+    guarded = guard(state, Step.RECALL, now_ms, timeouts)
     if guarded is not None:
         return guarded
-    out = _Out(state, now_ms)
-    out.event(
-        ev.TURN_RECALLED,
-        Step.RECALL,
-        {
-            "count": len(evidence),
-            "evidence": [{"id": e.id, "score": e.score, "source": e.source} for e in evidence],
-        },
+    out = Out(state, now_ms)
+    out.event(ev.TURN_RECALLED, {"evidence": [e.to_event_dict() for e in evidence]})
+    return advance(out, state, Step.PLAN, now_ms, timeouts, evidence=tuple(evidence))
+
+
+def _with_call_ids(state: TurnState, plan: Plan) -> Plan:
+    indexes = [c.index for c in plan.calls]
+    if indexes != list(range(len(plan.calls))):
+        raise InvalidTransition(
+            f"turn {state.turn_id}: plan call indexes must be 0..n-1 in order, got {indexes}"
+        )
+    calls = tuple(
+        ToolCall(c.index, c.tool, c.arguments, tool_call_id(state.turn_id, c.index))
+        for c in plan.calls
     )
-    return _advance(out, state, Step.PLAN, now_ms, timeouts, evidence=tuple(evidence))
+    return Plan(calls, plan.rationale, plan.planner, plan.usage)
 
 
 def on_planned(
@@ -408,54 +220,80 @@ def on_planned(
     allowed_tools: Collection[str] | None = None,
 ) -> Transition:
     """A plan arrived: emit ``TurnPlanned``, ``PolicyDenied`` per call outside
-    ``allowed_tools`` (default: the request's ``allow_tools``) and
-    ``ToolCallRequested`` per allowed call; then run the first call.
+    ``allowed_tools`` (default: the request's ``allow_tools``; pass the
+    request ∩ session policy) and ``ToolCallRequested`` per allowed call; then
+    run the first call (or verify when there is none).
 
-    Denied calls are recorded as failed results (``tool_denied``) and never run;
-    if every call of a non-empty plan is denied the turn fails with ``tool_denied``.
-    Call indexes must be 0..n-1 in order.
+    Calls get their deterministic ``call_id``. Denied calls are recorded as
+    failed results (``tool-not-allowed``) and never run; if every call of a
+    non-empty plan is denied the turn fails with ``tool_denied``. Call indexes
+    must be 0..n-1 in order. Planner tokens are metered (agent ``planner``).
     """
-    guarded = _guard(state, Step.PLAN, now_ms, timeouts)
+    guarded = guard(state, Step.PLAN, now_ms, timeouts)
     if guarded is not None:
         return guarded
-    indexes = [c.index for c in plan.calls]
-    if indexes != list(range(len(plan.calls))):
-        raise InvalidTransition(
-            f"turn {state.turn_id}: plan call indexes must be 0..n-1 in order, got {indexes}"
-        )
+    plan = _with_call_ids(state, plan)
     allowed = set(state.allow_tools if allowed_tools is None else allowed_tools)
-    out = _Out(state, now_ms)
-    out.event(ev.TURN_PLANNED, Step.PLAN, plan.to_dict())
-    out.tokens(plan.usage, Step.PLAN)
+    out = Out(state, now_ms)
+    planned_id = out.event(
+        ev.TURN_PLANNED,
+        {
+            "planner": plan.planner,
+            "steps": [
+                {"call_id": c.call_id, "tool": c.tool, "arguments_json": to_json(c.arguments)}
+                for c in plan.calls
+            ],
+            "rationale": plan.rationale,
+        },
+    )
+    out.tokens(planned_id, plan.usage)
     denied = [c for c in plan.calls if c.tool not in allowed]
     results = []
     for call in denied:
         reason = f"tool {call.tool!r} is not in the allowed set {sorted(allowed)}"
         out.event(
             ev.POLICY_DENIED,
-            Step.PLAN,
-            {"index": call.index, "call_id": call.call_id, "tool": call.tool, "reason": reason},
+            {"reason_code": ev.TOOL_NOT_ALLOWED, "detail": reason, "path": f"tool:{call.tool}"},
             call.index,
         )
-        results.append(ToolResult(call.index, call.tool, False, None, "tool_denied", reason))
+        results.append(
+            ToolResult(
+                call.index,
+                call.tool,
+                False,
+                None,
+                ev.TOOL_NOT_ALLOWED,
+                reason,
+                call_id=call.call_id,
+            )
+        )
     planned = state.evolve(
         plan=plan,
         tool_results=tuple(results),
         completed_calls=frozenset(c.index for c in denied),
     )
     if denied and len(denied) == len(plan.calls):
-        return _failed(
+        return failed(
             out,
             planned,
             FailureReason.TOOL_DENIED,
             f"every planned tool was denied: {sorted({c.tool for c in denied})}",
         )
     for call in planned.pending_calls():
-        payload = call.to_dict()
-        payload["idem_key"] = idem_key(state.turn_id, Step.TOOLS.value, call.index)
-        out.event(ev.TOOL_CALL_REQUESTED, Step.TOOLS, payload, call.index)
+        key = idem_key(state.turn_id, Step.TOOLS.value, call.index)
+        out.event(
+            ev.TOOL_CALL_REQUESTED,
+            {
+                "call_id": call.call_id,
+                "tool": call.tool,
+                "arguments_json": to_json(call.arguments),
+                "idempotency_key": redis_idem_key(call.tool, key),
+                "index": call.index,
+            },
+            call.index,
+        )
     step = Step.TOOLS if planned.pending_calls() else Step.VERIFY
-    return _advance(out, planned, step, now_ms, timeouts)
+    return advance(out, planned, step, now_ms, timeouts)
 
 
 def on_tool_delta(
@@ -466,22 +304,19 @@ def on_tool_delta(
     now_ms: int,
     timeouts: StepTimeouts = DEFAULT_TIMEOUTS,
 ) -> Transition:
-    """Output produced by a running call: emit ``ToolCallDelta``.
-
-    The returned action is the in-flight one; there is nothing new to start.
-    Deltas of a call that already has a result are ignored.
-    """
-    guarded = _guard(state, Step.TOOLS, now_ms, timeouts)
+    """Output chunk ``chunk_index`` (from 0) of running call ``index``: emit
+    ``ToolCallDelta``. The returned action is the in-flight one; there is nothing
+    new to start. Deltas of a call that already has a result are ignored."""
+    guarded = guard(state, Step.TOOLS, now_ms, timeouts)
     if guarded is not None:
         return guarded
     call = _pending_call(state, index)
     if call is None:
-        return _noop(state, now_ms, timeouts)
-    out = _Out(state, now_ms)
+        return noop(state, now_ms, timeouts)
+    out = Out(state, now_ms)
     out.event(
         ev.TOOL_CALL_DELTA,
-        Step.TOOLS,
-        {"index": index, "call_id": call.call_id, "chunk_index": chunk_index, "text": text},
+        {"call_id": call.call_id, "chunk": text, "index": chunk_index},
         f"{index}:{chunk_index}",
     )
     return out.done(state, next_action(state, now_ms, timeouts))
@@ -502,39 +337,51 @@ def on_tool_result(
     timeouts: StepTimeouts = DEFAULT_TIMEOUTS,
 ) -> Transition:
     """A call finished: emit ``ToolCallCompleted`` or ``ToolCallFailed`` (a failed
-    call does not fail the turn), meter it, then run the next call or verify."""
-    guarded = _guard(state, Step.TOOLS, now_ms, timeouts)
+    call does not fail the turn), meter it (agent ``tool:<name>``, unless it never
+    executed: :data:`NOT_EXECUTED_CODES`), then run the next call or verify.
+    A second result for the same index is ignored."""
+    guarded = guard(state, Step.TOOLS, now_ms, timeouts)
     if guarded is not None:
         return guarded
     call = _pending_call(state, result.index)
     if call is None:
-        return _noop(state, now_ms, timeouts)
+        return noop(state, now_ms, timeouts)
     if call.tool != result.tool:
         raise InvalidTransition(
             f"turn {state.turn_id}: result for call {result.index} names tool "
             f"{result.tool!r}, the plan has {call.tool!r}"
         )
-    out = _Out(state, now_ms)
-    payload = result.to_dict()
-    out.event(
-        ev.TOOL_CALL_COMPLETED if result.ok else ev.TOOL_CALL_FAILED,
-        Step.TOOLS,
-        payload,
-        result.index,
-    )
+    result = result if result.call_id == call.call_id else _replace_call_id(result, call.call_id)
+    out = Out(state, now_ms)
+    if result.ok:
+        source = out.event(
+            ev.TOOL_CALL_COMPLETED,
+            {
+                "call_id": result.call_id,
+                "tool": result.tool,
+                "result_json": to_json(result.output),
+                "duration_ms": result.duration_ms,
+                "exit_code": result.exit_code,
+            },
+            result.index,
+        )
+    else:
+        source = out.event(
+            ev.TOOL_CALL_FAILED,
+            {
+                "call_id": result.call_id,
+                "tool": result.tool,
+                "reason_code": result.error_code,
+                "message": result.error,
+            },
+            result.index,
+        )
     if result.ok or result.error_code not in NOT_EXECUTED_CODES:
         out.meter(
-            ev.USAGE_TOOL_CALL,
-            1,
-            "calls",
-            Step.TOOLS,
-            result.index,
-            {
-                "tool": result.tool,
-                "call_id": result.call_id,
-                "ok": result.ok,
-                "duration_ms": result.duration_ms,
-            },
+            source,
+            f"tool:{result.tool}",
+            tool_calls=1,
+            detail={"call_id": result.call_id, "ok": result.ok, "duration_ms": result.duration_ms},
         )
     new = state.evolve(
         tool_results=(*state.tool_results, result),
@@ -543,37 +390,44 @@ def on_tool_result(
     )
     if new.pending_calls():
         return out.done(new, next_action(new, now_ms, timeouts))
-    return _advance(out, new, Step.VERIFY, now_ms, timeouts)
+    return advance(out, new, Step.VERIFY, now_ms, timeouts)
+
+
+def _replace_call_id(result: ToolResult, call_id: str) -> ToolResult:
+    return replace(result, call_id=call_id)
 
 
 def on_verified(
     state: TurnState,
     answer: Answer,
-    failures: Sequence[str],
+    problems: Sequence[str],
     now_ms: int,
     timeouts: StepTimeouts = DEFAULT_TIMEOUTS,
 ) -> Transition:
-    """The composed ``answer`` was checked; ``failures`` lists failed checks
-    (see :func:`somagent.turns.verify.verify`). Any failure fails the turn with
-    ``verify_failed``; otherwise emit ``TurnVerified`` and ask to answer."""
-    guarded = _guard(state, Step.VERIFY, now_ms, timeouts)
+    """The composed ``answer`` was checked; ``problems`` lists failed checks (see
+    :func:`somagent.turns.verify.verify`). Emit ``TurnVerified`` either way;
+    any problem then fails the turn with ``verify_failed``, otherwise ask to
+    answer. Answer-composition tokens are metered."""
+    guarded = guard(state, Step.VERIFY, now_ms, timeouts)
     if guarded is not None:
         return guarded
-    out = _Out(state, now_ms)
-    out.tokens(answer.usage, Step.VERIFY)
-    if failures:
-        return _failed(out, state, FailureReason.VERIFY_FAILED, "; ".join(failures))
-    out.event(
-        ev.TURN_VERIFIED,
-        Step.VERIFY,
-        {
-            "ok": True,
-            "citations": list(answer.citations),
-            "tool_results": len(state.tool_results),
-            "evidence": len(state.evidence),
-        },
+    out = Out(state, now_ms)
+    verified_id = out.event(
+        ev.TURN_VERIFIED, {"ok": not problems, "checks": list(CHECKS), "problems": list(problems)}
     )
-    return _advance(out, state, Step.ANSWER, now_ms, timeouts, answer=answer)
+    out.tokens(verified_id, answer.usage)
+    if problems:
+        return failed(out, state, FailureReason.VERIFY_FAILED, "; ".join(problems))
+    return advance(out, state, Step.ANSWER, now_ms, timeouts, answer=answer)
+
+
+def _tokens(state: TurnState) -> tuple[int, int]:
+    usages: list[TokenUsage] = []
+    if state.plan is not None and state.plan.usage is not None:
+        usages.append(state.plan.usage)
+    if state.answer is not None and state.answer.usage is not None:
+        usages.append(state.answer.usage)
+    return sum(u.prompt_tokens for u in usages), sum(u.completion_tokens for u in usages)
 
 
 def on_answered(
@@ -582,20 +436,28 @@ def on_answered(
     timeouts: StepTimeouts = DEFAULT_TIMEOUTS,
     egress_bytes: int | None = None,
 ) -> Transition:
-    """The answer was sent: emit ``TurnAnswered`` and meter egress (default: the
-    UTF-8 size of the answer text); then remember, or complete."""
-    guarded = _guard(state, Step.ANSWER, now_ms, timeouts)
+    """The answer was sent: emit ``TurnAnswered`` and meter egress (agent ``edge``;
+    default: the UTF-8 size of the answer text); then remember, or complete."""
+    guarded = guard(state, Step.ANSWER, now_ms, timeouts)
     if guarded is not None:
         return guarded
     answer = state.answer or Answer("")
-    out = _Out(state, now_ms)
-    out.event(
-        ev.TURN_ANSWERED, Step.ANSWER, {"text": answer.text, "citations": list(answer.citations)}
+    tokens_in, tokens_out = _tokens(state)
+    out = Out(state, now_ms)
+    answered_id = out.event(
+        ev.TURN_ANSWERED,
+        {
+            "text": answer.text,
+            "citations": list(answer.citations),
+            "tokens_in": tokens_in,
+            "tokens_out": tokens_out,
+        },
     )
     size = len(answer.text.encode()) if egress_bytes is None else egress_bytes
-    out.meter(ev.USAGE_EGRESS, size, "bytes", Step.ANSWER, 0, {})
+    if size > 0:
+        out.meter(answered_id, ev.AGENT_EDGE, egress_bytes=size)
     if state.allow_memory_write:
-        return _advance(out, state, Step.REMEMBER, now_ms, timeouts)
+        return advance(out, state, Step.REMEMBER, now_ms, timeouts)
     return _complete(out, state, now_ms)
 
 
@@ -606,29 +468,27 @@ def on_remembered(
     now_ms: int,
     timeouts: StepTimeouts = DEFAULT_TIMEOUTS,
 ) -> Transition:
-    """Memory was written: emit ``TurnRemembered``, meter storage, complete."""
-    guarded = _guard(state, Step.REMEMBER, now_ms, timeouts)
+    """The memory write was requested (``MemoryRememberRequested`` appended by the
+    driver): meter ``bytes_written`` (agent ``memory``) and complete."""
+    guarded = guard(state, Step.REMEMBER, now_ms, timeouts)
     if guarded is not None:
         return guarded
-    out = _Out(state, now_ms)
-    out.event(
-        ev.TURN_REMEMBERED,
-        Step.REMEMBER,
-        {"memory_ids": list(memory_ids), "bytes_written": bytes_written},
-    )
-    out.meter(
-        ev.USAGE_STORAGE, bytes_written, "bytes", Step.REMEMBER, 0, {"memory_ids": list(memory_ids)}
-    )
+    out = Out(state, now_ms)
+    if bytes_written > 0:
+        out.meter(
+            event_id(state.turn_id, "Remember", 0),
+            ev.AGENT_MEMORY,
+            storage_bytes=bytes_written,
+            detail={"memory_ids": list(memory_ids)},
+        )
     return _complete(out, state, now_ms)
 
 
-def _complete(out: _Out, state: TurnState, now_ms: int) -> Transition:
-    out.event(
-        ev.TURN_COMPLETED,
-        Step.COMPLETED,
-        {"duration_ms": now_ms - state.started_at_ms, "tool_calls": len(state.tool_results)},
+def _complete(out: Out, state: TurnState, now_ms: int) -> Transition:
+    new = state.evolve(
+        step=Step.COMPLETED, step_started_at_ms=now_ms, steps_done=state.steps_done + 1
     )
-    new = state.evolve(step=Step.COMPLETED, step_started_at_ms=now_ms)
+    completed_event(out, new, now_ms)
     return out.done(new, Finish(Step.COMPLETED))
 
 
@@ -642,10 +502,10 @@ def fail(
     now_ms: int,
     timeouts: StepTimeouts = DEFAULT_TIMEOUTS,
 ) -> Transition:
-    """End the turn with ``TurnFailed`` (no-op on a terminal state)."""
+    """End the turn with ``TurnFailed`` then ``TurnCompleted`` (no-op when terminal)."""
     if state.terminal:
-        return _noop(state, now_ms, timeouts)
-    return _failed(_Out(state, now_ms), state, reason, detail)
+        return noop(state, now_ms, timeouts)
+    return failed(Out(state, now_ms), state, reason, detail)
 
 
 def on_step_error(
@@ -672,10 +532,10 @@ def cancel(
 ) -> Transition:
     """Cancel the turn: set ``cancelled`` and fail with ``cancelled``."""
     if state.terminal:
-        return _noop(state, now_ms, timeouts)
+        return noop(state, now_ms, timeouts)
     flagged = state.evolve(cancelled=True)
-    return _failed(
-        _Out(flagged, now_ms), flagged, FailureReason.CANCELLED, detail or "turn was cancelled"
+    return failed(
+        Out(flagged, now_ms), flagged, FailureReason.CANCELLED, detail or "turn was cancelled"
     )
 
 
@@ -686,7 +546,7 @@ def tick(
     was cancelled or the current step outran its timeout; ``None`` otherwise."""
     if state.terminal:
         return None
-    guarded = _guard(state, None, now_ms, timeouts)
+    guarded = guard(state, None, now_ms, timeouts)
     if guarded is not None:
         return guarded
     limit = timeouts.for_step(state.step)

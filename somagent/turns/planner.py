@@ -305,18 +305,19 @@ class DeterministicPlanner:
         lines: list[str] = []
         cites: list[str] = []
         for r in sorted(tool_results, key=lambda r: r.index):
-            if r.ok:
-                lines.append(
-                    f"{r.tool}: {_quote(_render_output(r, by_index.get(r.index)))} "
-                    f"[tool:{r.call_id}]"
-                )
+            if not r.ok:
+                lines.append(f"{r.tool} failed ({r.error_code}): {_quote(r.error)}")
+                continue
+            shown = _quote(_render_output(r, by_index.get(r.index)))
+            if r.call_id:
+                lines.append(f"{r.tool}: {shown} [tool:{r.call_id}]")
                 cites.append(f"tool:{r.call_id}")
             else:
-                lines.append(f"{r.tool} failed ({r.error_code}): {_quote(r.error)}")
-        top = sorted(evidence, key=lambda e: (-e.score, e.id))[:MAX_EVIDENCE_LINES]
+                lines.append(f"{r.tool}: {shown}")
+        top = sorted(evidence, key=lambda e: (-e.score, e.memory_id))[:MAX_EVIDENCE_LINES]
         for e in top:
-            lines.append(f'From memory: "{_quote(e.text)}" [mem:{e.id}]')
-            cites.append(f"mem:{e.id}")
+            lines.append(f'From memory: "{_quote(e.text)}" [mem:{e.memory_id}]')
+            cites.append(f"mem:{e.memory_id}")
         if not lines:
             lines.append("I found no evidence or tool results to answer this request.")
         body = "\n".join(lines)

@@ -66,29 +66,66 @@ class FailureReason(enum.StrEnum):
 
 @dataclass(frozen=True)
 class Evidence:
-    """One recalled memory block; cited in answers as ``[mem:<id>]``."""
+    """One recalled memory block; cited in answers as ``[mem:<memory_id>]``.
 
-    id: str
+    Same fields as ``somagent.memory.model.EvidenceBlock`` (use
+    :meth:`from_block`); ``score`` is cosine similarity, ``created_at_us`` epoch µs.
+    """
+
+    memory_id: str
     text: str
     score: float = 0.0
     source: str = ""
+    created_at_us: int = 0
+    trace_id: str = ""
+
+    @classmethod
+    def from_block(cls, block: Any) -> Evidence:
+        """From any object with the ``EvidenceBlock`` attributes."""
+        return cls(
+            str(block.memory_id),
+            str(block.text),
+            float(block.score),
+            str(getattr(block, "source", "")),
+            int(getattr(block, "created_at_us", 0)),
+            str(getattr(block, "trace_id", "")),
+        )
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "text": self.text, "score": self.score, "source": self.source}
+        return {
+            "memory_id": self.memory_id,
+            "text": self.text,
+            "score": self.score,
+            "source": self.source,
+            "created_at_us": self.created_at_us,
+            "trace_id": self.trace_id,
+        }
+
+    def to_event_dict(self) -> dict[str, Any]:
+        """The Avro ``somagent.EvidenceBlock`` record."""
+        return {
+            "memory_id": self.memory_id,
+            "text": self.text,
+            "score_ppm": round(self.score * 1_000_000),
+            "source": self.source,
+            "created_at": self.created_at_us,
+            "trace_id": self.trace_id,
+        }
 
 
 @dataclass(frozen=True)
 class ToolCall:
-    """One planned tool call. ``arguments`` is JSON data; treat it as read-only."""
+    """One planned tool call. ``arguments`` is JSON data; treat it as read-only.
+
+    ``call_id`` is empty when a planner makes the call; the machine fills it
+    with the deterministic ``tool_call_id(turn_id, index)`` when it accepts the
+    plan. Answers cite a call as ``[tool:<call_id>]``.
+    """
 
     index: int
     tool: str
     arguments: Mapping[str, Any]
-
-    @property
-    def call_id(self) -> str:
-        """Turn-local id, cited in answers as ``[tool:<call_id>]``."""
-        return call_id(self.tool, self.index)
+    call_id: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -97,11 +134,6 @@ class ToolCall:
             "tool": self.tool,
             "arguments": dict(self.arguments),
         }
-
-
-def call_id(tool: str, index: int) -> str:
-    """``{tool}#{index}``: unique within a turn because indexes are."""
-    return f"{tool}#{index}"
 
 
 @dataclass(frozen=True)
@@ -120,10 +152,8 @@ class ToolResult:
     error: str = ""
     schema_ok: bool = True
     duration_ms: int = 0
-
-    @property
-    def call_id(self) -> str:
-        return call_id(self.tool, self.index)
+    exit_code: int | None = None
+    call_id: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -136,6 +166,7 @@ class ToolResult:
             "error": self.error,
             "schema_ok": self.schema_ok,
             "duration_ms": self.duration_ms,
+            "exit_code": self.exit_code,
         }
 
 
@@ -223,7 +254,10 @@ class TurnState:
     deadline_at_ms: int
     started_at_ms: int
     allow_tools: tuple[str, ...] = ()
+    allow_memory_read: bool = True
     allow_memory_write: bool = False
+    capsule_ids: tuple[str, ...] | None = None
+    trace_id: str = ""
     seq: int = 0
     cancelled: bool = False
     evidence: tuple[Evidence, ...] = ()
@@ -233,6 +267,7 @@ class TurnState:
     answer: Answer | None = None
     failure: Failure | None = None
     step_started_at_ms: int = 0
+    steps_done: int = 0
 
     @property
     def terminal(self) -> bool:
@@ -263,7 +298,8 @@ def _plan_from(data: Mapping[str, Any] | None) -> Plan | None:
     if data is None:
         return None
     calls = tuple(
-        ToolCall(int(c["index"]), str(c["tool"]), dict(c["arguments"])) for c in data["calls"]
+        ToolCall(int(c["index"]), str(c["tool"]), dict(c["arguments"]), str(c["call_id"]))
+        for c in data["calls"]
     )
     return Plan(calls, str(data["rationale"]), str(data["planner"]), _usage_from(data["usage"]))
 
@@ -278,6 +314,8 @@ def _result_from(d: Mapping[str, Any]) -> ToolResult:
         error=str(d["error"]),
         schema_ok=bool(d["schema_ok"]),
         duration_ms=int(d["duration_ms"]),
+        exit_code=None if d["exit_code"] is None else int(d["exit_code"]),
+        call_id=str(d["call_id"]),
     )
 
 
@@ -293,7 +331,10 @@ def state_to_dict(state: TurnState) -> dict[str, Any]:
         "deadline_at_ms": state.deadline_at_ms,
         "started_at_ms": state.started_at_ms,
         "allow_tools": list(state.allow_tools),
+        "allow_memory_read": state.allow_memory_read,
         "allow_memory_write": state.allow_memory_write,
+        "capsule_ids": None if state.capsule_ids is None else list(state.capsule_ids),
+        "trace_id": state.trace_id,
         "seq": state.seq,
         "cancelled": state.cancelled,
         "evidence": [e.to_dict() for e in state.evidence],
@@ -303,6 +344,7 @@ def state_to_dict(state: TurnState) -> dict[str, Any]:
         "answer": state.answer.to_dict() if state.answer else None,
         "failure": state.failure.to_dict() if state.failure else None,
         "step_started_at_ms": state.step_started_at_ms,
+        "steps_done": state.steps_done,
     }
 
 
@@ -320,11 +362,23 @@ def state_from_dict(data: Mapping[str, Any]) -> TurnState:
             deadline_at_ms=int(data["deadline_at_ms"]),
             started_at_ms=int(data["started_at_ms"]),
             allow_tools=tuple(str(t) for t in data["allow_tools"]),
+            allow_memory_read=bool(data["allow_memory_read"]),
             allow_memory_write=bool(data["allow_memory_write"]),
+            capsule_ids=None
+            if data["capsule_ids"] is None
+            else tuple(str(c) for c in data["capsule_ids"]),
+            trace_id=str(data["trace_id"]),
             seq=int(data["seq"]),
             cancelled=bool(data["cancelled"]),
             evidence=tuple(
-                Evidence(str(e["id"]), str(e["text"]), float(e["score"]), str(e["source"]))
+                Evidence(
+                    str(e["memory_id"]),
+                    str(e["text"]),
+                    float(e["score"]),
+                    str(e["source"]),
+                    int(e["created_at_us"]),
+                    str(e["trace_id"]),
+                )
                 for e in data["evidence"]
             ),
             plan=_plan_from(data["plan"]),
@@ -343,6 +397,7 @@ def state_from_dict(data: Mapping[str, Any]) -> TurnState:
                 FailureReason(failure["reason"]), str(failure["detail"]), Step(failure["step"])
             ),
             step_started_at_ms=int(data["step_started_at_ms"]),
+            steps_done=int(data["steps_done"]),
         )
     except (KeyError, TypeError, ValueError) as exc:
         turn = data.get("turn_id", "?") if isinstance(data, Mapping) else "?"

@@ -23,6 +23,9 @@ from somagent.turns.state import Answer, Evidence, ToolResult
 
 CITATION_RE: Final = re.compile(r"\[(mem|tool):([^\]\s]+)\]")
 
+#: Names of the checks :func:`verify` runs (``TurnVerified.checks``).
+CHECKS: Final = ("tool_result_schema", "citations_exist", "citations_listed", "no_pii")
+
 
 def cited_ids(text: str) -> list[str]:
     """Inline citations in order of appearance, as ``mem:<id>`` / ``tool:<call_id>``."""
@@ -31,7 +34,7 @@ def cited_ids(text: str) -> list[str]:
 
 def available_ids(evidence: Sequence[Evidence], results: Sequence[ToolResult]) -> set[str]:
     """Ids an answer in this turn may cite."""
-    ids = {f"mem:{e.id}" for e in evidence}
+    ids = {f"mem:{e.memory_id}" for e in evidence}
     ids |= {f"tool:{r.call_id}" for r in results if r.ok}
     return ids
 

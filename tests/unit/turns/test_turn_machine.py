@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from somagent.turns import events as ev
 from somagent.turns import machine as m
 from somagent.turns.exceptions import InvalidTransition
-from somagent.turns.ids import idem_key
+from somagent.turns.ids import idem_key, tool_call_id
 from somagent.turns.state import (
     Answer,
     Evidence,
@@ -39,6 +39,7 @@ def request(**kw: object) -> m.TurnRequest:
         "deadline_at_ms": T0 + 60_000,
         "allow_tools": ("calc", "python"),
         "allow_memory_write": True,
+        "trace_id": "ab" * 16,
         "seq": 0,
     }
     base.update(kw)
@@ -52,7 +53,9 @@ PLAN = Plan(
     TokenUsage(5, 0, "tokenizer:cl100k_base"),
 )
 EVIDENCE = (Evidence("m1", "one third", 0.9),)
-ANSWER = Answer("1/2 [tool:calc#0] [mem:m1]", ("tool:calc#0", "mem:m1"))
+CALL0 = tool_call_id(TURN, 0)
+ANSWER = Answer(f"1/2 [tool:{CALL0}] [mem:m1]", (f"tool:{CALL0}", "mem:m1"))
+PRICES = ev.UsagePrices(1, 2, 3, 4)
 
 
 def ok(index: int, tool: str) -> ToolResult:
@@ -82,7 +85,6 @@ def test_happy_path_order_actions_and_seq() -> None:
     ts = run_full(request())
     types = [e.type for e in all_events(ts)]
     assert types == [
-        ev.TURN_STARTED,
         ev.TURN_RECALLED,
         ev.TURN_PLANNED,
         ev.TOOL_CALL_REQUESTED,
@@ -92,11 +94,14 @@ def test_happy_path_order_actions_and_seq() -> None:
         ev.TOOL_CALL_COMPLETED,
         ev.TURN_VERIFIED,
         ev.TURN_ANSWERED,
-        ev.TURN_REMEMBERED,
         ev.TURN_COMPLETED,
     ]
-    assert [e.seq for e in all_events(ts)] == list(range(1, 13))
-    assert ts[-1].state.seq == 12
+    assert [e.seq for e in all_events(ts)] == list(range(1, 11))
+    assert ts[-1].state.seq == 10
+    assert all(
+        e.to_dict()["producer"] == "turns" and e.trace_id == "ab" * 16 for e in all_events(ts)
+    )
+    assert all_events(ts)[-1].payload["steps"] == 7
     actions = [type(t.action) for t in ts]
     assert actions == [
         m.RunRecall,
@@ -116,30 +121,43 @@ def test_happy_path_order_actions_and_seq() -> None:
 
 def test_usage_records_tokens_tool_calls_egress_storage() -> None:
     usage = [u for t in run_full(request()) for u in t.usage]
-    kinds = [(u.kind, u.quantity) for u in usage]
     answer_bytes = len(ANSWER.text.encode())
-    assert kinds == [
-        ("tokens", 5),
-        ("tool_call", 1),
-        ("tool_call", 1),
-        ("egress_bytes", answer_bytes),
-        ("storage_bytes", 120),
+    rows = [(u.agent, u.tokens, u.tool_calls, u.storage_bytes, u.egress_bytes) for u in usage]
+    assert rows == [
+        ("planner", 5, 0, 0, 0),
+        ("tool:calc", 0, 1, 0, 0),
+        ("tool:python", 0, 1, 0, 0),
+        ("edge", 0, 0, 0, answer_bytes),
+        ("memory", 0, 0, 120, 0),
     ]
     assert all(u.tenant == "tenant-a" and u.turn == TURN for u in usage)
-    assert len({u.event_id for u in usage}) == len(usage)
-    assert usage[0].to_dict()["payload"]["detail"]["source"] == "tokenizer:cl100k_base"
+    assert len({u.usage_id for u in usage}) == len(usage)
+    assert usage[0].detail["source"] == "tokenizer:cl100k_base"
+    env = usage[0].to_dict(PRICES)
+    assert env["type"] == "UsageRecorded" and env["event_id"] == usage[0].usage_id
+    assert env["payload"]["token_price_picocents"] == 1
+    assert env["payload"]["occurred_at"] == env["ts"] == usage[0].ts
 
 
 def test_no_remember_when_memory_writes_not_allowed() -> None:
     ts = run_full(request(allow_memory_write=False))
     assert isinstance(ts[-1].action, m.Finish)
     assert ts[-1].state.step is Step.COMPLETED
-    assert ev.TURN_REMEMBERED not in [e.type for e in all_events(ts)]
+    assert [u.agent for t in ts for u in t.usage][-1] == "edge"
 
 
 def test_starting_seq_continues_from_turn_requested() -> None:
     t = m.start(request(seq=41), T0)
-    assert t.events[0].seq == 42 and t.state.seq == 42
+    assert t.events == () and t.state.seq == 41
+    t2 = m.on_recalled(t.state, (), T0 + 1)
+    assert t2.events[0].seq == 42 and t2.state.seq == 42
+
+
+def test_memory_mode_none_passes_recall_without_evidence() -> None:
+    t = m.start(request(allow_memory_read=False, allow_memory_write=False), T0)
+    assert [e.type for e in t.events] == [ev.TURN_RECALLED]
+    assert t.events[0].payload == {"evidence": []}
+    assert isinstance(t.action, m.RunPlan) and t.state.step is Step.PLAN
 
 
 def test_replay_gives_identical_event_ids() -> None:
@@ -151,12 +169,23 @@ def test_replay_gives_identical_event_ids() -> None:
 def test_tool_call_actions_carry_idempotency_keys() -> None:
     t = m.on_planned(m.on_recalled(m.start(request(), T0).state, (), T0).state, PLAN, T0)
     assert isinstance(t.action, m.RunToolCall)
-    assert t.action.idem_key == idem_key(TURN, "tools", 0) == f"{TURN}:tools:0"
+    assert t.action.idem_key == idem_key(TURN, "tools", 0) == CALL0
+    assert t.action.call.call_id == CALL0
     requested = [e for e in t.events if e.type == ev.TOOL_CALL_REQUESTED]
-    assert [e.payload["idem_key"] for e in requested] == [
-        idem_key(TURN, "tools", 0),
-        idem_key(TURN, "tools", 1),
+    assert [e.payload["idempotency_key"] for e in requested] == [
+        f"idem:calc:{CALL0}",
+        f"idem:python:{tool_call_id(TURN, 1)}",
     ]
+    assert requested[0].payload == {
+        "call_id": CALL0,
+        "tool": "calc",
+        "arguments_json": '{"expression":"1/3+1/6"}',
+        "idempotency_key": f"idem:calc:{CALL0}",
+        "index": 0,
+    }
+    planned = t.events[0].payload
+    assert planned["planner"] == "deterministic"
+    assert [s["call_id"] for s in planned["steps"]] == [CALL0, tool_call_id(TURN, 1)]
 
 
 def test_duplicate_tool_result_is_ignored() -> None:
@@ -169,12 +198,18 @@ def test_duplicate_tool_result_is_ignored() -> None:
 
 def test_failed_tool_call_does_not_fail_turn_and_is_billed() -> None:
     t = m.on_planned(m.on_recalled(m.start(request(), T0).state, (), T0).state, PLAN, T0)
-    bad = ToolResult(0, "calc", False, None, "crashed", "exit 1")
+    bad = ToolResult(0, "calc", False, None, "crashed", "exit 1", exit_code=1)
     t2 = m.on_tool_result(t.state, bad, T0 + 1)
     assert t2.events[0].type == ev.TOOL_CALL_FAILED
+    assert t2.events[0].payload == {
+        "call_id": CALL0,
+        "tool": "calc",
+        "reason_code": "crashed",
+        "message": "exit 1",
+    }
     assert t2.state.step is Step.TOOLS
-    assert [u.kind for u in t2.usage] == ["tool_call"]
-    invalid = ToolResult(1, "python", False, None, "invalid_arguments", "code: required")
+    assert [u.tool_calls for u in t2.usage] == [1]
+    invalid = ToolResult(1, "python", False, None, "invalid-arguments", "code: required")
     t3 = m.on_tool_result(t2.state, invalid, T0 + 2)
     assert t3.usage == ()
     assert isinstance(t3.action, m.RunVerify)
@@ -185,9 +220,13 @@ def test_denied_calls_are_audited_and_skipped() -> None:
     t = m.on_planned(state, PLAN, T0 + 1, allowed_tools={"calc"})
     types = [e.type for e in t.events]
     assert types == [ev.TURN_PLANNED, ev.POLICY_DENIED, ev.TOOL_CALL_REQUESTED]
-    assert t.events[1].payload["tool"] == "python"
+    assert t.events[1].payload == {
+        "reason_code": "tool-not-allowed",
+        "detail": "tool 'python' is not in the allowed set ['calc']",
+        "path": "tool:python",
+    }
     assert t.state.completed_calls == frozenset({1})
-    assert t.state.tool_results[0].error_code == "tool_denied"
+    assert t.state.tool_results[0].error_code == "tool-not-allowed"
     t2 = m.on_tool_result(t.state, ok(0, "calc"), T0 + 2)
     assert isinstance(t2.action, m.RunVerify)
 
@@ -195,8 +234,8 @@ def test_denied_calls_are_audited_and_skipped() -> None:
 def test_all_calls_denied_fails_with_tool_denied() -> None:
     state = m.on_recalled(m.start(request(allow_tools=()), T0).state, (), T0).state
     t = m.on_planned(state, PLAN, T0 + 1)
-    assert t.events[-1].type == ev.TURN_FAILED
-    assert t.events[-1].payload["reason"] == "tool_denied"
+    assert [e.type for e in t.events[-2:]] == [ev.TURN_FAILED, ev.TURN_COMPLETED]
+    assert t.events[-2].payload["reason_code"] == "tool_denied"
     assert isinstance(t.action, m.Finish) and t.state.step is Step.FAILED
 
 
@@ -212,8 +251,8 @@ def test_empty_plan_goes_straight_to_verify() -> None:
 )
 def test_start_rejects_bad_requests(text: str, deadline: int, reason: str) -> None:
     t = m.start(request(text=text, deadline_at_ms=deadline), T0)
-    assert [e.type for e in t.events] == [ev.TURN_FAILED]
-    assert t.events[0].payload["reason"] == reason
+    assert [e.type for e in t.events] == [ev.TURN_FAILED, ev.TURN_COMPLETED]
+    assert t.events[0].payload["reason_code"] == reason
     assert isinstance(t.action, m.Finish)
 
 
@@ -230,7 +269,7 @@ def test_deadline_exceeded_discards_late_outcome() -> None:
 def test_cancel_then_late_outcome_is_noop() -> None:
     s = m.start(request(), T0).state
     c = m.cancel(s, T0 + 5)
-    assert c.state.cancelled and c.events[0].payload["reason"] == "cancelled"
+    assert c.state.cancelled and c.events[0].payload["reason_code"] == "cancelled"
     late = m.on_recalled(c.state, EVIDENCE, T0 + 6)
     assert late.events == () and isinstance(late.action, m.Finish)
     assert m.cancel(c.state, T0 + 7).events == ()
@@ -241,9 +280,9 @@ def test_tick_detects_step_timeout_and_deadline() -> None:
     s = m.start(request(), T0, timeouts).state
     assert m.tick(s, T0 + 100, timeouts) is None
     t = m.tick(s, T0 + 101, timeouts)
-    assert t is not None and t.events[0].payload["reason"] == "step_timeout"
+    assert t is not None and t.events[0].payload["reason_code"] == "step_timeout"
     d = m.tick(s, T0 + 60_000, timeouts)
-    assert d is not None and d.events[0].payload["reason"] == "deadline_exceeded"
+    assert d is not None and d.events[0].payload["reason_code"] == "deadline_exceeded"
     assert m.tick(t.state, T0 + 200, timeouts) is None
 
 
@@ -257,8 +296,8 @@ def test_action_timeout_is_bounded_by_deadline() -> None:
 def test_step_errors_map_to_reason_codes() -> None:
     s = m.start(request(), T0).state
     assert m.on_step_error(s, "qdrant down", T0).events[0].payload == {
-        "reason": "recall_failed",
-        "detail": "qdrant down",
+        "reason_code": "recall_failed",
+        "message": "qdrant down",
         "step": "recall",
     }
 
@@ -268,8 +307,12 @@ def test_verify_failure_fails_turn() -> None:
     verify_state = ts[5].state
     assert verify_state.step is Step.VERIFY
     t = m.on_verified(verify_state, ANSWER, ["pii_revealed: email"], T0 + 9)
-    assert t.events[-1].payload["reason"] == "verify_failed"
-    assert "pii_revealed" in t.events[-1].payload["detail"]
+    types = [e.type for e in t.events]
+    assert types == [ev.TURN_VERIFIED, ev.TURN_FAILED, ev.TURN_COMPLETED]
+    assert t.events[0].payload["ok"] is False
+    assert t.events[0].payload["problems"] == ["pii_revealed: email"]
+    assert t.events[1].payload["reason_code"] == "verify_failed"
+    assert "pii_revealed" in t.events[1].payload["message"]
 
 
 def test_outcome_for_wrong_step_raises() -> None:
@@ -313,7 +356,7 @@ def test_resume_past_deadline_fails() -> None:
     s = m.start(request(), T0).state
     r = m.resume(s, T0 + 61_000)
     assert r.events[0].type == ev.TURN_FAILED
-    assert r.events[0].payload["reason"] == "deadline_exceeded"
+    assert r.events[0].payload["reason_code"] == "deadline_exceeded"
 
 
 @settings(max_examples=60, deadline=None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,7 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from somagent.turns.ids import event_id, idem_key, redis_idem_key
+from somagent.events import ids as events_ids
+from somagent.turns.ids import event_id, idem_key, redis_idem_key, tool_call_id, usage_id
 from somagent.turns.pii import find_pii, redact
 from somagent.turns.planner import (
     DeterministicPlanner,
@@ -101,14 +103,20 @@ def test_answer_cites_and_passes_verify() -> None:
     p = DeterministicPlanner()
     ev_ = [Evidence("m1", "the launch is on Friday, mail bob@example.com", 0.8)]
     results = [
-        ToolResult(0, "calc", True, {"value": "1/2", "decimal": "0.5", "expression": "1/3+1/6"}),
-        ToolResult(1, "python", False, None, "timeout", "wall clock 5 s exceeded"),
+        ToolResult(
+            0,
+            "calc",
+            True,
+            {"value": "1/2", "decimal": "0.5", "expression": "1/3+1/6"},
+            call_id="c-0",
+        ),
+        ToolResult(1, "python", False, None, "timeout", "wall clock 5 s exceeded", call_id="c-1"),
     ]
     ans = asyncio.run(p.answer("q", ev_, results))
-    assert "1/3+1/6 = 1/2 (≈ 0.5) [tool:calc#0]" in ans.text
+    assert "1/3+1/6 = 1/2 (≈ 0.5) [tool:c-0]" in ans.text
     assert "[mem:m1]" in ans.text and "bob@example.com" not in ans.text
     assert "python failed (timeout)" in ans.text
-    assert ans.citations == ("tool:calc#0", "mem:m1")
+    assert ans.citations == ("tool:c-0", "mem:m1")
     assert verify(ans, ev_, results) == []
 
 
@@ -126,10 +134,8 @@ def test_planner_protocol_is_satisfied() -> None:
 
 
 def test_verify_reports_each_failed_check() -> None:
-    results = [ToolResult(0, "calc", True, {"value": 1}, schema_ok=False)]
-    ans = Answer(
-        "x [tool:calc#0] [mem:ghost] call pii:deadbeef00 or 555-123-4567", ("tool:calc#0",)
-    )
+    results = [ToolResult(0, "calc", True, {"value": 1}, schema_ok=False, call_id="c0")]
+    ans = Answer("x [tool:c0] [mem:ghost] call pii:deadbeef00 or 555-123-4567", ("tool:c0",))
     failures = verify(ans, [], results)
     codes = [f.split(":")[0] for f in failures]
     assert codes == ["schema_mismatch", "unknown_citation", "citation_mismatch", "pii_revealed"]
@@ -138,10 +144,8 @@ def test_verify_reports_each_failed_check() -> None:
 
 
 def test_failed_tool_results_are_not_citable() -> None:
-    results = [ToolResult(0, "calc", False, None, "crashed", "boom")]
-    assert verify(Answer("[tool:calc#0]", ("tool:calc#0",)), [], results)[0].startswith(
-        "unknown_citation"
-    )
+    results = [ToolResult(0, "calc", False, None, "crashed", "boom", call_id="c0")]
+    assert verify(Answer("[tool:c0]", ("tool:c0",)), [], results)[0].startswith("unknown_citation")
 
 
 @pytest.mark.parametrize(
@@ -170,7 +174,20 @@ def test_ids_are_deterministic_and_distinct(turn: str, step: str, index: int) ->
 
 
 def test_idem_key_shape() -> None:
-    assert idem_key("t1", "tools", 2) == "t1:tools:2"
-    assert redis_idem_key("calc", "t1:tools:2") == "idem:calc:t1:tools:2"
+    assert idem_key("t1", "tools", 2) == tool_call_id("t1", 2)
+    assert idem_key("t1", "tools", 2) != idem_key("t1", "remember", 2)
+    assert redis_idem_key("calc", "k") == "idem:calc:k"
     with pytest.raises(ValueError, match="t1"):
         idem_key("t1", "tools", -1)
+
+
+@given(st.uuids(), st.sampled_from(["TurnPlanned", "ToolCallDelta"]), st.integers(0, 99))
+def test_ids_match_the_events_package(turn: uuid.UUID, step: str, index: int) -> None:
+    """turns keeps a local copy of the id scheme; both must give the same ids."""
+    assert event_id(str(turn), step, index) == str(events_ids.event_id(turn, step, index))
+    assert tool_call_id(str(turn).upper(), index) == events_ids.tool_call_id(turn, index)
+    assert redis_idem_key("calc", idem_key(str(turn), "tools", index)) == (
+        events_ids.tool_idempotency_key("calc", turn, index)
+    )
+    source = event_id(str(turn), step, index)
+    assert usage_id(source, "planner") == str(events_ids.usage_id(source, "planner"))
