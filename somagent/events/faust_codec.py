@@ -35,6 +35,7 @@ class AvroEventCodec(codecs.Codec):
         super().__init__(children, **kwargs)
         self.events: EventCodec = kwargs["events"]
         self.dead_letters: EventProducer | None = kwargs.get("dead_letters")
+        self.dead_letter_topic: str = kwargs.get("dead_letter_topic", DEAD_LETTER)
 
     def _dumps(self, obj: Any) -> bytes:
         return self.events.encode(obj)
@@ -44,10 +45,20 @@ class AvroEventCodec(codecs.Codec):
 
 
 def install_faust_codec(
-    codec: EventCodec, *, dead_letters: EventProducer | None = None, name: str = CODEC_NAME
+    codec: EventCodec,
+    *,
+    dead_letters: EventProducer | None = None,
+    dead_letter_topic: str = DEAD_LETTER,
+    name: str = CODEC_NAME,
 ) -> AvroEventCodec:
-    """Register ``codec`` with Faust under ``name``; ``dead_letters`` feeds EventTopic."""
-    faust_codec = AvroEventCodec(events=codec, dead_letters=dead_letters)
+    """Register ``codec`` with Faust under ``name``.
+
+    ``dead_letters`` is the producer :class:`EventTopic` uses to copy undecodable
+    records to ``dead_letter_topic``.
+    """
+    faust_codec = AvroEventCodec(
+        events=codec, dead_letters=dead_letters, dead_letter_topic=dead_letter_topic
+    )
     codecs.register(name, faust_codec)
     return faust_codec
 
@@ -76,7 +87,8 @@ class EventTopic(faust.Topic):
             else DecodeError(f"{type(exc).__name__}: {exc}", where)
         )
         log.error("dead-lettering undecodable record: %s", error)
-        producer = installed_codec().dead_letters
+        installed = installed_codec(self._codec_name())
+        producer = installed.dead_letters
         if producer is None:
             log.error("no dead-letter producer installed; record at %s is only logged", where)
             return
@@ -92,8 +104,12 @@ class EventTopic(faust.Topic):
             ("dlq.offset", str(message.offset).encode()),
             *original,
         ]
-        producer.send_raw(DEAD_LETTER, message.value, message.key, headers)
+        producer.send_raw(installed.dead_letter_topic, message.value, message.key, headers)
         producer.flush()
+
+    def _codec_name(self) -> str:
+        serializer = self.value_serializer
+        return serializer if isinstance(serializer, str) else CODEC_NAME
 
 
 def event_topic(app: AppT, *names: str, name: str = CODEC_NAME) -> EventTopic:
