@@ -17,6 +17,8 @@ bytes came from; a body must be consumed exactly (trailing bytes are corruption)
 from __future__ import annotations
 
 import io
+import re
+import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -40,6 +42,10 @@ from somagent.events.registry import SchemaRegistry, WriterSchema
 MAGIC = b"\xc3\x01"
 HEADER_SIZE = len(MAGIC) + 8
 
+_UUID = uuid.UUID
+_UUID_TEXT = re.compile(
+    r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
+).fullmatch
 _BytesIO = io.BytesIO
 # Typed as Any-returning: fastavro's union return type does not help callers here.
 _read: Callable[..., Any] = schemaless_reader
@@ -68,6 +74,8 @@ class EventCodec:
         self.reader: WriterSchema = self.writer if reader is None else WriterSchema.build(reader)
         self.header = MAGIC + self.writer.fingerprint
         self._types = self.writer.payload_types
+        self._envelope_uuids = self.writer.uuid_fields.get("", ())
+        self._payload_uuids = self.writer.uuid_fields
         self._reader_types = self.reader.payload_types
         self._parsed = self.writer.parsed
 
@@ -82,14 +90,19 @@ class EventCodec:
             EncodeError: unknown ``type``, or the event does not fit the schema.
         """
         kind = event.get("type")
-        full = self._types.get(kind)  # type: ignore[arg-type]
-        if full is None:
+        full = self._types.get(kind) if isinstance(kind, str) else None
+        if full is None or not isinstance(kind, str):
             raise EncodeError(
                 f"event type {kind!r} is not in the payload union of {self.writer.schema['name']}"
                 f" (event_id={event.get('event_id')})"
             )
+        payload = event.get("payload")
+        if type(payload) is not dict and not isinstance(payload, Mapping):
+            raise EncodeError(f"{kind} event {event.get('event_id')}: payload is not a mapping")
+        self._check_uuids(event, self._envelope_uuids, event, "")
+        self._check_uuids(payload, self._payload_uuids.get(kind, ()), event, "payload.")
         record = dict(event)
-        record["payload"] = (full, event["payload"])
+        record["payload"] = (full, payload)
         out = _BytesIO()
         out.write(self.header)
         try:
@@ -99,6 +112,22 @@ class EventCodec:
                 f"{kind} event {event.get('event_id')} does not fit the schema: {exc}"
             ) from exc
         return out.getvalue()
+
+    @staticmethod
+    def _check_uuids(
+        values: Mapping[str, Any], names: tuple[str, ...], event: Mapping[str, Any], prefix: str
+    ) -> None:
+        # fastavro would write any text into a uuid field and readers would then
+        # fail to parse it; refuse it here, where the producer can still fix it.
+        for name in names:
+            value = values.get(name)
+            if value is None or value.__class__ is _UUID:
+                continue
+            if not (isinstance(value, str) and _UUID_TEXT(value)):
+                raise EncodeError(
+                    f"{event.get('type')} event {event.get('event_id')}: field {prefix}{name} "
+                    f"must be a UUID, got {value!r}"
+                )
 
     def decode(self, data: bytes, where: Where = NOWHERE) -> dict[str, Any]:
         """The envelope in ``data``, read into this codec's reader schema.

@@ -28,7 +28,7 @@ from somagent.events import tracing
 from somagent.events.catalog import DEAD_LETTER, key_for, topic_for
 from somagent.events.codec import EventCodec
 from somagent.events.exceptions import ConsumeError, DecodeError, ProduceError, Where
-from somagent.events.schema_log import producer_config
+from somagent.events.schema_log import KafkaSchemaLog, kafka_registry, producer_config
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +42,20 @@ def record_headers(msg: Message) -> list[tuple[str, bytes]]:
     return [(str(k), v if isinstance(v, bytes) else b"") for k, v in raw]
 
 
+def kafka_codec(settings: Settings, *, writer: dict[str, Any] | None = None) -> EventCodec:
+    """A codec whose registry is the ``schemas`` topic (pre-loaded), for real processes.
+
+    Its writer schema (default: the working contract) is published on construction.
+    """
+    return EventCodec(kafka_registry(settings), writer=writer)
+
+
 class EventProducer:
-    """Append envelopes to their topics. Not thread-safe for ``flush``/``close``."""
+    """Append envelopes to their topics. Not thread-safe for ``flush``/``close``.
+
+    Guarantees the writer schema is in the ``schemas`` topic before the first
+    event: a codec with a process-local registry gets its schema published here.
+    """
 
     def __init__(
         self,
@@ -54,6 +66,10 @@ class EventProducer:
     ) -> None:
         self.settings = settings
         self.codec = codec
+        if not codec.registry.durable:
+            schema_log = KafkaSchemaLog(settings)
+            schema_log.publish(codec.fingerprint, codec.writer.to_json())
+            schema_log.close()
         self._producer = Producer(producer_config(settings, **dict(config or {})))
         self._failures: list[str] = []
 

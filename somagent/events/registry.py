@@ -36,6 +36,7 @@ class WriterSchema:
     schema: dict[str, Any]
     parsed: Any = field(repr=False)
     payload_types: dict[str, str] = field(repr=False)
+    uuid_fields: dict[str, tuple[str, ...]] = field(repr=False, default_factory=dict)
 
     @classmethod
     def build(cls, schema: dict[str, Any]) -> WriterSchema:
@@ -51,10 +52,36 @@ class WriterSchema:
         for name in names:
             full = name if "." in name else f"{schemas.NAMESPACE}.{name}"
             payload_types[full.rsplit(".", 1)[1]] = full
-        return cls(schemas.fingerprint(schema), schema, parsed, payload_types)
+        return cls(schemas.fingerprint(schema), schema, parsed, payload_types, _uuid_fields(schema))
 
     def to_json(self) -> str:
         return json.dumps(self.schema, separators=(",", ":"), sort_keys=True)
+
+
+def _is_uuid(node: Any) -> bool:
+    if isinstance(node, list):
+        return any(_is_uuid(branch) for branch in node)
+    return isinstance(node, dict) and node.get("logicalType") == "uuid"
+
+
+def _uuid_fields(schema: dict[str, Any]) -> dict[str, tuple[str, ...]]:
+    """Top-level UUID fields of the envelope ("") and of each payload record, by short name.
+
+    fastavro writes any string into a ``uuid`` field but readers parse it, so the
+    codec checks these fields on encode rather than let an unreadable event out.
+    """
+    found: dict[str, tuple[str, ...]] = {}
+    if schema.get("type") != "record":
+        return found
+    found[""] = tuple(f["name"] for f in schema["fields"] if _is_uuid(f["type"]))
+    for fld in schema["fields"]:
+        if fld["name"] != "payload" or not isinstance(fld["type"], list):
+            continue
+        for branch in fld["type"]:
+            if isinstance(branch, dict) and branch.get("type") == "record":
+                short = str(branch["name"]).rsplit(".", 1)[-1]
+                found[short] = tuple(f["name"] for f in branch["fields"] if _is_uuid(f["type"]))
+    return found
 
 
 class SchemaLog(Protocol):
@@ -80,6 +107,11 @@ class SchemaRegistry:
         self._by_fp: dict[bytes, WriterSchema] = {}
         self._published: set[bytes] = set()
         self._lock = threading.Lock()
+
+    @property
+    def durable(self) -> bool:
+        """True when registered schemas are published to a shared log."""
+        return self._log is not None
 
     def __len__(self) -> int:
         return len(self._by_fp)

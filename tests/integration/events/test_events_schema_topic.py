@@ -106,3 +106,15 @@ def test_new_reader_fills_defaults_for_old_events(settings: Settings) -> None:
     expected = copy.deepcopy(plain(requested))
     expected["payload"][extra] = 7
     assert plain(got.event) == expected
+
+
+def test_producer_publishes_the_schema_of_a_process_local_codec(settings: Settings) -> None:
+    topic = fresh_topic(settings, "local")
+    local = EventCodec(SchemaRegistry(), writer=evolved(f"local_{uuid.uuid4().hex[:8]}"))
+    producer = EventProducer(settings, local)
+    event = example_events(23)[0]
+    producer.send(event, topic=topic)
+    producer.flush()
+    reader = EventCodec(SchemaRegistry(KafkaSchemaLog(settings)))
+    (got,) = drain(EventConsumer(settings, reader, group_id=f"g-{uuid.uuid4()}", topics=[topic]), 1)
+    assert plain(got.event) == plain(event)

@@ -123,6 +123,27 @@ def test_encode_rejects_unknown_type_and_missing_field(codec: EventCodec) -> Non
         codec.encode(broken)
 
 
+@pytest.mark.parametrize(
+    ("where", "value"),
+    [("tenant", "not-a-uuid"), ("session", 42), ("payload.turn_id", "1234"), ("payload", None)],
+)
+def test_encode_rejects_what_readers_could_not_read(
+    codec: EventCodec, where: str, value: Any
+) -> None:
+    event = copy.deepcopy(next(e for e in EVENTS if e["type"] == "TurnRequested"))
+    if where.startswith("payload."):
+        event["payload"][where.split(".")[1]] = value
+    else:
+        event[where] = value
+    with pytest.raises(EncodeError, match=where.replace(".", r"\.")):
+        codec.encode(event)
+
+
+def test_uuid_fields_accept_strings(codec: EventCodec) -> None:
+    event = plain(EVENTS[2])  # every UUID as a string, every time as an int
+    assert plain(codec.decode(codec.encode(event))) == event
+
+
 def test_v2_reads_v1_and_v1_reads_v2() -> None:
     registry = SchemaRegistry()
     v1 = EventCodec(registry)
