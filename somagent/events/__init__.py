@@ -1,1 +1,16 @@
-"""somagent.events."""
+"""The event contract: envelope, Avro single-object codec, topic catalog, Kafka glue.
+
+Public API (see ``docs/events.md``):
+
+* :mod:`somagent.events.codec` — ``EventCodec(registry).encode(event) -> bytes``,
+  ``.decode(data, where) -> dict``;
+* :mod:`somagent.events.kafka` — ``kafka_codec(settings)``, ``EventProducer``,
+  ``EventConsumer`` (dead-letters undecodable records), ``Received``;
+* :mod:`somagent.events.catalog` — ``TOPICS``, ``ensure_topics``, ``describe_topics``,
+  ``topic_for``, ``key_for``;
+* :mod:`somagent.events.ids` — deterministic UUIDv5 ids;
+* :mod:`somagent.events.envelope` — ``make_event``, ``plain``;
+* :mod:`somagent.events.faust_codec` — the ``"somagent-avro"`` Faust codec;
+* :mod:`somagent.events.compat` / :mod:`somagent.events.schemas` — the contract,
+  its history and the compatibility check.
+"""
