@@ -133,9 +133,7 @@ class QueueMetrics:
         qf = float(q)
         if not (0.0 <= qf < 1.0):
             raise ValueError(f"quantile q must be in [0, 1), got {q!r}")
-        if qf <= 1.0 - self.p_wait:
-            return 0.0
-        return math.log(self.p_wait / (1.0 - qf)) / self.drain_rate
+        return _wait_quantile(self.p_wait, self.drain_rate, qf)
 
     @property
     def wait_p95_s(self) -> float:
@@ -189,10 +187,10 @@ def mmk_metrics(arrival_rate: float, service_rate: float, servers: int) -> Queue
     return _metrics(lam, mu, k, erlang_c(a, k))
 
 
-def _p95(p_wait: float, drain: float) -> float:
-    if 0.95 <= 1.0 - p_wait:
+def _wait_quantile(p_wait: float, drain: float, q: float) -> float:
+    if q <= 1.0 - p_wait:
         return 0.0
-    return math.log(p_wait / 0.05) / drain
+    return math.log(p_wait / (1.0 - q)) / drain
 
 
 def servers_for_slo(
@@ -227,7 +225,7 @@ def servers_for_slo(
     while True:
         if a < k:
             c = _erlang_c_from_b(b, a, k)
-            if _p95(c, k * mu - lam) <= slo:
+            if _wait_quantile(c, k * mu - lam, 0.95) <= slo:
                 return k
         k += 1
         b = _erlang_b_step(b, a, k)
@@ -340,9 +338,7 @@ def brownout(metrics: QueueMetrics, slo: SLO) -> Decision:
     return Decision(True, (), 0, "ok", rho, w)
 
 
-def brownout_for(
-    arrival_rate: float, service_rate: float, servers: int, slo: SLO
-) -> Decision:
+def brownout_for(arrival_rate: float, service_rate: float, servers: int, slo: SLO) -> Decision:
     """Like :func:`brownout` on ``mmk_metrics(...)``, but never raises for overload.
 
     An unstable queue (λ >= kμ, e.g. from noisy EWMA rates) yields a shed-all

@@ -43,7 +43,7 @@ KIRCHHOFF_TOL = 1e-9
 # Jacobi-preconditioned conjugate gradients (falling back to LU if CG misses
 # the tolerance). LU fill-in grows fast on well-connected graphs; CG needs only
 # O(m) memory.
-DIRECT_MAX_NODES = 50_000
+DIRECT_MAX_NODES = 2_000
 
 
 @dataclass(frozen=True, slots=True)
