@@ -1,0 +1,117 @@
+"""Admission control: Erlang-C brownout on measured, exponentially weighted rates.
+
+The edge measures the turn arrival rate λ (admitted ``POST /v1/turn`` per second)
+and the service rate μ (1 / mean turn duration, from ``TurnCompleted.duration_ms``
+of the turns it streams), both exponentially weighted with time constant
+``tau_s``, and asks :func:`somagent.math.queueing.brownout_for` about an M/M/k
+queue with k = the configured worker count. Interactive turns are refused only
+when every lane is shed (``Decision.admit`` False) → 503 with ``Retry-After``.
+Until a duration has been measured, μ is ``1 / service_time_prior_s``.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+
+from somagent.math.queueing import SLO, Decision, brownout_for, mmk_metrics
+
+
+class EwmaRate:
+    """Events per second, exponentially weighted: λ(t) = Σ exp(−(t − tᵢ)/τ) / τ."""
+
+    def __init__(self, tau_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.tau_s = tau_s
+        self._clock = clock
+        self._value = 0.0
+        self._at = clock()
+
+    def _decay(self, now: float) -> None:
+        self._value *= math.exp(-max(0.0, now - self._at) / self.tau_s)
+        self._at = now
+
+    def hit(self, count: float = 1.0) -> None:
+        now = self._clock()
+        self._decay(now)
+        self._value += count / self.tau_s
+
+    def rate(self) -> float:
+        now = self._clock()
+        self._decay(now)
+        return self._value
+
+
+class EwmaMean:
+    """Mean of observations, exponentially weighted by the time between them."""
+
+    def __init__(
+        self, tau_s: float, prior: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.tau_s = tau_s
+        self._clock = clock
+        self.value = prior
+        self._at: float | None = None
+
+    def observe(self, x: float) -> None:
+        now = self._clock()
+        if self._at is None:
+            self.value = x
+        else:
+            weight = 1.0 - math.exp(-max(1e-3, now - self._at) / self.tau_s)
+            self.value += weight * (x - self.value)
+        self._at = now
+
+
+class Admission:
+    """Thread-safe brownout decisions for one edge process."""
+
+    def __init__(
+        self,
+        *,
+        workers: int,
+        slo_wait_p95_s: float,
+        tau_s: float,
+        service_time_prior_s: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.workers = workers
+        self.slo = SLO(wait_p95_s=slo_wait_p95_s)
+        self.arrivals = EwmaRate(tau_s, clock)
+        self.service_time = EwmaMean(tau_s, service_time_prior_s, clock)
+        self._lock = threading.Lock()
+
+    def decide(self) -> Decision:
+        """The brownout decision on the current estimates (nothing recorded)."""
+        with self._lock:
+            lam = self.arrivals.rate()
+            mu = 1.0 / max(1e-6, self.service_time.value)
+        return brownout_for(lam, mu, self.workers, self.slo)
+
+    def admitted(self) -> None:
+        with self._lock:
+            self.arrivals.hit()
+
+    def served(self, duration_s: float) -> None:
+        if duration_s >= 0 and math.isfinite(duration_s):
+            with self._lock:
+                self.service_time.observe(duration_s)
+
+    def figures(self) -> dict[str, float]:
+        """ρ, P(wait) and the P95 wait bound (s) on the current estimates (inf if unstable)."""
+        with self._lock:
+            lam = self.arrivals.rate()
+            mu = 1.0 / max(1e-6, self.service_time.value)
+        rho = lam / (self.workers * mu)
+        if rho >= 1.0:
+            return {"utilisation": rho, "p_wait": 1.0, "wait_p95_s": math.inf,
+                    "arrival_rate": lam, "service_rate": mu}
+        metrics = mmk_metrics(lam, mu, self.workers)
+        return {
+            "utilisation": metrics.utilisation,
+            "p_wait": metrics.p_wait,
+            "wait_p95_s": metrics.wait_p95_s,
+            "arrival_rate": lam,
+            "service_rate": mu,
+        }

@@ -1,0 +1,83 @@
+"""The edge's app factory: ``create_app(settings) -> Starlette``.
+
+No module-level state: every client, guard and metric lives in the app's
+:class:`~somagent.api.context.EdgeContext` (``app.state.edge``), opened in the
+lifespan, so the app can share a process with the Faust worker (``serve all``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from somagent.api import routes_health as health
+from somagent.api.call import trace_id_of
+from somagent.api.context import EdgeContext, MemoryDeps
+from somagent.api.problems import Problem
+from somagent.api.routes_memory import recall, remember
+from somagent.api.routes_sessions import mint_session
+from somagent.api.routes_turns import cancel_turn, post_turn, turn_events
+from somagent.api.routes_usage import usage
+from somagent.api.settings import EdgeSettings
+from somagent.config import Settings
+
+ROUTES = [
+    Route("/v1/session/mint", mint_session, methods=["POST"]),
+    Route("/v1/turn", post_turn, methods=["POST"]),
+    Route("/v1/turns/{turn_id}/events", turn_events, methods=["GET"]),
+    Route("/v1/turns/{turn_id}/cancel", cancel_turn, methods=["POST"]),
+    Route("/v1/memory/recall", recall, methods=["POST"]),
+    Route("/v1/memory/remember", remember, methods=["POST"]),
+    Route("/v1/usage", usage, methods=["GET"]),
+    Route("/healthz", health.healthz, methods=["GET"]),
+    Route("/readyz", health.readyz, methods=["GET"]),
+    Route("/metrics", health.metrics, methods=["GET"]),
+    Route("/openapi.json", health.openapi, methods=["GET"]),
+    Route("/.well-known/jwks.json", health.jwks, methods=["GET"]),
+]
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    slug = {404: "not-found", 405: "method-not-allowed"}.get(status, "internal")
+    return Problem(slug, f"{request.method} {request.url.path}").response(
+        request.url.path, trace_id_of(request)
+    )
+
+
+def create_app(
+    settings: Settings,
+    edge: EdgeSettings | None = None,
+    *,
+    memory: MemoryDeps | None = None,
+    qdrant_client: Any = None,
+) -> Starlette:
+    """A new edge app for ``settings``; ``edge`` defaults to ``SOMAGENT_EDGE_*``.
+
+    ``memory``/``qdrant_client`` let a process that already owns the embedded
+    Qdrant directory share it with the edge (otherwise it is opened on first use).
+    """
+    ctx = EdgeContext(settings, edge or EdgeSettings(), memory=memory, qdrant_client=qdrant_client)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await ctx.start()
+        try:
+            yield
+        finally:
+            await ctx.close()
+
+    app = Starlette(
+        routes=ROUTES,
+        lifespan=lifespan,
+        exception_handlers={404: _http_error, 405: _http_error, 500: _http_error},
+    )
+    app.state.edge = ctx
+    return app

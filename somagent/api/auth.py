@@ -1,0 +1,78 @@
+"""Credentials at the edge: API keys (for minting) and session tokens (for everything else)."""
+
+from __future__ import annotations
+
+import uuid
+
+from starlette.requests import Request
+
+from somagent.api.call import Call
+from somagent.api.problems import Problem
+from somagent.api.tenants import Tenant, key_id, tenant_for_key
+from somagent.api.tokens import SessionClaims, verify
+
+_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="somagent"'}
+
+
+def bearer(request: Request) -> str:
+    header = request.headers.get("authorization", "")
+    scheme, _, credentials = header.partition(" ")
+    if scheme.lower() != "bearer" or not credentials.strip():
+        raise Problem(
+            "unauthorized", "Authorization: Bearer <credentials> is required", headers=_CHALLENGE
+        )
+    return credentials.strip()
+
+
+async def api_key_tenant(request: Request, call: Call) -> Tenant:
+    """The tenant whose API key is the bearer credential (401 ``invalid-api-key`` if none)."""
+    tenant = await tenant_for_key(call.ctx.pg, bearer(request))
+    if tenant is None:
+        raise Problem("invalid-api-key", "API key is unknown or disabled", headers=_CHALLENGE)
+    call.tenant = tenant.tenant_id
+    call.principal = tenant.key_id
+    return tenant
+
+
+async def session_token(request: Request, call: Call) -> SessionClaims:
+    """The verified claims of the bearer session token (401 on any defect)."""
+    token = bearer(request)
+    try:
+        claims = verify(call.ctx.keyring, token)
+    except Problem as problem:
+        problem.headers.update(_CHALLENGE)
+        raise
+    call.tenant = claims.tenant
+    call.session = claims.session
+    call.principal = f"session:{claims.session}"
+    return claims
+
+
+def canonical_uuid(value: str, what: str) -> str:
+    try:
+        return str(uuid.UUID(value))
+    except ValueError as exc:
+        raise Problem("not-found" if what == "path" else "invalid-body",
+                      f"{value!r} is not a UUID") from exc
+
+
+async def owned_session(call: Call, claims: SessionClaims, session: str) -> dict[str, str]:
+    """The session's budget snapshot, after checking it belongs to the token.
+
+    404 ``session-not-found`` (unknown or expired), 403 ``forbidden`` (another
+    tenant's session), 403 ``session-mismatch`` (this tenant's, another token).
+    """
+    snapshot = await call.ctx.budget.snapshot(session)
+    if not snapshot:
+        raise Problem("session-not-found", f"session {session} is unknown or expired")
+    if snapshot.get("tenant") != claims.tenant:
+        raise Problem("forbidden", f"session {session} belongs to another tenant")
+    if session != claims.session:
+        raise Problem(
+            "session-mismatch", f"token is for session {claims.session}, not {session}"
+        )
+    return snapshot
+
+
+def key_principal(api_key_hash: str) -> str:
+    return key_id(api_key_hash)

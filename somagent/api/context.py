@@ -1,0 +1,167 @@
+"""Everything one edge app holds: clients, guards, the tailer, keys, metrics.
+
+One :class:`EdgeContext` per app (no module-level state), opened in the app's
+lifespan and closed on shutdown, so several apps (or the app and a Faust worker)
+can share a process. Memory dependencies are opened on first use unless
+injected (``serve all`` passes the ones the memory projector owns: an embedded
+Qdrant directory has one owner per process).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from redis.asyncio import Redis
+
+from somagent.api.admission import Admission
+from somagent.api.appender import Appender
+from somagent.api.history import HistoryReader
+from somagent.api.keys import KeyRing, keys_dir
+from somagent.api.metrics import EdgeMetrics
+from somagent.api.records import TurnRecords
+from somagent.api.settings import EdgeSettings
+from somagent.api.tailer import Tailer
+from somagent.config import Settings
+from somagent.events.codec import EventCodec
+from somagent.events.schema_log import kafka_registry
+from somagent.limits.budget import RedisTokenBudget
+from somagent.limits.idempotency import RedisIdempotency
+from somagent.limits.ratelimit import RedisSlidingWindow
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class MemoryDeps:
+    """What the memory endpoints use (a ``Recaller`` and a ``RememberGuard``)."""
+
+    recaller: Any
+    guard: Any
+    client: Any = None
+
+
+def _pii_key(home: Path) -> bytes:
+    """The PII HMAC key shared with the memory guard (``keys/pii.key``, created once)."""
+    path = home / "keys" / "pii.key"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_bytes()
+    with os.fdopen(fd, "wb") as handle:
+        key = os.urandom(32)
+        handle.write(key)
+    return key
+
+
+class EdgeContext:
+    def __init__(
+        self,
+        settings: Settings,
+        edge: EdgeSettings,
+        *,
+        memory: MemoryDeps | None = None,
+        qdrant_client: Any = None,
+    ) -> None:
+        self.settings = settings
+        self.edge = edge
+        self.keyring = KeyRing(keys_dir(settings.home_dir))
+        self.admission = Admission(
+            workers=edge.workers,
+            slo_wait_p95_s=edge.slo_wait_p95_s,
+            tau_s=edge.ewma_tau_s,
+            service_time_prior_s=edge.service_time_prior_s,
+        )
+        self._memory = memory
+        self._qdrant = qdrant_client if qdrant_client is not None else (
+            memory.client if memory is not None else None
+        )
+        self._memory_lock = threading.Lock()
+        self._audit_failures = 0
+        self.metrics = EdgeMetrics(self.admission, lambda: float(self.audit_failures))
+        # Opened in start():
+        self.codec: EventCodec
+        self.appender: Appender
+        self.tailer: Tailer
+        self.history: HistoryReader
+        self.redis: Redis[bytes]
+        self.pg: asyncpg.Pool
+        self.limiter: RedisSlidingWindow
+        self.budget: RedisTokenBudget
+        self.idempotency: RedisIdempotency
+        self.records: TurnRecords
+
+    @property
+    def audit_failures(self) -> int:
+        appender = getattr(self, "appender", None)
+        return self._audit_failures + (appender.audit_failures if appender else 0)
+
+    async def start(self) -> None:
+        s = self.settings
+        self.codec = await asyncio.to_thread(lambda: EventCodec(kafka_registry(s)))
+        self.appender = Appender(s, self.codec, timeout_s=self.edge.append_timeout_s)
+        self.tailer = Tailer(s, self.codec)
+        await asyncio.to_thread(self.tailer.start)
+        self.history = HistoryReader(s, self.codec, size=self.edge.history_readers)
+        self.redis = Redis.from_url(
+            s.redis_dsn, socket_timeout=5.0, socket_connect_timeout=2.0, max_connections=512
+        )
+        self.pg = await asyncpg.create_pool(s.postgres_dsn, min_size=1, max_size=10, timeout=10)
+        self.limiter = RedisSlidingWindow(self.redis)
+        self.budget = RedisTokenBudget(self.redis)
+        self.idempotency = RedisIdempotency(self.redis)
+        self.records = TurnRecords(self.redis, self.edge.turn_record_ttl_s)
+
+    async def close(self) -> None:
+        for name, closer in (
+            ("tailer", lambda: self.tailer.close()),
+            ("history", lambda: self.history.close()),
+            ("appender", lambda: self.appender.close()),
+        ):
+            try:
+                await asyncio.to_thread(closer)
+            except Exception as exc:
+                log.warning("closing edge %s: %s", name, exc)
+        for aclose in (self.redis.aclose, self.pg.close):  # type: ignore[attr-defined]
+            try:
+                await asyncio.wait_for(aclose(), 10)
+            except Exception as exc:
+                log.warning("closing edge client: %s", exc)
+
+    # -- memory (lazy) ---------------------------------------------------------
+
+    def qdrant(self) -> Any:
+        """The Qdrant client: injected, or opened on first use (embedded or server)."""
+        with self._memory_lock:
+            if self._qdrant is None:
+                from somagent.memory.store import open_client
+
+                self._qdrant = open_client(self.settings)
+            return self._qdrant
+
+    def memory(self) -> MemoryDeps:
+        if self._memory is not None:
+            return self._memory
+        client = self.qdrant()
+        with self._memory_lock:
+            if self._memory is None:
+                from somagent.memory.embedder import HrrEmbedder
+                from somagent.memory.guard import RememberGuard
+                from somagent.memory.recall import Recaller
+                from somagent.memory.store import QdrantMemoryStore
+
+                embedder = HrrEmbedder()
+                store = QdrantMemoryStore(client, dim=embedder.dim)
+                store.ensure_collection()
+                key = _pii_key(self.settings.home_dir)
+                self._memory = MemoryDeps(
+                    Recaller(embedder, store, pii_key=key), RememberGuard(key), client
+                )
+            return self._memory

@@ -1,0 +1,126 @@
+"""Bounded reads of one turn's past records from ``conversation.events``.
+
+A read covers offsets ``[start, end)`` of one partition, where ``end`` is the
+live tailer's position when the stream subscribed; it returns the turn's events
+in offset order and stops early at the turn's ``TurnCompleted``. Consumers are
+pooled (``size`` at most, created on demand) and assigned explicitly: no group,
+nothing committed, so reads never disturb each other or any consumer group.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from dataclasses import dataclass
+
+from confluent_kafka import Consumer, TopicPartition
+
+from somagent.api.exceptions import LogUnavailable
+from somagent.api.tailer import LoggedEvent, decode_record, session_record_key
+from somagent.config import Settings
+from somagent.events.catalog import CONVERSATION
+from somagent.events.codec import EventCodec
+
+TERMINAL = "TurnCompleted"
+
+
+@dataclass(frozen=True, slots=True)
+class ReadRange:
+    """What to read: ``turn`` of ``session`` on ``partition``, offsets ``[start, end)``."""
+
+    turn: str
+    session: str
+    partition: int
+    start: int
+    end: int
+
+
+class HistoryReader:
+    """Pool of explicitly-assigned consumers for replay and resume."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        codec: EventCodec,
+        *,
+        size: int = 8,
+        topic: str = CONVERSATION,
+        timeout_s: float = 30.0,
+    ) -> None:
+        self.settings = settings
+        self.codec = codec
+        self.topic = topic
+        self.timeout_s = timeout_s
+        self._idle: list[Consumer] = []
+        self._slots = asyncio.Semaphore(size)
+        self.reads = 0
+
+    def _consumer(self) -> Consumer:
+        if self._idle:
+            return self._idle.pop()
+        return Consumer(
+            {
+                "bootstrap.servers": self.settings.kafka_servers,
+                "group.id": f"somagent-edge-history-{uuid.uuid4().hex[:12]}",
+                "enable.auto.commit": False,
+                "enable.partition.eof": False,
+                "fetch.wait.max.ms": 20,
+            }
+        )
+
+    async def read(self, wanted: ReadRange) -> list[LoggedEvent]:
+        """The turn's events in ``[start, end)``, in offset order, up to its ``TurnCompleted``.
+
+        Raises:
+            LogUnavailable: the range could not be read within ``timeout_s``.
+        """
+        if wanted.start >= wanted.end:
+            return []
+        async with self._slots:
+            consumer = self._consumer()
+            try:
+                events = await asyncio.to_thread(self._read, consumer, wanted)
+            except BaseException:
+                consumer.close()
+                raise
+            self._idle.append(consumer)
+            self.reads += 1
+            return events
+
+    def _read(self, consumer: Consumer, wanted: ReadRange) -> list[LoggedEvent]:
+        key = session_record_key(wanted.session)
+        consumer.assign([TopicPartition(self.topic, wanted.partition, wanted.start)])
+        found: list[LoggedEvent] = []
+        next_offset = wanted.start
+        deadline = time.monotonic() + self.timeout_s
+        try:
+            while next_offset < wanted.end:
+                if time.monotonic() > deadline:
+                    raise LogUnavailable(
+                        f"reading {self.topic} partition {wanted.partition} offsets "
+                        f"{wanted.start}..{wanted.end} for turn {wanted.turn} timed out at "
+                        f"offset {next_offset}"
+                    )
+                for msg in consumer.consume(num_messages=500, timeout=0.2):
+                    if msg.error() is not None:
+                        continue
+                    offset = int(msg.offset() or 0)
+                    if offset >= wanted.end:
+                        return found
+                    next_offset = offset + 1
+                    if msg.key() != key:
+                        continue
+                    item = decode_record(self.codec, msg, self.topic)
+                    if item is None or item.turn != wanted.turn:
+                        continue
+                    found.append(item)
+                    if item.event.get("type") == TERMINAL:
+                        return found
+            return found
+        finally:
+            consumer.unassign()
+
+    def close(self) -> None:
+        while self._idle:
+            self._idle.pop().close()

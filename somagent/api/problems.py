@@ -1,0 +1,115 @@
+"""RFC 9457 problem details: every rejection the edge makes, with a stable type URI.
+
+A handler raises :class:`Problem`; the app turns it into an
+``application/problem+json`` response with ``type``, ``title``, ``status``,
+``detail``, ``instance`` (the request path) and ``trace_id``, plus any extension
+members (``errors`` for body validation, ``retry_after_s`` for throttling).
+Type URIs are ``https://somagent.dev/problems/<slug>`` and never change; the
+slug is also the ``reason_code`` of the audited ``PolicyDenied`` event.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.responses import Response
+
+BASE = "https://somagent.dev/problems/"
+MEDIA_TYPE = "application/problem+json"
+
+
+@dataclass(frozen=True, slots=True)
+class ProblemType:
+    slug: str
+    status: int
+    title: str
+
+    @property
+    def uri(self) -> str:
+        return BASE + self.slug
+
+
+_TYPES = (
+    ProblemType("malformed-json", 400, "Request body is not valid JSON"),
+    ProblemType("invalid-query", 400, "Query parameters are invalid"),
+    ProblemType("bad-last-event-id", 400, "Last-Event-ID is not a position of this turn"),
+    ProblemType("unauthorized", 401, "Credentials are missing"),
+    ProblemType("invalid-token", 401, "Token is invalid"),
+    ProblemType("token-expired", 401, "Token has expired"),
+    ProblemType("invalid-api-key", 401, "API key is invalid"),
+    ProblemType("budget-exhausted", 402, "Token budget exhausted"),
+    ProblemType("forbidden", 403, "Not allowed for this tenant"),
+    ProblemType("session-mismatch", 403, "Token was issued for another session"),
+    ProblemType("capsule-not-allowed", 403, "Capsule not allowed for this session"),
+    ProblemType("session-not-found", 404, "Session not found"),
+    ProblemType("turn-not-found", 404, "Turn not found"),
+    ProblemType("not-found", 404, "No such resource"),
+    ProblemType("method-not-allowed", 405, "Method not allowed"),
+    ProblemType("idempotency-key-reused", 409, "Idempotency-Key was used for another request"),
+    ProblemType("body-too-large", 413, "Request body too large"),
+    ProblemType("unsupported-media-type", 415, "Content-Type must be application/json"),
+    ProblemType("invalid-body", 422, "Request body does not match the schema"),
+    ProblemType("rate-limited", 429, "Rate limit exceeded"),
+    ProblemType("internal", 500, "Internal error"),
+    ProblemType("overloaded", 503, "Edge is shedding load"),
+    ProblemType("dependency-unavailable", 503, "A backing service is unavailable"),
+)
+TYPES: Mapping[str, ProblemType] = {t.slug: t for t in _TYPES}
+
+
+class Problem(Exception):
+    """A rejection: raise it anywhere in a handler (slug must be in :data:`TYPES`)."""
+
+    def __init__(
+        self,
+        slug: str,
+        detail: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        **extensions: Any,
+    ) -> None:
+        if slug not in TYPES:
+            raise KeyError(f"unknown problem type {slug!r}")
+        super().__init__(f"{slug}: {detail}")
+        self.type = TYPES[slug]
+        self.detail = detail
+        self.headers = dict(headers or {})
+        self.extensions = extensions
+
+    @property
+    def slug(self) -> str:
+        return self.type.slug
+
+    @property
+    def status(self) -> int:
+        return self.type.status
+
+    def body(self, instance: str, trace_id: str) -> dict[str, Any]:
+        return {
+            "type": self.type.uri,
+            "title": self.type.title,
+            "status": self.type.status,
+            "detail": self.detail,
+            "instance": instance,
+            "trace_id": trace_id,
+            **self.extensions,
+        }
+
+    def response(self, instance: str, trace_id: str) -> Response:
+        return Response(
+            json.dumps(self.body(instance, trace_id), separators=(",", ":")),
+            status_code=self.status,
+            media_type=MEDIA_TYPE,
+            headers={**self.headers, "X-Trace-Id": trace_id},
+        )
+
+
+def throttled(slug: str, detail: str, retry_after_s: int, **extensions: Any) -> Problem:
+    """A 429/503/402 problem with ``Retry-After`` (whole seconds, >= 1)."""
+    seconds = max(1, int(retry_after_s))
+    return Problem(
+        slug, detail, headers={"Retry-After": str(seconds)}, retry_after_s=seconds, **extensions
+    )

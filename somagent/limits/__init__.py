@@ -1,0 +1,11 @@
+"""Redis guards shared by the edge and the tool broker.
+
+* :mod:`somagent.limits.ratelimit` — sliding-window rate limit per ``rate:{tenant}:{tool}``.
+* :mod:`somagent.limits.budget` — atomic token budget pre-authorisation against
+  ``sess:{session}``.
+* :mod:`somagent.limits.idempotency` — first-writer-wins claims under ``idem:`` keys.
+
+Each guard is one Lua script (or one ``SET NX``) so it is atomic across every
+process that shares the Redis server; the Protocols in :mod:`somagent.limits.base`
+are what callers depend on.
+"""
