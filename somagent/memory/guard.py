@@ -12,13 +12,16 @@ Guarantees:
 * **PII never passes in clear**: the accepted text is the output of
   :func:`somagent.memory.pii.redact` with the guard's key; the hash is taken over
   the redacted text, so the stored hash cannot be used to guess a clear value.
-* **Deterministic ids**: ``memory_id`` is ``uuid5(MEMORY_NAMESPACE, tenant + "\\x1f" +
-  text_sha256)``; the same text remembered twice by the same tenant maps to the same
-  id (so a redelivered write is an idempotent upsert), and different tenants never
-  share an id.
+* **Deterministic ids**: ``memory_id`` is
+  :func:`somagent.events.ids.memory_id` of (tenant, text_sha256, capsule_id): the
+  same text remembered twice by a tenant in the same capsule (or in none) is one
+  memory, so a redelivered write is an idempotent upsert; different tenants or
+  capsules never share an id. Every decision carries the id, rejections included,
+  so whoever appended the request can wait for it (see docs/memory.md).
 * **Normalisation** for hashing: Unicode NFKC, case-folded, runs of white space
   collapsed to one space, stripped. "Paris  is nice" and "paris is nice" are exact
   duplicates; the stored text keeps its original form.
+* **Duplicates** are judged within the same tenant and capsule (the id's scope).
 * Checks run in this order and the first failing one is the reason:
   ``invalid_field``, ``empty``, ``too_large``, ``duplicate``, ``near_duplicate``.
 """
@@ -28,14 +31,12 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-import uuid
 from collections.abc import Callable, Container
 from dataclasses import dataclass
 from typing import Final, Literal
 
+from somagent.events import ids
 from somagent.memory import pii
-
-MEMORY_NAMESPACE: Final = uuid.uuid5(uuid.NAMESPACE_URL, "somagent:memory")
 
 ReasonCode = Literal["invalid_field", "empty", "too_large", "duplicate", "near_duplicate"]
 REASON_CODES: Final[tuple[str, ...]] = (
@@ -85,10 +86,15 @@ class Accepted:
 
 @dataclass(frozen=True, slots=True)
 class Rejected:
-    """The request is refused; ``reason_code`` is one of :data:`REASON_CODES`."""
+    """The request is refused; ``reason_code`` is one of :data:`REASON_CODES`.
+
+    ``memory_id``/``text_sha256`` are what the memory would have been ("" only when
+    the tenant or text is not even a string).
+    """
 
     reason_code: ReasonCode
     detail: str
+    memory_id: str = ""
     text_sha256: str = ""
 
 
@@ -105,9 +111,9 @@ def text_sha256(text: str) -> str:
     return hashlib.sha256(normalise(text).encode("utf-8")).hexdigest()
 
 
-def memory_id_for(tenant: str, sha256_hex: str) -> str:
+def memory_id_for(tenant: str, sha256_hex: str, capsule_id: str | None = None) -> str:
     """Deterministic memory id (a UUID string, also the Qdrant point id)."""
-    return str(uuid.uuid5(MEMORY_NAMESPACE, f"{tenant}\x1f{sha256_hex}"))
+    return ids.memory_id(tenant, sha256_hex, capsule_id)
 
 
 class RememberGuard:
@@ -169,50 +175,48 @@ class RememberGuard:
         """Accept or reject ``request``.
 
         Args:
-            existing_hashes: text hashes the tenant already has (``in`` is the only use).
+            existing_hashes: text hashes the tenant already has in the request's
+                capsule (``in`` is the only use).
             nearest_cosine: given the redacted text, the best cosine similarity against
-                the tenant's memories (or None when it has none); only called when the
-                near-duplicate check is on and every other check passed.
+                the tenant's memories in that capsule (None when there are none); only
+                called when the near-duplicate check is on and every other check passed.
         """
+        if not isinstance(request.tenant, str) or not isinstance(request.text, str):
+            return Rejected("invalid_field", "tenant and text must be strings")
+        redaction = self.redact(request.text)
+        digest = text_sha256(redaction.text)
+        tenant = request.tenant
+        memory_id = memory_id_for(tenant, digest, request.capsule_id)
+
+        def reject(code: ReasonCode, detail: str) -> Rejected:
+            return Rejected(code, detail, memory_id=memory_id, text_sha256=digest)
+
         problem = self._invalid_field(request)
         if problem is not None:
-            return Rejected("invalid_field", problem)
-        tenant = request.tenant
+            return reject("invalid_field", problem)
         if not normalise(request.text):
-            return Rejected("empty", f"text is empty after normalisation for tenant {tenant!r}")
-        size = len(request.text.encode("utf-8"))
+            return reject("empty", f"text is empty after normalisation for tenant {tenant!r}")
+        size = max(len(request.text.encode("utf-8")), len(redaction.text.encode("utf-8")))
         if size > self.max_text_bytes:
-            return Rejected(
+            return reject(
                 "too_large",
-                f"text is {size} bytes, limit {self.max_text_bytes}, for tenant {tenant!r}",
-            )
-        redaction = self.redact(request.text)
-        redacted_size = len(redaction.text.encode("utf-8"))
-        if redacted_size > self.max_text_bytes:
-            return Rejected(
-                "too_large",
-                f"redacted text is {redacted_size} bytes, limit {self.max_text_bytes}, "
+                f"text is {size} bytes (redacted or not), limit {self.max_text_bytes}, "
                 f"for tenant {tenant!r}",
             )
-        digest = text_sha256(redaction.text)
-        memory_id = memory_id_for(tenant, digest)
         if digest in existing_hashes:
-            return Rejected(
-                "duplicate", f"tenant {tenant!r} already remembers {memory_id}", text_sha256=digest
-            )
+            return reject("duplicate", f"tenant {tenant!r} already remembers {memory_id}")
         if self.near_duplicate_cosine is not None and nearest_cosine is not None:
             best = nearest_cosine(redaction.text)
             if best is not None and best >= self.near_duplicate_cosine:
-                return Rejected(
+                return reject(
                     "near_duplicate",
                     f"cosine {best:.4f} >= {self.near_duplicate_cosine} against an existing "
                     f"memory of tenant {tenant!r}",
-                    text_sha256=digest,
                 )
         return Accepted(
             memory_id=memory_id,
             text=redaction.text,
             text_sha256=digest,
             pii_kinds=tuple(dict.fromkeys((*request.pii_kinds, *redaction.kinds))),
-            size_bytes=redacted_size,
+            size_bytes=len(redaction.text.encode("utf-8")),
         )

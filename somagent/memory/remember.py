@@ -8,32 +8,32 @@ Flow on ``memory.events`` (key: tenant, so one tenant's events stay in order)::
     memory projector     ──> Qdrant upsert                (MemoryProjector.apply)
 
 Payload dicts carry the fields of the Avro records in ``schemas/avro`` (``reason``
-for the rejection reason code and the request's stated reason) plus extra keys the
-projector and audits use when present: ``source``, ``created_at_us``, ``request_id``,
-``reason_code``, ``detail``, ``pii_kinds``. The Avro writer drops keys its schema
-does not name, and the projector falls back to the envelope (``ts``, ``trace_id``,
-``event_id``) when they are missing.
+holds the rejection's reason code, or the request's stated reason) plus extra keys
+used when present: ``source``, ``created_at_us``, ``request_id``, ``reason_code``,
+``detail``, ``pii_kinds``. The Avro writer drops keys its schema does not name, so
+the projector falls back to the envelope (``ts`` for the creation time, ``producer``
+for the source, ``trace_id``) when they are missing.
 
-Idempotency: the decision's event id is ``decision_event_id(request_id)``, the
-memory id is deterministic (see :mod:`somagent.memory.guard`), a redelivered
-request whose memory is already stored is accepted again (not called a duplicate
-of itself), and the projector's upsert of the same memory is a no-op.
+Idempotency: ``MemoryRemembered`` has the event id ``memory_event_id(memory_id,
+"MemoryRemembered")`` (one memory, one write event, however many requests or
+retries produced it); ``MemoryRememberRejected`` has ``memory_event_id(request_id,
+"MemoryRememberRejected")`` (each request's own rejection, the same on a retry).
+The projector's upsert of the same memory is a no-op.
 """
 
 from __future__ import annotations
 
 import threading
-import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
+from somagent.events import ids
 from somagent.memory.embedder import Embedder
 from somagent.memory.exceptions import MalformedMemoryEvent
 from somagent.memory.guard import (
-    MEMORY_NAMESPACE,
     Accepted,
     Decision,
     RememberGuard,
@@ -43,6 +43,7 @@ from somagent.memory.guard import (
 )
 from somagent.memory.model import MemoryRecord
 from somagent.memory.store import MemoryStore
+from somagent.stack.wait import until_async
 
 MEMORY_REMEMBER_REQUESTED: Final = "MemoryRememberRequested"
 MEMORY_REMEMBERED: Final = "MemoryRemembered"
@@ -50,9 +51,12 @@ MEMORY_REMEMBER_REJECTED: Final = "MemoryRememberRejected"
 CAPSULE_REVOKED: Final = "CapsuleRevoked"
 
 
-def decision_event_id(request_id: str) -> str:
-    """Deterministic event id of the guard's decision for one request."""
-    return str(uuid.uuid5(MEMORY_NAMESPACE, f"decision:{request_id}"))
+def decision_event_id(request: RememberRequest, decision: Decision) -> str:
+    """Deterministic event id of the guard's decision (see the module docstring)."""
+    if isinstance(decision, Accepted):
+        return str(ids.memory_event_id(decision.memory_id, MEMORY_REMEMBERED))
+    subject = request.request_id or f"{decision.memory_id}:{decision.reason_code}"
+    return str(ids.memory_event_id(subject, MEMORY_REMEMBER_REJECTED))
 
 
 def _micros(value: Any) -> int:
@@ -83,7 +87,7 @@ def requested_payload(guard: RememberGuard, request: RememberRequest) -> dict[st
     redaction = guard.redact(request.text)
     digest = text_sha256(redaction.text)
     return {
-        "memory_id": memory_id_for(request.tenant, digest),
+        "memory_id": memory_id_for(request.tenant, digest, request.capsule_id),
         "text": redaction.text,
         "text_sha256": digest,
         "capsule_id": request.capsule_id,
@@ -110,7 +114,7 @@ def request_from_event(event: Mapping[str, Any]) -> RememberRequest:
         tenant=str(_field(event, "tenant", str, where)),
         text=str(_field(payload, "text", str, where)),
         created_at_us=int(payload.get("created_at_us") or _micros(event.get("ts"))),
-        source=str(payload.get("source") or "api"),
+        source=str(payload.get("source") or event.get("producer") or "api"),
         capsule_id=payload.get("capsule_id"),
         trace_id=str(event.get("trace_id") or ""),
         request_id=str(event.get("event_id") or ""),
@@ -136,9 +140,8 @@ def decision_payload(request: RememberRequest, decision: Decision) -> tuple[str,
             "pii_kinds": list(decision.pii_kinds),
             **common,
         }
-    memory_id = memory_id_for(request.tenant, decision.text_sha256) if decision.text_sha256 else ""
     return MEMORY_REMEMBER_REJECTED, {
-        "memory_id": memory_id,
+        "memory_id": decision.memory_id,
         "text_sha256": decision.text_sha256,
         "reason": decision.reason_code,
         "reason_code": decision.reason_code,
@@ -148,14 +151,15 @@ def decision_payload(request: RememberRequest, decision: Decision) -> tuple[str,
 
 
 class _StoreHashes:
-    """``Container[str]`` of a tenant's text hashes, asked of the store on demand."""
+    """``Container[str]`` of the text hashes in one tenant's capsule, asked of the store."""
 
-    def __init__(self, store: MemoryStore, tenant: str, request_id: str) -> None:
-        self._store, self._tenant, self._request_id = store, tenant, request_id
+    def __init__(self, store: MemoryStore, request: RememberRequest) -> None:
+        self._store, self._request = store, request
 
     def __contains__(self, digest: object) -> bool:
+        request = self._request
         return isinstance(digest, str) and self._store.exists_hash(
-            self._tenant, digest, exclude_request_id=self._request_id or None
+            request.tenant, digest, request.capsule_id, request.request_id or None
         )
 
 
@@ -174,13 +178,15 @@ class RememberDecider:
             raise ValueError("near-duplicate detection needs the embedder")
         self.guard, self.store, self.embedder = guard, store, embedder
 
-    def _nearest(self, tenant: str) -> Callable[[str], float | None] | None:
+    def _nearest(self, request: RememberRequest) -> Callable[[str], float | None] | None:
         embedder = self.embedder
         if embedder is None:
             return None
+        # A memory without capsule is compared with all of the tenant's memories.
+        capsules = [request.capsule_id] if request.capsule_id is not None else None
 
         def nearest(text: str) -> float | None:
-            hits = self.store.search(tenant, embedder.embed([text])[0], 1)
+            hits = self.store.search(request.tenant, embedder.embed([text])[0], 1, capsules)
             return hits[0].score if hits else None
 
         return nearest
@@ -188,9 +194,7 @@ class RememberDecider:
     def decide(self, request: RememberRequest) -> tuple[Decision, str, dict[str, Any]]:
         """Decide one request: ``(decision, event type, payload)`` (blocking: asks the store)."""
         decision = self.guard.decide(
-            request,
-            _StoreHashes(self.store, request.tenant, request.request_id),
-            self._nearest(request.tenant),
+            request, _StoreHashes(self.store, request), self._nearest(request)
         )
         event_type, payload = decision_payload(request, decision)
         return decision, event_type, payload
@@ -198,18 +202,22 @@ class RememberDecider:
     def decide_event(self, event: Mapping[str, Any]) -> tuple[str, str, dict[str, Any]]:
         """``(decision event id, event type, payload)`` for a request envelope dict."""
         request = request_from_event(event)
-        _, event_type, payload = self.decide(request)
-        return decision_event_id(request.request_id), event_type, payload
+        decision, event_type, payload = self.decide(request)
+        return decision_event_id(request, decision), event_type, payload
 
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """What became of one remember request, as the projector saw it."""
+    """What became of a memory (and, when known, of the request that asked for it).
 
-    request_id: str
-    remembered: bool
+    ``remembered`` is True once the memory is in the store; a rejection carries its
+    ``reason_code`` (``duplicate`` means an equal memory is already stored).
+    """
+
     memory_id: str
+    remembered: bool
     reason_code: str = ""
+    request_id: str = ""
 
 
 class MemoryProjector:
@@ -221,8 +229,9 @@ class MemoryProjector:
     * ``MemoryRememberRejected``: nothing to store; the outcome is recorded.
     * anything else: ignored.
 
-    After each event it records the Kafka position (if given) and the request's
-    :class:`Outcome`, which is what the edge waits on for read-your-writes.
+    After each event it records the Kafka position (if given) and an
+    :class:`Outcome` under the memory id (and the request id when the event carries
+    one): what the edge waits on for read-your-writes within this process.
     """
 
     def __init__(self, embedder: Embedder, store: MemoryStore, *, outcomes_kept: int = 10_000):
@@ -251,18 +260,17 @@ class MemoryProjector:
             payload = _field(event, "payload", Mapping, where)
             delete = getattr(self.store, "delete_capsule", None)
             if delete is not None:
-                delete(
-                    _field(event, "tenant", str, where), _field(payload, "capsule_id", str, where)
-                )
+                tenant = _field(event, "tenant", str, where)
+                delete(tenant, _field(payload, "capsule_id", str, where))
                 wrote = True
         elif kind == MEMORY_REMEMBER_REJECTED:
             payload = event.get("payload") or {}
             self._record(
                 Outcome(
-                    str(payload.get("request_id") or ""),
-                    False,
-                    str(payload.get("memory_id") or ""),
-                    str(payload.get("reason_code") or payload.get("reason") or ""),
+                    memory_id=str(payload.get("memory_id") or ""),
+                    remembered=False,
+                    reason_code=str(payload.get("reason_code") or payload.get("reason") or ""),
+                    request_id=str(payload.get("request_id") or ""),
                 )
             )
         if position is not None:
@@ -277,26 +285,30 @@ class MemoryProjector:
         text = _field(payload, "text", str, where)
         created = payload.get("created_at_us")
         record = MemoryRecord(
-            memory_id=_field(payload, "memory_id", str, where),
-            tenant=_field(event, "tenant", str, where),
+            memory_id=str(_field(payload, "memory_id", str, where)),
+            tenant=str(_field(event, "tenant", str, where)),
             text=text,
             vector=self.embedder.embed([text])[0],
-            source=str(payload.get("source") or "api"),
+            source=str(payload.get("source") or event.get("producer") or "api"),
             created_at_us=int(created) if created is not None else _micros(event.get("ts")),
             trace_id=str(event.get("trace_id") or ""),
             capsule_id=payload.get("capsule_id"),
-            text_sha256=_field(payload, "text_sha256", str, where),
+            text_sha256=str(_field(payload, "text_sha256", str, where)),
             request_id=str(payload.get("request_id") or ""),
         )
         self.store.upsert([record])
-        self._record(Outcome(record.request_id, True, record.memory_id))
+        self._record(Outcome(record.memory_id, True, request_id=record.request_id))
 
     def _record(self, outcome: Outcome) -> None:
-        if not outcome.request_id:
-            return
         with self._lock:
-            self._outcomes[outcome.request_id] = outcome
-            self._outcomes.move_to_end(outcome.request_id)
+            for key in (outcome.memory_id, outcome.request_id):
+                if not key:
+                    continue
+                previous = self._outcomes.get(key)
+                # A stored memory stays remembered even if a later duplicate is rejected.
+                if previous is None or not previous.remembered or outcome.remembered:
+                    self._outcomes[key] = outcome
+                self._outcomes.move_to_end(key)
             while len(self._outcomes) > self._outcomes_kept:
                 self._outcomes.popitem(last=False)
 
@@ -305,22 +317,42 @@ class MemoryProjector:
         with self._lock:
             return self._positions.get(partition)
 
-    def outcome(self, request_id: str) -> Outcome | None:
-        """The outcome of a request once its decision has been applied (recent ones only)."""
+    def outcome(self, key: str) -> Outcome | None:
+        """The latest outcome for a memory id or request id (the most recent ones are kept)."""
         with self._lock:
-            return self._outcomes.get(request_id)
+            return self._outcomes.get(key)
 
-    async def wait_for_request(self, request_id: str, timeout_s: float) -> Outcome:
-        """Wait until the decision for ``request_id`` is applied; raise StackTimeout if not."""
-        from somagent.stack.wait import until_async
+    async def wait_for(self, key: str, timeout_s: float) -> Outcome:
+        """Wait until a decision about ``key`` (memory id or request id) has been applied.
 
+        Raises:
+            StackTimeout: nothing about ``key`` was applied within ``timeout_s``.
+        """
         async def probe() -> Outcome | None:
-            return self.outcome(request_id)
+            return self.outcome(key)
 
         return await until_async(
             probe,
             timeout_s=timeout_s,
-            what=f"memory projector to apply request {request_id}",
+            what=f"memory projector to apply {key}",
+            interval_s=0.005,
+            max_interval_s=0.05,
+        )
+
+    async def wait_for_offset(self, partition: int, offset: int, timeout_s: float) -> None:
+        """Wait until the projector has applied ``offset`` of ``partition`` (or later).
+
+        Raises:
+            StackTimeout: it did not get there within ``timeout_s``.
+        """
+        async def probe() -> bool:
+            applied = self.applied_offset(partition)
+            return applied is not None and applied >= offset
+
+        await until_async(
+            probe,
+            timeout_s=timeout_s,
+            what=f"memory projector to reach memory.events {partition}-{offset}",
             interval_s=0.005,
             max_interval_s=0.05,
         )

@@ -58,13 +58,19 @@ class MemoryStore(Protocol):
     def get(self, tenant: str, memory_id: str) -> EvidenceBlock | None: ...
 
     def exists_hash(
-        self, tenant: str, text_sha256: str, exclude_request_id: str | None = None
+        self,
+        tenant: str,
+        text_sha256: str,
+        capsule_id: str | None = None,
+        exclude_request_id: str | None = None,
     ) -> bool: ...
 
     def count(self, tenant: str) -> int: ...
 
 
-def _tenant_filter(tenant: str, *extra: models.FieldCondition) -> models.Filter:
+def _tenant_filter(
+    tenant: str, *extra: models.FieldCondition | models.IsNullCondition
+) -> models.Filter:
     conditions: list[Any] = [
         models.FieldCondition(key="tenant", match=models.MatchValue(value=tenant)),
         *extra,
@@ -241,17 +247,30 @@ class QdrantMemoryStore:
         return self._evidence(tenant, points[0].id, 1.0, points[0].payload)
 
     def exists_hash(
-        self, tenant: str, text_sha256: str, exclude_request_id: str | None = None
+        self,
+        tenant: str,
+        text_sha256: str,
+        capsule_id: str | None = None,
+        exclude_request_id: str | None = None,
     ) -> bool:
-        """True when ``tenant`` already has a memory whose redacted text hashes to ``text_sha256``.
+        """True when ``tenant`` has a memory in ``capsule_id`` (None: in no capsule) whose
+        redacted text hashes to ``text_sha256``.
 
         ``exclude_request_id`` ignores a memory written by that request, so a
-        redelivered request is not mistaken for a duplicate of its own earlier write.
+        redelivered request is not mistaken for a duplicate of its own earlier write
+        (this needs the request id to have reached the store; see docs/memory.md).
         """
-        condition = models.FieldCondition(
+        in_capsule: models.FieldCondition | models.IsNullCondition
+        if capsule_id is None:
+            in_capsule = models.IsNullCondition(is_null=models.PayloadField(key="capsule_id"))
+        else:
+            in_capsule = models.FieldCondition(
+                key="capsule_id", match=models.MatchValue(value=capsule_id)
+            )
+        same_hash = models.FieldCondition(
             key="text_sha256", match=models.MatchValue(value=text_sha256)
         )
-        query_filter = _tenant_filter(tenant, condition)
+        query_filter = _tenant_filter(tenant, same_hash, in_capsule)
         if exclude_request_id:
             query_filter.must_not = [
                 models.FieldCondition(

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from qdrant_client import QdrantClient
 
+from somagent.events.ids import memory_event_id
 from somagent.memory.embedder import HrrEmbedder
 from somagent.memory.exceptions import InvalidRecallRequest, MemoryStoreError
 from somagent.memory.guard import RememberGuard, RememberRequest
@@ -23,7 +24,6 @@ from somagent.memory.remember import (
     MEMORY_REMEMBERED,
     MemoryProjector,
     RememberDecider,
-    decision_event_id,
     requested_payload,
 )
 from somagent.memory.store import QdrantMemoryStore
@@ -130,7 +130,9 @@ async def test_redelivery_is_idempotent(log: Log, store: QdrantMemoryStore) -> N
     kinds = [e["type"] for e in log.events[1:]]
     assert kinds == [MEMORY_REMEMBERED] * 3
     assert len({e["event_id"] for e in log.events[1:]}) == 1
-    assert decision["event_id"] == decision_event_id(log.events[0]["event_id"])
+    assert decision["event_id"] == str(
+        memory_event_id(decision["payload"]["memory_id"], MEMORY_REMEMBERED)
+    )
     assert store.count("acme") == 1
     # The projector applying the same event again changes nothing.
     log.projector.apply(decision)
@@ -197,31 +199,41 @@ def test_near_duplicates(store: QdrantMemoryStore, embedder: HrrEmbedder) -> Non
     assert other["type"] == MEMORY_REMEMBERED
 
 
-async def test_read_your_writes_by_request_id(log: Log, recaller: Recaller) -> None:
-    async def remember_later() -> None:
-        await asyncio.sleep(0)
-        await asyncio.to_thread(log.remember, "acme", "The garage code is 4-4-2")
-
-    task = asyncio.create_task(remember_later())
-    request_id = await _first_request_id(log)
-    outcome = await log.projector.wait_for_request(request_id, timeout_s=10)
+async def test_read_your_writes(log: Log, recaller: Recaller) -> None:
+    """The edge knows the memory id when it appends the request and waits for it."""
+    request = RememberRequest(tenant="acme", text="The garage code is 4-4-2", created_at_us=NOW_US)
+    memory_id = requested_payload(log.guard, request)["memory_id"]
+    task = asyncio.create_task(asyncio.to_thread(log.remember, "acme", request.text))
+    outcome = await log.projector.wait_for(memory_id, timeout_s=10)
     await task
-    assert outcome.remembered
+    assert outcome.remembered and outcome.memory_id == memory_id
     evidence = await recaller.recall("acme", "garage code", 1)
-    assert evidence[0].memory_id == outcome.memory_id
-    assert log.projector.applied_offset(0) == len(log.events) - 1
+    assert evidence[0].memory_id == memory_id
+    # By position: everything up to the last appended offset has been applied.
+    await log.projector.wait_for_offset(0, len(log.events) - 1, timeout_s=10)
+    # A rejection is an outcome too; a duplicate keeps the memory's remembered outcome.
     rejected = log.remember("acme", "   ")
     refused = log.projector.outcome(rejected["payload"]["request_id"])
     assert refused is not None and not refused.remembered and refused.reason_code == "empty"
+    duplicate = log.remember("acme", request.text)
+    assert duplicate["payload"]["reason_code"] == "duplicate"
+    kept = log.projector.outcome(memory_id)
+    assert kept is not None and kept.remembered
 
 
-async def _first_request_id(log: Log) -> str:
-    from somagent.stack.wait import until_async
-
-    async def probe() -> str | None:
-        return log.events[0]["event_id"] if log.events else None
-
-    return await until_async(probe, timeout_s=10, what="the remember request", interval_s=0.001)
+async def test_same_text_in_two_capsules_is_two_memories(
+    log: Log, recaller: Recaller, store: QdrantMemoryStore
+) -> None:
+    one = log.remember("acme", "Budget is 10k", capsule_id="c1")
+    two = log.remember("acme", "Budget is 10k", capsule_id="c2")
+    bare = log.remember("acme", "Budget is 10k")
+    assert {d["type"] for d in (one, two, bare)} == {MEMORY_REMEMBERED}
+    assert len({d["payload"]["memory_id"] for d in (one, two, bare)}) == 3
+    assert store.count("acme") == 3
+    assert log.remember("acme", "budget is 10K", capsule_id="c2")["type"] == (
+        MEMORY_REMEMBER_REJECTED
+    )
+    assert log.remember("acme", "budget is 10K")["type"] == MEMORY_REMEMBER_REJECTED
 
 
 async def test_capsule_revoke_removes_its_memories(log: Log, recaller: Recaller) -> None:

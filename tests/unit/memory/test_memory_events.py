@@ -102,14 +102,29 @@ def test_decision_payloads() -> None:
     assert isinstance(rejected, Rejected)
     assert payload["reason_code"] == payload["reason"] == "duplicate"
     assert payload["memory_id"] == accepted.memory_id and payload["detail"]
-    empty = guard.decide(_request(text=" "))
-    _, payload = decision_payload(request, empty)
-    assert payload["memory_id"] == "" and payload["reason_code"] == "empty"
+    blank = _request(text=" ")
+    _, payload = decision_payload(blank, guard.decide(blank))
+    assert payload["reason_code"] == "empty"
+    assert payload["memory_id"] == requested_payload(guard, blank)["memory_id"]
 
 
-def test_decision_event_id_is_deterministic() -> None:
-    assert decision_event_id("req-1") == decision_event_id("req-1")
-    assert decision_event_id("req-1") != decision_event_id("req-2")
+def test_decision_event_ids() -> None:
+    guard = RememberGuard(KEY)
+    first, retry = _request(), _request()
+    other_request = _request(request_id="req-2")
+    accepted = guard.decide(first)
+    # One memory, one write event: retries and other requests for it share the id.
+    assert decision_event_id(first, accepted) == decision_event_id(retry, guard.decide(retry))
+    assert decision_event_id(other_request, guard.decide(other_request)) == decision_event_id(
+        first, accepted
+    )
+    # Each request gets its own rejection, the same on a retry.
+    assert isinstance(accepted, Accepted)
+    dup1 = guard.decide(first, {accepted.text_sha256})
+    dup2 = guard.decide(other_request, {accepted.text_sha256})
+    assert decision_event_id(first, dup1) == decision_event_id(retry, dup1)
+    assert decision_event_id(first, dup1) != decision_event_id(other_request, dup2)
+    assert decision_event_id(first, dup1) != decision_event_id(first, accepted)
 
 
 def test_evidence_block_shapes() -> None:

@@ -35,7 +35,7 @@ def test_accepts_and_redacts_pii() -> None:
     assert "4155552671" not in decision.text
     assert decision.pii_kinds == ("email", "phone")
     assert decision.text_sha256 == text_sha256(decision.text)
-    assert decision.memory_id == memory_id_for("tenant-a", decision.text_sha256)
+    assert decision.memory_id == memory_id_for("tenant-a", decision.text_sha256, None)
     assert uuid.UUID(decision.memory_id).version == 5
     assert decision.size_bytes == len(decision.text.encode())
 
@@ -50,6 +50,8 @@ def test_memory_id_is_deterministic_and_per_tenant() -> None:
     assert a1.text != a2.text  # the stored text keeps its original form
     assert a1.memory_id != b.memory_id
     assert a1.text_sha256 == b.text_sha256
+    in_capsule = guard.decide(request("The launch is on Monday", capsule_id="cap"))
+    assert isinstance(in_capsule, Accepted) and in_capsule.memory_id != a1.memory_id
 
 
 @pytest.mark.parametrize("text", ["", "   ", "\n\t "])
@@ -80,6 +82,7 @@ def test_exact_duplicate_is_rejected() -> None:
     assert isinstance(again, Rejected)
     assert again.reason_code == "duplicate"
     assert again.text_sha256 == first.text_sha256
+    assert again.memory_id == first.memory_id
     assert first.memory_id in again.detail
 
 
