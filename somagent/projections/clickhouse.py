@@ -12,6 +12,7 @@ embedded stores have exactly one owning process).
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -35,6 +36,10 @@ class ClickHouse(Protocol):
 
     def insert_json_rows(self, table: str, rows: Iterable[Mapping[str, Any]]) -> int: ...
 
+    def insert_columns(
+        self, table: str, columns: Sequence[str], data: Sequence[Sequence[Any]]
+    ) -> int: ...
+
     def version(self) -> str: ...
 
     def close(self) -> None: ...
@@ -46,15 +51,60 @@ def split_statements(text: str) -> list[str]:
     return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
 
 
-def apply_ddl(ch: ClickHouse, directory: Path = DDL_DIR) -> list[str]:
-    """Run every statement of every ``*.sql`` in name order; statements are idempotent."""
+# Every object the DDL creates, dependants first (the order drop_objects uses).
+OBJECTS = (
+    "usage_minute_mv", "usage_by_minute", "turn_step_latency",
+    "usage_minute", "events", "projector_positions",
+)
+_OBJECT_NAME = re.compile(r"\b(" + "|".join(OBJECTS) + r")\b")
+
+
+def with_suffix(statement: str, suffix: str) -> str:
+    """``statement`` with every DDL object name suffixed (``events`` → ``events_replay``)."""
+    return _OBJECT_NAME.sub(lambda m: m.group(1) + suffix, statement) if suffix else statement
+
+
+def apply_ddl(ch: ClickHouse, directory: Path = DDL_DIR, *, suffix: str = "") -> list[str]:
+    """Run every statement of every ``*.sql`` in name order; statements are idempotent.
+
+    ``suffix`` creates a parallel set of objects (``events_replay``, ...) for replay.
+    """
     ch.execute(f"CREATE DATABASE IF NOT EXISTS {ch.database}")
     applied = []
     for path in sorted(directory.glob("*.sql")):
         for statement in split_statements(path.read_text()):
-            ch.execute(statement)
+            ch.execute(with_suffix(statement, suffix))
         applied.append(path.name)
     return applied
+
+
+def drop_objects(ch: ClickHouse, suffix: str) -> None:
+    """Drop the suffixed objects (never the live ones: ``suffix`` must be non-empty)."""
+    if not suffix:
+        raise ValueError("drop_objects needs a suffix; live tables are never dropped")
+    for name in OBJECTS:
+        ch.execute(f"DROP TABLE IF EXISTS {name}{suffix}")
+
+
+_PARAM = re.compile(r"\{(\w+):([^{}]+)\}")
+
+
+def render_params(sql: str, params: Mapping[str, Any] | None) -> str:
+    """``{name:Type}`` placeholders replaced by quoted literals (client side).
+
+    For servers older than query parameters (ClickHouse 18.16), so the same SQL
+    with the same parameters runs on chDB and on every server version.
+    """
+    if not params:
+        return sql
+
+    def one(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in params:
+            raise KeyError(f"query parameter {name!r} has no value")
+        return _literal(params[name])
+
+    return _PARAM.sub(one, sql)
 
 
 def _literal(value: Any) -> str:
@@ -93,10 +143,10 @@ class ChdbClickHouse:
         self.path.mkdir(parents=True, exist_ok=True)
         with _CHDB_LOCK:
             if self.path not in _CHDB_SESSIONS:
-                sess = session.Session(str(self.path))
+                sess = session.Session(str(self.path))  # type: ignore[no-untyped-call]
                 # Unqualified names in the shared DDL resolve to this database.
-                sess.query(f"CREATE DATABASE IF NOT EXISTS {database}")
-                sess.query(f"USE {database}")
+                sess.query(f"CREATE DATABASE IF NOT EXISTS {database}")  # type: ignore[no-untyped-call]
+                sess.query(f"USE {database}")  # type: ignore[no-untyped-call]
                 _CHDB_SESSIONS[self.path] = sess
             self._session = _CHDB_SESSIONS[self.path]
         self._lock = threading.Lock()
@@ -118,6 +168,17 @@ class ChdbClickHouse:
             return 0
         self.execute(f"INSERT INTO {table} FORMAT JSONEachRow\n" + "\n".join(lines))
         return len(lines)
+
+    def insert_columns(
+        self, table: str, columns: Sequence[str], data: Sequence[Sequence[Any]]
+    ) -> int:
+        """Insert column-major ``data`` (one list per column) in one statement."""
+        if not data or not data[0]:
+            return 0
+        body = json.dumps(data, separators=(",", ":"), default=str)
+        names = ", ".join(columns)
+        self.execute(f"INSERT INTO {table} ({names}) FORMAT JSONCompactColumns\n{body}")
+        return len(data[0])
 
     def version(self) -> str:
         return str(self.query("SELECT version() AS v")[0]["v"])
@@ -146,13 +207,14 @@ class DriverClickHouse:
 
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
         with self._lock:
-            client = self._bootstrap if sql.lstrip().upper().startswith("CREATE DATABASE") else self._client
-            client.execute(sql, dict(params) if params else None)
+            bootstrap = sql.lstrip().upper().startswith("CREATE DATABASE")
+            client = self._bootstrap if bootstrap else self._client
+            client.execute(render_params(sql, params))
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         with self._lock:
             rows, columns = self._client.execute(
-                sql, dict(params) if params else None, with_column_types=True
+                render_params(sql, params), with_column_types=True
             )
         names = [c[0] for c in columns]
         return [dict(zip(names, row, strict=True)) for row in rows]
@@ -168,6 +230,18 @@ class DriverClickHouse:
             return 0
         columns = list(batch[0].keys())
         return self.insert_rows(table, columns, [[r[c] for c in columns] for r in batch])
+
+    def insert_columns(
+        self, table: str, columns: Sequence[str], data: Sequence[Sequence[Any]]
+    ) -> int:
+        """Insert column-major ``data`` (one list per column) in one statement."""
+        if not data or not data[0]:
+            return 0
+        with self._lock:
+            self._client.execute(
+                f"INSERT INTO {table} ({', '.join(columns)}) VALUES", list(data), columnar=True
+            )
+        return len(data[0])
 
     def version(self) -> str:
         return str(self.query("SELECT version() AS v")[0]["v"])

@@ -1,0 +1,178 @@
+"""Running the projectors: ``run_projectors(settings)`` (``somagent serve projector``).
+
+Each projector has its own :class:`LogReader` assigned from its stored positions
+and loops: read a batch, apply it (rows + positions), repeat. The Postgres
+projector also corrects the Redis budget snapshot of every session whose ledger
+rows changed (after its transaction commits; on start it re-corrects all live
+sessions, which covers a crash between the commit and the correction).
+
+``python -m somagent.projections.run [--only postgres|clickhouse] [--name N]``
+runs them in the foreground until SIGTERM/SIGINT.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+
+from somagent.billing.budget import LedgerTotal, reconcile
+from somagent.config import Settings, load_settings
+from somagent.projections import chproj, postgres
+from somagent.projections.clickhouse import ClickHouse, connect
+from somagent.projections.source import LogReader, make_codec, partitions_of
+
+log = logging.getLogger(__name__)
+BATCH = 5000
+
+
+@dataclass
+class ProjectorStats:
+    """What a running projector has done, for logs and tests."""
+
+    batches: int = 0
+    events: int = 0
+    positions: dict[tuple[str, int], int] = field(default_factory=dict)
+
+
+async def run_postgres(
+    settings: Settings,
+    stop: asyncio.Event,
+    *,
+    name: str = "postgres",
+    stats: ProjectorStats | None = None,
+    budgets: bool = True,
+) -> ProjectorStats:
+    """The Postgres projector until ``stop`` is set."""
+    stats = stats or ProjectorStats()
+    conn = await asyncpg.connect(settings.postgres_dsn)
+    redis: Any = None
+    if budgets:
+        import redis.asyncio as aioredis
+
+        redis = aioredis.from_url(settings.redis_dsn)
+    proj = postgres.PostgresProjector(conn, name=name)
+    codec = make_codec(settings)
+    parts = await asyncio.to_thread(partitions_of, settings, postgres.TOPICS)
+    reader = LogReader(settings, codec, parts, await proj.positions(), name=name)
+    try:
+        if redis is not None:
+            await _reconcile(proj, redis, await _live_sessions(conn))
+        while not stop.is_set():
+            records = await asyncio.to_thread(reader.batch, BATCH, 0.5)
+            if not records and reader.positions == stats.positions:
+                continue
+            touched = await proj.apply(records, reader.positions)
+            stats.batches += 1
+            stats.events += len(records)
+            stats.positions = dict(reader.positions)
+            if touched and redis is not None:
+                await _reconcile(proj, redis, touched)
+    finally:
+        reader.close()
+        await conn.close()
+        if redis is not None:
+            await redis.aclose()
+    return stats
+
+
+async def _live_sessions(conn: Any) -> list[Any]:
+    rows = await conn.fetch(
+        "SELECT DISTINCT l.session_id FROM usage_ledger l JOIN sessions s "
+        "ON s.session_id = l.session_id WHERE s.expires_at > now()"
+    )
+    return [r["session_id"] for r in rows]
+
+
+async def _reconcile(proj: postgres.PostgresProjector, redis: Any, sessions: Any) -> None:
+    if not sessions:
+        return
+    totals = await proj.ledger_totals(sessions)
+    await reconcile(redis, [LedgerTotal(*t) for t in totals])
+
+
+def run_clickhouse_blocking(
+    settings: Settings,
+    stop: Any,
+    *,
+    name: str = "clickhouse",
+    ch: ClickHouse | None = None,
+    stats: ProjectorStats | None = None,
+) -> ProjectorStats:
+    """The ClickHouse projector until ``stop.is_set()`` (a threading or asyncio Event)."""
+    stats = stats or ProjectorStats()
+    ch = ch or connect(settings)
+    proj = chproj.ClickHouseProjector(ch, name=name)
+    proj.ensure_tables()
+    parts = partitions_of(settings, chproj.TOPICS)
+    reader = LogReader(settings, make_codec(settings), parts, proj.positions(), name=name)
+    try:
+        while not stop.is_set():
+            records = reader.batch(BATCH * 4, 0.5)
+            if not records and reader.positions == stats.positions:
+                continue
+            proj.apply(records, reader.positions)
+            stats.batches += 1
+            stats.events += len(records)
+            stats.positions = dict(reader.positions)
+    finally:
+        reader.close()
+    return stats
+
+
+async def run_projectors_async(
+    settings: Settings, stop: asyncio.Event, *, only: str | None = None, prefix: str = ""
+) -> None:
+    """Both projectors (or ``only`` one) until ``stop`` is set; a failure stops both."""
+    tasks = []
+    if only in (None, "postgres"):
+        tasks.append(asyncio.create_task(run_postgres(settings, stop, name=f"{prefix}postgres")))
+    if only in (None, "clickhouse"):
+        tasks.append(
+            asyncio.create_task(
+                asyncio.to_thread(
+                    run_clickhouse_blocking, settings, stop, name=f"{prefix}clickhouse"
+                )
+            )
+        )
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        for task in done:
+            task.result()
+    finally:
+        stop.set()
+        for task in tasks:
+            with contextlib.suppress(Exception):
+                await task
+
+
+def run_projectors(settings: Settings, *, only: str | None = None, prefix: str = "") -> None:
+    """Run the projectors in the foreground until SIGTERM or SIGINT (``serve projector``)."""
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await run_projectors_async(settings, stop, only=only, prefix=prefix)
+
+    asyncio.run(main())
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m somagent.projections.run")
+    parser.add_argument("--only", choices=("postgres", "clickhouse"))
+    parser.add_argument("--prefix", default="", help="projector name prefix (positions key)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    run_projectors(load_settings(), only=args.only, prefix=args.prefix)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,163 @@
+"""Reading catalog topics from explicit positions, in decoded batches.
+
+Projectors do not use consumer-group offsets: each stores its own position per
+(topic, partition) next to the rows it wrote, and :class:`LogReader` is assigned
+exactly those positions. Records that cannot be decoded are copied to the
+dead-letter topic (with the reader's name in a header) and skipped, never lost.
+
+Guarantees: within a partition records come in offset order; a batch holds at
+most ``max_records``; ``positions`` after a batch is the next offset to read.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
+
+from somagent.config import Settings
+from somagent.events.catalog import DEAD_LETTER
+from somagent.events.codec import EventCodec
+from somagent.events.exceptions import DecodeError, Where
+from somagent.events.kafka import EventProducer, dead_letter_headers
+from somagent.events.schema_log import kafka_registry
+
+log = logging.getLogger(__name__)
+
+TopicPart = tuple[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One decoded event with its Kafka position."""
+
+    topic: str
+    partition: int
+    offset: int
+    event: dict[str, Any]
+
+
+def make_codec(settings: Settings) -> EventCodec:
+    """A codec whose registry knows every writer schema in the ``schemas`` topic."""
+    return EventCodec(kafka_registry(settings))
+
+
+def partitions_of(
+    settings: Settings, topics: Iterable[str], timeout_s: float = 30.0
+) -> list[TopicPart]:
+    """Every (topic, partition) of ``topics`` as the broker reports them."""
+    consumer = Consumer({"bootstrap.servers": settings.kafka_servers, "group.id": "somagent-meta"})
+    try:
+        meta = consumer.list_topics(timeout=timeout_s)
+        return [
+            (t, p) for t in topics if t in meta.topics for p in sorted(meta.topics[t].partitions)
+        ]
+    finally:
+        consumer.close()
+
+
+def end_offsets(
+    settings: Settings, parts: Iterable[TopicPart], timeout_s: float = 30.0
+) -> dict[TopicPart, int]:
+    """The high watermark (next offset to be written) of each partition."""
+    consumer = Consumer({"bootstrap.servers": settings.kafka_servers, "group.id": "somagent-meta"})
+    try:
+        out = {}
+        for topic, partition in parts:
+            _, high = consumer.get_watermark_offsets(
+                TopicPartition(topic, partition), timeout=timeout_s
+            )
+            out[(topic, partition)] = int(high)
+        return out
+    finally:
+        consumer.close()
+
+
+class LogReader:
+    """Decoded batches from ``positions`` onwards (a missing partition starts at 0)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        codec: EventCodec,
+        parts: Iterable[TopicPart],
+        positions: Mapping[TopicPart, int],
+        *,
+        name: str,
+        dead_letters: bool = True,
+    ) -> None:
+        self.name = name
+        self.codec = codec
+        self.positions: dict[TopicPart, int] = {tp: int(positions.get(tp, 0)) for tp in parts}
+        self.skipped = 0
+        self._consumer = Consumer(
+            {
+                "bootstrap.servers": settings.kafka_servers,
+                "group.id": f"somagent-projector-{name}",
+                "enable.auto.commit": False,
+                "enable.partition.eof": False,
+                "isolation.level": "read_committed",
+                "fetch.max.bytes": 64 * 1024 * 1024,
+                "max.partition.fetch.bytes": 16 * 1024 * 1024,
+                "queued.min.messages": 200_000,
+            }
+        )
+        self._consumer.assign(
+            [
+                TopicPartition(t, p, off if off > 0 else OFFSET_BEGINNING)
+                for (t, p), off in self.positions.items()
+            ]
+        )
+        self._dlq = EventProducer(settings, codec) if dead_letters else None
+
+    def batch(self, max_records: int = 5000, timeout_s: float = 0.5) -> list[Record]:
+        """Up to ``max_records`` decoded records; may be empty. Advances ``positions``."""
+        messages = self._consumer.consume(num_messages=max_records, timeout=timeout_s)
+        out: list[Record] = []
+        decode = self.codec.decode
+        for msg in messages:
+            if msg.error() is not None:
+                log.warning("projector %s: %s", self.name, msg.error())
+                continue
+            topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
+            assert topic is not None and partition is not None and offset is not None
+            self.positions[(topic, partition)] = offset + 1
+            try:
+                event = decode(msg.value(), Where(topic, partition, offset))  # type: ignore[arg-type]
+            except DecodeError as exc:
+                self._dead_letter(msg, exc)
+                continue
+            out.append(Record(topic, partition, offset, event))
+        return out
+
+    def raw_batch(self, max_records: int = 5000, timeout_s: float = 0.5) -> list[Message]:
+        """Undecoded messages (benchmarks); advances ``positions`` the same way."""
+        messages = self._consumer.consume(num_messages=max_records, timeout=timeout_s)
+        for msg in messages:
+            if msg.error() is None:
+                self.positions[(str(msg.topic()), int(msg.partition() or 0))] = (
+                    int(msg.offset() or 0) + 1
+                )
+        return [m for m in messages if m.error() is None]
+
+    def _dead_letter(self, msg: Message, error: DecodeError) -> None:
+        self.skipped += 1
+        if self._dlq is None:
+            log.error("projector %s: skipping undecodable record: %s", self.name, error)
+            return
+        log.error("projector %s: dead-lettering undecodable record: %s", self.name, error)
+        headers = [*dead_letter_headers(msg, error), ("dlq.consumer", self.name.encode())]
+        self._dlq.send_raw(DEAD_LETTER, msg.value(), msg.key(), headers)
+        self._dlq.flush()
+
+    def caught_up(self, ends: Mapping[TopicPart, int]) -> bool:
+        """True when every position has reached ``ends``."""
+        return all(self.positions.get(tp, 0) >= end for tp, end in ends.items())
+
+    def close(self) -> None:
+        self._consumer.close()
+        if self._dlq is not None:
+            self._dlq.close()

@@ -1,0 +1,398 @@
+"""The billing worker: ``billing.usage`` → one-minute windows → ``billing.ledger``.
+
+Thin by design: decode, call the pure :class:`~somagent.billing.ledger.LedgerBook`
+(one per input partition), emit its rows. It is a confluent-kafka consumer loop
+with **Kafka transactions**, not a Faust agent: each batch's ledger rows, its
+window-state changelog records and its input offsets commit atomically
+(read-process-write exactly once), which Faust's ``exactly_once`` does not
+reliably give (see ``somagent.streams.app``).
+
+State: every window's totals/revision and every counted usage id live in the
+compacted topic ``billing.windows.changelog`` (partition = input partition). On
+assignment the worker reads that partition to its end and resumes, so a restart
+neither loses nor double counts usage. Ledger event ids are UUIDv5 of
+(tenant, agent, session, minute, revision).
+
+Windows close in event time (largest occurred_at seen minus ``grace_s``) and,
+with ``wall_clock=True``, also by the wall clock minus ``grace_s`` so an idle
+partition still closes its windows. Usage older than the retention is
+dead-lettered (``dlq.reason=too-late``), never silently dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
+
+from somagent.billing.exceptions import TooLate
+from somagent.billing.ledger import DEFAULT_RETENTION_US, LedgerBook, Usage, WindowKey, WindowState
+from somagent.billing.pricebook import PriceBook, load_pricebook
+from somagent.config import Settings
+from somagent.events.catalog import (
+    BILLING_LEDGER,
+    BILLING_USAGE,
+    DEAD_LETTER,
+    Topic,
+    ensure_topics,
+    key_for,
+)
+from somagent.events.codec import EventCodec
+from somagent.events.envelope import plain
+from somagent.events.exceptions import DecodeError, Where
+from somagent.events.kafka import EVENT_TYPE_HEADER, EventProducer, dead_letter_headers
+from somagent.events.schema_log import kafka_registry, producer_config
+
+log = logging.getLogger(__name__)
+
+CHANGELOG = "billing.windows.changelog"
+GROUP = "somagent-billing"
+_WINDOW = b"w|"
+_ID = b"i|"
+
+
+def changelog_topic(settings: Settings) -> Topic:
+    return Topic(
+        CHANGELOG,
+        "w|window key or i|usage id",
+        "billing window state (compacted)",
+        partitions=settings.topic_partitions,
+        cleanup_policy="compact",
+    )
+
+
+@dataclass
+class BillingConfig:
+    grace_s: float = 10.0
+    wall_clock: bool = True
+    retention_us: int = DEFAULT_RETENTION_US
+    batch: int = 5000
+    group: str = GROUP
+    worker_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+
+
+def usage_from_event(
+    event: dict[str, Any], book: PriceBook, plan_for: Callable[[str], str | None]
+) -> Usage | None:
+    """The priced :class:`Usage` of a decoded ``UsageRecorded`` envelope (else None)."""
+    if event["type"] != "UsageRecorded":
+        return None
+    p = event["payload"]
+    tenant = str(event["tenant"])
+    occurred = p["occurred_at"]
+    return Usage(
+        str(event["event_id"]),
+        tenant,
+        str(p["agent"]),
+        None if event["session"] is None else str(event["session"]),
+        occurred if isinstance(occurred, int) else int(plain(occurred)),
+        int(p["tokens"]),
+        int(p["tool_calls"]),
+        int(p["storage_bytes"]),
+        int(p["egress_bytes"]),
+        book.usage_cost_picocents(p, plan_for(tenant)),
+    )
+
+
+def _key_from_text(text: str) -> WindowKey:
+    tenant, rest = text.split("/", 1)
+    agent, session, start = rest.rsplit("/", 2)
+    return WindowKey(tenant, agent, session or None, int(start))
+
+
+class BillingWorker:
+    """One member of the billing consumer group; call :meth:`step` in a loop."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        config: BillingConfig | None = None,
+        *,
+        pricebook: PriceBook | None = None,
+        plan_for: Callable[[str], str | None] = lambda tenant: None,
+    ) -> None:
+        self.settings = settings
+        self.config = config or BillingConfig()
+        self.pricebook = pricebook or load_pricebook()
+        self.plan_for = plan_for
+        self.codec = EventCodec(kafka_registry(settings))
+        self.books: dict[int, LedgerBook] = {}
+        self.usage_in = 0
+        self.rows_out = 0
+        ensure_topics(settings, [changelog_topic(settings)])
+        self._producer = Producer(
+            producer_config(
+                settings,
+                **{
+                    "transactional.id": f"{self.config.group}-{self.config.worker_id}",
+                    "linger.ms": 2,
+                },
+            )
+        )
+        self._producer.init_transactions(30)
+        self._dlq = EventProducer(settings, self.codec)
+        self._consumer = Consumer(
+            {
+                "bootstrap.servers": settings.kafka_servers,
+                "group.id": self.config.group,
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+                "isolation.level": "read_committed",
+                "partition.assignment.strategy": "cooperative-sticky",
+            }
+        )
+        self._consumer.subscribe(
+            [BILLING_USAGE],
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
+            on_lost=self._on_revoke,
+        )
+
+    # -- state -------------------------------------------------------------
+
+    def _on_assign(self, consumer: Consumer, parts: list[TopicPartition]) -> None:
+        for tp in parts:
+            self.books[tp.partition] = self._restore(tp.partition)
+
+    def _on_revoke(self, consumer: Consumer, parts: list[TopicPartition]) -> None:
+        for tp in parts:
+            self.books.pop(tp.partition, None)
+
+    def _restore(self, partition: int) -> LedgerBook:
+        book = LedgerBook(int(self.config.grace_s * 1e6), self.config.retention_us)
+        reader = Consumer(
+            {
+                "bootstrap.servers": self.settings.kafka_servers,
+                "group.id": f"{GROUP}-restore",
+                "enable.auto.commit": False,
+                "isolation.level": "read_committed",
+            }
+        )
+        try:
+            low, high = reader.get_watermark_offsets(
+                TopicPartition(CHANGELOG, partition), timeout=30
+            )
+            windows: dict[bytes, bytes | None] = {}
+            ids: dict[bytes, bytes | None] = {}
+            if high > low:
+                reader.assign([TopicPartition(CHANGELOG, partition, OFFSET_BEGINNING)])
+                position = low
+                while position < high:
+                    for msg in reader.consume(10_000, 1.0):
+                        if msg.error() is not None:
+                            continue
+                        position = int(msg.offset() or 0) + 1
+                        key = msg.key() or b""
+                        target = windows if key.startswith(_WINDOW) else ids
+                        target[key[2:]] = msg.value()
+            for key_text, value in windows.items():
+                if value is not None:
+                    book.restore(
+                        _key_from_text(key_text.decode()), WindowState.from_dict(json.loads(value))
+                    )
+            for event_id, value in ids.items():
+                if value is not None:
+                    book.restore_id(_key_from_text(value.decode()), event_id.decode())
+        finally:
+            reader.close()
+        log.info("billing: partition %d restored %d windows", partition, len(book.windows))
+        return book
+
+    # -- the loop ----------------------------------------------------------
+
+    def step(self, timeout_s: float = 0.5) -> int:
+        """Consume one batch and commit its effects in one transaction; return usage counted."""
+        messages = self._consumer.consume(self.config.batch, timeout_s)
+        now_us = time.time_ns() // 1000 if self.config.wall_clock else None
+        if not messages and not any(b._open or b._dirty for b in self.books.values()):
+            return 0
+        self._producer.begin_transaction()
+        try:
+            counted = self._process(messages, now_us)
+            self._producer.send_offsets_to_transaction(
+                self._consumer.position(self._consumer.assignment()),
+                self._consumer.consumer_group_metadata(),
+            )
+            self._producer.commit_transaction()
+        except KafkaException:
+            self._producer.abort_transaction()
+            raise
+        return counted
+
+    def _process(self, messages: list[Message], now_us: int | None) -> int:
+        counted = 0
+        touched: dict[int, dict[WindowKey, list[str]]] = {}
+        for msg in messages:
+            if msg.error() is not None:
+                log.warning("billing consumer: %s", msg.error())
+                continue
+            partition = int(msg.partition() or 0)
+            book = self.books.get(partition)
+            if book is None:
+                continue
+            usage = self._decode(msg)
+            if usage is None:
+                continue
+            try:
+                if book.add(usage):
+                    counted += 1
+                    key = WindowKey(
+                        usage.tenant,
+                        usage.agent,
+                        usage.session,
+                        usage.occurred_at_us - usage.occurred_at_us % 60_000_000,
+                    )
+                    touched.setdefault(partition, {}).setdefault(key, []).append(usage.event_id)
+            except TooLate as exc:
+                self._dead_letter(msg, "too-late", str(exc))
+        for partition, book in self.books.items():
+            rows = book.close_due(now_us)
+            for row in rows:
+                event = row.envelope()
+                self._producer.produce(
+                    BILLING_LEDGER,
+                    self.codec.encode(event),
+                    key_for(BILLING_LEDGER, event),
+                    headers=[(EVENT_TYPE_HEADER, b"UsageWindowClosed")],
+                )
+            self.rows_out += len(rows)
+            changed = touched.get(partition, {})
+            keys = set(changed) | {r.key for r in rows}
+            self._write_state(partition, book, keys, changed, book.evict(now_us))
+        self.usage_in += counted
+        return counted
+
+    def _write_state(
+        self,
+        partition: int,
+        book: LedgerBook,
+        keys: set[WindowKey],
+        ids: dict[WindowKey, list[str]],
+        evicted: list[tuple[WindowKey, set[str]]],
+    ) -> None:
+        produce = self._producer.produce
+        for key in keys:
+            state = book.windows.get(key)
+            if state is None:
+                continue
+            text = key.text().encode()
+            produce(
+                CHANGELOG, json.dumps(state.to_dict()).encode(), _WINDOW + text, partition=partition
+            )
+            for event_id in ids.get(key, ()):
+                produce(CHANGELOG, text, _ID + event_id.encode(), partition=partition)
+        for key, gone_ids in evicted:
+            produce(CHANGELOG, None, _WINDOW + key.text().encode(), partition=partition)
+            for event_id in gone_ids:
+                produce(CHANGELOG, None, _ID + event_id.encode(), partition=partition)
+
+    def _decode(self, msg: Message) -> Usage | None:
+        where = Where(str(msg.topic()), int(msg.partition() or 0), int(msg.offset() or 0))
+        try:
+            event = self.codec.decode(msg.value(), where)  # type: ignore[arg-type]
+        except DecodeError as exc:
+            self._dead_letter(msg, exc.reason, str(exc), exc)
+            return None
+        return usage_from_event(event, self.pricebook, self.plan_for)
+
+    def _dead_letter(
+        self, msg: Message, reason: str, detail: str, exc: DecodeError | None = None
+    ) -> None:
+        log.error("billing: dead-lettering %s: %s", reason, detail)
+        if exc is not None:
+            headers: list[tuple[str, str | bytes | None]] = [*dead_letter_headers(msg, exc)]
+        else:
+            headers = [
+                ("dlq.reason", reason.encode()),
+                ("dlq.detail", detail.encode()),
+                ("dlq.topic", str(msg.topic()).encode()),
+                ("dlq.partition", str(msg.partition()).encode()),
+                ("dlq.offset", str(msg.offset()).encode()),
+            ]
+        self._dlq.send_raw(DEAD_LETTER, msg.value(), msg.key(), headers)
+        self._dlq.flush()
+
+    def close(self) -> None:
+        self._consumer.close()
+        self._producer.flush(30)
+        self._dlq.close()
+
+
+def run_billing(
+    settings: Settings,
+    *,
+    config: BillingConfig | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> None:
+    """Run one billing worker until ``should_stop()`` (or SIGTERM/SIGINT when None)."""
+    import signal
+
+    stopped: list[bool] = []
+    if should_stop is None:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stopped.append(True))
+
+        def should_stop() -> bool:
+            return bool(stopped)
+
+    worker = BillingWorker(settings, config, plan_for=tenant_plans(settings))
+    try:
+        while not should_stop():
+            worker.step()
+    finally:
+        worker.close()
+
+
+def tenant_plans(settings: Settings, refresh_s: float = 30.0) -> Callable[[str], str | None]:
+    """tenant id → plan from Postgres ``tenants``, refreshed every ``refresh_s`` seconds."""
+    import asyncio
+
+    import asyncpg
+
+    cache: dict[str, str] = {}
+    loaded = [0.0]
+
+    async def fetch() -> dict[str, str]:
+        conn = await asyncpg.connect(settings.postgres_dsn)
+        try:
+            return {
+                str(r["tenant_id"]): r["plan"]
+                for r in await conn.fetch("SELECT tenant_id, plan FROM tenants")
+            }
+        finally:
+            await conn.close()
+
+    def plan_for(tenant: str) -> str | None:
+        if time.monotonic() - loaded[0] > refresh_s:
+            try:
+                cache.update(asyncio.run(fetch()))
+            except Exception as exc:
+                log.warning("billing: cannot refresh tenant plans from Postgres: %s", exc)
+            loaded[0] = time.monotonic()
+        return cache.get(tenant)
+
+    return plan_for
+
+
+def main() -> None:
+    from somagent.config import load_settings
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    run_billing(load_settings())
+
+
+if __name__ == "__main__":
+    main()
