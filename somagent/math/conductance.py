@@ -110,8 +110,9 @@ def update(
             raise ValueError(
                 f"state has {state.ema_abs_flow.shape[0]} edges, conductances have {c.shape[0]}"
             )
-        w = -math.expm1(-dt / tau)
-        ema = state.ema_abs_flow + w * (abs_f - state.ema_abs_flow)
+        # Convex form keeps the EMA between its old value and |f| under rounding.
+        keep = math.exp(-dt / tau)
+        ema = keep * state.ema_abs_flow + (-math.expm1(-dt / tau)) * abs_f
     new_c = (1.0 - b * dt) * c + a * dt * ema
     if floor > 0.0:
         new_c = np.maximum(new_c, floor)
