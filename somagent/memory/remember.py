@@ -328,6 +328,7 @@ class MemoryProjector:
         Raises:
             StackTimeout: nothing about ``key`` was applied within ``timeout_s``.
         """
+
         async def probe() -> Outcome | None:
             return self.outcome(key)
 
@@ -345,6 +346,7 @@ class MemoryProjector:
         Raises:
             StackTimeout: it did not get there within ``timeout_s``.
         """
+
         async def probe() -> bool:
             applied = self.applied_offset(partition)
             return applied is not None and applied >= offset
