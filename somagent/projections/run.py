@@ -43,7 +43,7 @@ class ProjectorStats:
 
 async def run_postgres(
     settings: Settings,
-    stop: asyncio.Event,
+    stop: Any,
     *,
     name: str = "postgres",
     stats: ProjectorStats | None = None,
@@ -176,3 +176,62 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+class ProjectorThreads:
+    """Both projectors in background threads of this process (``somagent up``, tests).
+
+    ``stop()`` asks them to finish their current batch and waits; errors raised in
+    a thread are re-raised by ``stop()`` and reported by ``failure``.
+    """
+
+    def __init__(self, settings: Settings, *, prefix: str = "", budgets: bool = True) -> None:
+        import threading
+
+        self.settings = settings
+        self.prefix = prefix
+        self.stop_event = threading.Event()
+        self.stats = {"postgres": ProjectorStats(), "clickhouse": ProjectorStats()}
+        self.errors: list[BaseException] = []
+
+        def pg() -> None:
+            asyncio.run(
+                run_postgres(
+                    settings, self.stop_event, name=f"{prefix}postgres",
+                    stats=self.stats["postgres"], budgets=budgets,
+                )
+            )
+
+        def ch() -> None:
+            run_clickhouse_blocking(
+                settings, self.stop_event, name=f"{prefix}clickhouse",
+                stats=self.stats["clickhouse"],
+            )
+
+        self.threads = [
+            threading.Thread(target=self._guard(fn), name=f"projector-{n}", daemon=True)
+            for n, fn in (("postgres", pg), ("clickhouse", ch))
+        ]
+        for thread in self.threads:
+            thread.start()
+
+    def _guard(self, fn: Any) -> Any:
+        def run() -> None:
+            try:
+                fn()
+            except BaseException as exc:  # reported by stop()/failure
+                log.exception("projector thread failed")
+                self.errors.append(exc)
+
+        return run
+
+    @property
+    def failure(self) -> BaseException | None:
+        return self.errors[0] if self.errors else None
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        self.stop_event.set()
+        for thread in self.threads:
+            thread.join(timeout_s)
+        if self.errors:
+            raise self.errors[0]

@@ -396,3 +396,35 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+class BillingThread:
+    """One billing worker in a background thread (``somagent up``, tests); ``stop()`` joins."""
+
+    def __init__(self, settings: Settings, config: BillingConfig | None = None) -> None:
+        import threading
+
+        self._stop = threading.Event()
+        self.errors: list[BaseException] = []
+        self.worker: BillingWorker | None = None
+
+        def run() -> None:
+            try:
+                self.worker = BillingWorker(settings, config, plan_for=tenant_plans(settings))
+                try:
+                    while not self._stop.is_set():
+                        self.worker.step()
+                finally:
+                    self.worker.close()
+            except BaseException as exc:  # reported by stop()
+                log.exception("billing thread failed")
+                self.errors.append(exc)
+
+        self.thread = threading.Thread(target=run, name="billing", daemon=True)
+        self.thread.start()
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        self._stop.set()
+        self.thread.join(timeout_s)
+        if self.errors:
+            raise self.errors[0]

@@ -1,0 +1,35 @@
+"""A billing worker and both projectors running against the session's real stack."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from somagent.config import Settings
+from somagent.events.codec import EventCodec
+from somagent.events.kafka import EventProducer
+from somagent.events.schema_log import kafka_registry
+from somagent.projections.run import ProjectorThreads
+from somagent.streams.billing import BillingConfig, BillingThread
+
+
+@pytest.fixture(scope="session")
+def producer(settings: Settings) -> Iterator[EventProducer]:
+    prod = EventProducer(settings, EventCodec(kafka_registry(settings)))
+    yield prod
+    prod.close()
+
+
+@pytest.fixture(scope="session")
+def billing(settings: Settings) -> Iterator[BillingThread]:
+    thread = BillingThread(settings, BillingConfig(grace_s=1.0, group="it-billing", batch=2000))
+    yield thread
+    thread.stop()
+
+
+@pytest.fixture(scope="session")
+def projectors(settings: Settings) -> Iterator[ProjectorThreads]:
+    threads = ProjectorThreads(settings, prefix="it-")
+    yield threads
+    threads.stop()
