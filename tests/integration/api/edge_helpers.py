@@ -1,0 +1,198 @@
+"""Helpers for the edge tests: a real uvicorn server on a free loopback port, in a thread,
+against the session's real stack; plus helpers to create tenants, mint sessions,
+append the engine's events to the real topic and read what was appended.
+
+The app gets its own embedded Qdrant directory (``qdrant_client``): the stack's
+directory has a single-owner lock that other tests open and close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import uvicorn
+from confluent_kafka import Consumer, TopicPartition
+from starlette.applications import Starlette
+
+from somagent.api.app import create_app
+from somagent.api.context import EdgeContext
+from somagent.api.settings import EdgeSettings
+from somagent.api.tenants import create_tenant
+from somagent.config import Settings
+from somagent.events.codec import EventCodec
+from somagent.events.envelope import make_event
+from somagent.events.examples import example_payloads
+from somagent.events.ids import event_id
+from somagent.events.kafka import EventProducer
+from somagent.events.schema_log import kafka_registry
+from somagent.stack.process import free_port
+from somagent.stack.wait import until
+
+
+@dataclass
+class Server:
+    url: str
+    app: Starlette
+    thread: threading.Thread
+    server: uvicorn.Server
+
+    @property
+    def ctx(self) -> EdgeContext:
+        ctx: EdgeContext = self.app.state.edge
+        return ctx
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(30)
+
+
+def start_server(settings: Settings, edge: EdgeSettings, qdrant: Any = None) -> Server:
+    """Run ``create_app`` under uvicorn in a thread; return once ``/healthz`` answers."""
+    port = free_port()
+    app = create_app(settings, edge, qdrant_client=qdrant)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                            timeout_graceful_shutdown=2, backlog=4096)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+
+    def healthy() -> bool:
+        if not thread.is_alive():
+            raise RuntimeError("uvicorn thread exited during start-up")
+        return httpx.get(url + "/healthz", timeout=1.0).status_code == 200
+
+    until(healthy, timeout_s=60, what=f"edge on {url}")
+    return Server(url, app, thread, server)
+
+
+EDGE = EdgeSettings(heartbeat_s=1.0, stream_grace_s=5.0, turn_deadline_ms=60_000)
+
+
+def sha(text: str) -> str:
+    return "sha256-" + hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass
+class Tenant:
+    tenant: str
+    api_key: str
+
+
+async def new_tenant(settings: Settings, name: str = "acme") -> Tenant:
+    conn = await asyncpg.connect(settings.postgres_dsn)
+    try:
+        tenant, key = await create_tenant(conn, f"{name}-{uuid.uuid4().hex[:6]}", "pro", "eu")
+    finally:
+        await conn.close()
+    return Tenant(tenant.tenant_id, key)
+
+
+@dataclass
+class Session:
+    tenant: str
+    session: str
+    jwt: str
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.jwt}"}
+
+
+async def mint(
+    client: httpx.AsyncClient, tenant: Tenant, *, tokens: int = 100_000, tools_per_min: int = 60,
+    capsules: list[str] | None = None,
+) -> Session:
+    body: dict[str, Any] = {
+        "tenant": tenant.tenant, "persona_hash": sha("persona"), "policy_hash": sha("policy"),
+        "budgets": {"tokens": tokens, "tools_per_min": tools_per_min},
+    }
+    if capsules is not None:
+        body["capsule_ids"] = capsules
+    r = await client.post("/v1/session/mint", json=body,
+                          headers={"Authorization": f"Bearer {tenant.api_key}"})
+    assert r.status_code == 200, r.text
+    data = r.json()
+    return Session(tenant.tenant, data["session_id"], data["jwt"])
+
+
+class Engine:
+    """Appends what the turn engine would append, to the real topic, with the real codec."""
+
+    SCRIPT = ("TurnRecalled", "TurnPlanned", "ToolCallRequested", "ToolCallDelta",
+              "ToolCallDelta", "ToolCallCompleted", "TurnVerified", "TurnAnswered",
+              "TurnCompleted")
+
+    def __init__(self, settings: Settings) -> None:
+        self.codec = EventCodec(kafka_registry(settings))
+        self.producer = EventProducer(settings, self.codec)
+
+    def append(self, tenant: str, session: str, turn: str, trace_id: str,
+               types: tuple[str, ...] = SCRIPT, first_seq: int = 1) -> None:
+        payloads = example_payloads(1)
+        for i, kind in enumerate(types):
+            payload = dict(payloads[kind])
+            if kind == "ToolCallDelta":
+                payload = {**payload, "index": i}
+            self.producer.send(make_event(
+                kind, payload, tenant=tenant, producer="turns", session=session, turn=turn,
+                trace_id=trace_id, seq=first_seq + i, event_id=event_id(turn, kind, i),
+            ))
+        self.producer.flush()
+
+    def close(self) -> None:
+        self.producer.close()
+
+
+def read_topic(settings: Settings, codec: EventCodec, topic: str,
+               match: Callable[[dict[str, Any]], bool], *, want: int = 1,
+               timeout_s: float = 20.0) -> list[dict[str, Any]]:
+    """Events of ``topic`` (from the start) that ``match``, once at least ``want`` are found
+    or, for ``want=0``, everything up to the current end."""
+    consumer = Consumer({"bootstrap.servers": settings.kafka_servers,
+                         "group.id": f"test-{uuid.uuid4().hex}", "enable.auto.commit": False})
+    try:
+        meta = consumer.list_topics(topic, timeout=10).topics[topic]
+        ends = {}
+        parts = []
+        for p in meta.partitions:
+            _, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+            ends[p] = high
+            parts.append(TopicPartition(topic, p, 0))
+        consumer.assign(parts)
+        found: list[dict[str, Any]] = []
+        seen: dict[int, int] = {p: -1 for p in ends}
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            for msg in consumer.consume(500, timeout=0.2):
+                if msg.error():
+                    continue
+                seen[msg.partition()] = msg.offset()
+                event = codec.decode(msg.value())
+                if match(event):
+                    found.append(event)
+            if want and len(found) >= want:
+                return found
+            if not want and all(seen[p] >= ends[p] - 1 for p in ends):
+                return found
+        return found
+    finally:
+        consumer.close()
+
+
+async def read_topic_async(*args: Any, **kwargs: Any) -> list[dict[str, Any]]:
+    return await asyncio.to_thread(read_topic, *args, **kwargs)
+
+
+def default_root() -> Path:
+    return Path(__file__).resolve().parents[3]
