@@ -28,6 +28,9 @@ def producer_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
         "acks": "all",
         "linger.ms": 5,
         "compression.type": "lz4",
+        # Java's murmur2 partitioner, the same as Faust/aiokafka and the Java clients:
+        # a session's events land on one partition whichever client appends them.
+        "partitioner": "murmur2_random",
     }
     config.update(overrides)
     return config
