@@ -49,12 +49,12 @@ def dense_reference(graph: Graph, b: np.ndarray, ground: int) -> np.ndarray:
         lap[u, v] -= c
         lap[v, u] -= c
     phi = np.linalg.lstsq(lap, b, rcond=None)[0]
-    return phi - phi[ground]
+    return np.asarray(phi - phi[ground], dtype=np.float64)
 
 
 def balanced(n: int, seed: int) -> np.ndarray:
     b = np.random.default_rng(seed).normal(size=n)
-    return b - b.mean()
+    return np.asarray(b - b.mean(), dtype=np.float64)
 
 
 @given(
@@ -151,7 +151,8 @@ def test_route_effective_resistance_matches_energy() -> None:
 
 
 def test_single_node_and_zero_injection() -> None:
-    assert potentials(Graph(1, np.zeros((0, 2)), np.zeros(0)), [0.0]).tolist() == [0.0]
+    lone = Graph(1, np.zeros((0, 2), dtype=np.int64), np.zeros(0))
+    assert potentials(lone, [0.0]).tolist() == [0.0]
     g = Graph.from_edges(3, [(0, 1, 1.0), (1, 2, 1.0)])
     assert potentials(g, np.zeros(3)).tolist() == [0.0, 0.0, 0.0]
 
@@ -159,7 +160,7 @@ def test_single_node_and_zero_injection() -> None:
 @pytest.mark.parametrize(
     ("make", "message"),
     [
-        (lambda: Graph(0, np.zeros((0, 2)), np.zeros(0)), "n_nodes"),
+        (lambda: Graph(0, np.zeros((0, 2), dtype=np.int64), np.zeros(0)), "n_nodes"),
         (lambda: Graph(3, np.array([[0, 1, 2]]), np.ones(1)), "shape"),
         (lambda: Graph(3, np.array([[0, 1]]), np.ones(2)), "conductances"),
         (lambda: Graph(3, np.array([[0, 3]]), np.ones(1)), "endpoints"),
