@@ -84,3 +84,18 @@ def test_rows_are_unit_and_independent(texts: list[str]) -> None:
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
     for text, row in zip(texts, vectors, strict=True):
         assert np.array_equal(EMBEDDER.embed([text])[0], row)
+
+
+def test_vectors_are_pinned_across_versions() -> None:
+    """Stored memories keep their vectors: a change here makes old memories unreachable.
+
+    If this fails, the token hashing, somagent.math.hrr's random draws or the recipe
+    changed; stored collections must then be re-embedded (replay MemoryRemembered).
+    """
+    vector = HrrEmbedder().embed(["Remember the milk"])[0]
+    assert np.round(vector[:4].astype(np.float64), 6).tolist() == [
+        0.025773,
+        -0.01487,
+        -0.009837,
+        -0.027497,
+    ]
