@@ -1,0 +1,260 @@
+"""The tool broker: validate, guard, run with limits, retry, check the result.
+
+:meth:`ToolBroker.invoke` turns one planned call into a
+:class:`~somagent.turns.state.ToolResult` and never raises for anything the
+tool or its input does:
+
+1. unknown tool → ``unknown-tool``; arguments failing the args schema →
+   ``invalid-arguments`` with every problem listed (the call fails, not the turn);
+2. side-effect tools claim their idempotency key (``idem:{tool}:{key}``, 24 h)
+   first; a key already claimed returns the recorded result, or
+   ``in-doubt`` if an earlier attempt started but never recorded one — a side
+   effect never runs twice;
+3. the tool's circuit breaker may refuse (``circuit-open``);
+4. the executor runs under ``min(spec.timeout_s, the call's remaining budget)``;
+   idempotent tools are retried on transient codes with exponential backoff
+   inside that budget;
+5. the output is checked against the result schema (``schema_ok``), and must
+   be JSON (``bad-output`` otherwise).
+
+Output chunks reach ``on_delta(chunk_index, text)`` as the tool produces them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Final, Protocol
+
+from somagent.tools import breaker as cb
+from somagent.tools.exceptions import ToolExecutionError, UnknownTool
+from somagent.tools.registry import ToolRegistry
+from somagent.tools.spec import Tool, ToolContext
+from somagent.tools.validation import errors
+from somagent.turns.ids import redis_idem_key
+from somagent.turns.state import ToolCall, ToolResult
+
+IDEMPOTENCY_TTL_S: Final = 24 * 3600
+_STARTED: Final = "started"
+
+ChunkSink = Callable[[int, str], Awaitable[None]]
+
+
+class IdempotencyStore(Protocol):
+    """Where side-effect calls record that they ran (Redis in production)."""
+
+    async def claim(self, key: str, ttl_s: int) -> bool:
+        """Atomically create ``key`` (value ``"started"``) if absent; True if created."""
+        ...
+
+    async def load(self, key: str) -> str | None: ...
+
+    async def store(self, key: str, value: str, ttl_s: int) -> None: ...
+
+
+def _monotonic_ms() -> int:
+    return time.monotonic_ns() // 1_000_000
+
+
+def _failed(call: ToolCall, code: str, message: str, started_ms: int, now_ms: int) -> ToolResult:
+    return ToolResult(
+        call.index,
+        call.tool,
+        False,
+        None,
+        code,
+        message,
+        duration_ms=max(0, now_ms - started_ms),
+        call_id=call.call_id,
+    )
+
+
+def _record(result: ToolResult) -> str:
+    return json.dumps(result.to_dict(), sort_keys=True)
+
+
+def _from_record(call: ToolCall, raw: str) -> ToolResult | None:
+    try:
+        d = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(d, dict) or "ok" not in d:
+        return None
+    return ToolResult(
+        call.index,
+        call.tool,
+        bool(d["ok"]),
+        d.get("output"),
+        str(d.get("error_code", "")),
+        str(d.get("error", "")),
+        bool(d.get("schema_ok", True)),
+        int(d.get("duration_ms", 0)),
+        d.get("exit_code"),
+        call.call_id,
+    )
+
+
+@dataclass
+class ToolBroker:
+    """Runs tool calls for the turn engine (see the module doc). One per worker."""
+
+    registry: ToolRegistry
+    idempotency: IdempotencyStore | None = None
+    breaker_config: cb.BreakerConfig = field(default_factory=cb.BreakerConfig)
+    retry: cb.RetryPolicy = field(default_factory=cb.RetryPolicy)
+    clock_ms: Callable[[], int] = _monotonic_ms
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    breakers: dict[str, cb.Breaker] = field(default_factory=dict)
+
+    async def invoke(
+        self,
+        call: ToolCall,
+        *,
+        tenant: str,
+        idem_key: str,
+        timeout_ms: int,
+        turn_id: str = "",
+        on_delta: ChunkSink | None = None,
+    ) -> ToolResult:
+        """Run ``call`` for ``tenant`` within ``timeout_ms``; see the module doc."""
+        started = self.clock_ms()
+        try:
+            tool = self.registry.get(call.tool)
+        except UnknownTool as exc:
+            return _failed(call, "unknown-tool", str(exc), started, self.clock_ms())
+        problems = errors(tool.spec.args_schema, dict(call.arguments), "argument")
+        if problems:
+            msg = f"{call.tool}: invalid arguments: " + "; ".join(problems)
+            return _failed(call, "invalid-arguments", msg, started, self.clock_ms())
+        key = redis_idem_key(call.tool, idem_key)
+        guarded = tool.spec.side_effect and self.idempotency is not None
+        if guarded:
+            previous = await self._previous(call, key, started)
+            if previous is not None:
+                return previous
+        result = await self._attempts(tool, call, tenant, turn_id, idem_key, timeout_ms, on_delta)
+        if guarded and self.idempotency is not None:
+            await self.idempotency.store(key, _record(result), IDEMPOTENCY_TTL_S)
+        return result
+
+    async def _previous(self, call: ToolCall, key: str, started: int) -> ToolResult | None:
+        assert self.idempotency is not None
+        if await self.idempotency.claim(key, IDEMPOTENCY_TTL_S):
+            return None
+        raw = await self.idempotency.load(key)
+        if raw is not None and raw != _STARTED:
+            recorded = _from_record(call, raw)
+            if recorded is not None:
+                return recorded
+        return _failed(
+            call,
+            "in-doubt",
+            f"{call.tool}: an earlier attempt of this call ({key}) started without recording "
+            "a result; a side-effect tool is never run twice",
+            started,
+            self.clock_ms(),
+        )
+
+    async def _attempts(
+        self,
+        tool: Tool,
+        call: ToolCall,
+        tenant: str,
+        turn_id: str,
+        idem_key: str,
+        timeout_ms: int,
+        on_delta: ChunkSink | None,
+    ) -> ToolResult:
+        started = self.clock_ms()
+        deadline = started + timeout_ms
+        delays = cb.backoff_schedule(self.retry)
+        chunks = 0
+
+        async def emit(text: str) -> None:
+            nonlocal chunks
+            if on_delta is not None:
+                await on_delta(chunks, text)
+            chunks += 1
+
+        attempt = 0
+        while True:
+            attempt += 1
+            now = self.clock_ms()
+            admitted, state = cb.allow(
+                self.breakers.get(tool.name, cb.Breaker()), self.breaker_config, now
+            )
+            self.breakers[tool.name] = state
+            if not admitted:
+                return _failed(
+                    call, "circuit-open", f"{tool.name}: circuit breaker is open", started, now
+                )
+            budget_s = min(tool.spec.timeout_s, max(0, deadline - now) / 1000)
+            ctx = ToolContext(tenant, budget_s, turn_id, call.call_id, idem_key, emit)
+            result = await self._once(tool, call, ctx, started)
+            now = self.clock_ms()
+            b = self.breakers.get(tool.name, cb.Breaker())
+            transient = not result.ok and result.error_code in cb.RETRYABLE_CODES
+            self.breakers[tool.name] = (
+                cb.record_failure(b, self.breaker_config, now)
+                if transient
+                else cb.record_success(b, self.breaker_config, now)
+            )
+            if result.ok or not cb.should_retry(
+                tool.spec.idempotent, result.error_code, attempt, self.retry
+            ):
+                return result
+            delay_ms = delays[attempt - 1]
+            if now + delay_ms >= deadline:
+                return result
+            await self.sleep(delay_ms / 1000)
+
+    async def _once(self, tool: Tool, call: ToolCall, ctx: ToolContext, started: int) -> ToolResult:
+        if ctx.timeout_s <= 0:
+            return _failed(
+                call, "timeout", f"{tool.name}: no time left for the call", started, self.clock_ms()
+            )
+        try:
+            output = await asyncio.wait_for(tool.execute(dict(call.arguments), ctx), ctx.timeout_s)
+        except TimeoutError:
+            return _failed(
+                call,
+                "timeout",
+                f"{tool.name}: no result within {ctx.timeout_s:.3g} s",
+                started,
+                self.clock_ms(),
+            )
+        except ToolExecutionError as exc:
+            return _failed(call, exc.code, exc.message, started, self.clock_ms())
+        except Exception as exc:  # a tool's own bug must not take the worker down
+            return _failed(
+                call,
+                "crashed",
+                f"{tool.name}: {type(exc).__name__}: {exc}",
+                started,
+                self.clock_ms(),
+            )
+        try:
+            output = json.loads(json.dumps(output))
+        except (TypeError, ValueError) as exc:
+            return _failed(
+                call,
+                "bad-output",
+                f"{tool.name}: output is not JSON: {exc}",
+                started,
+                self.clock_ms(),
+            )
+        schema_ok = not errors(tool.spec.result_schema, output, "result")
+        exit_code = output.get("exit_code") if isinstance(output, Mapping) else None
+        return ToolResult(
+            call.index,
+            call.tool,
+            True,
+            output,
+            schema_ok=schema_ok,
+            duration_ms=max(0, self.clock_ms() - started),
+            exit_code=exit_code if isinstance(exit_code, int) else None,
+            call_id=call.call_id,
+        )

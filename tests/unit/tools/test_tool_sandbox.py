@@ -1,0 +1,143 @@
+"""The sandbox and the python tool, with real subprocesses."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+
+import pytest
+
+from somagent.tools.exceptions import ToolExecutionError
+from somagent.tools.python_tool import SPEC, PythonSnippet
+from somagent.tools.sandbox import SandboxLimits, run_sandboxed
+from somagent.tools.spec import ToolContext
+from somagent.tools.validation import errors
+
+PY = [sys.executable, "-I", "-S", "-u", "-c"]
+
+
+def run(code: str, limits: SandboxLimits | None = None) -> tuple[object, list[tuple[float, str]]]:
+    chunks: list[tuple[float, str]] = []
+    t0 = time.monotonic()
+
+    async def sink(text: str) -> None:
+        chunks.append((time.monotonic() - t0, text))
+
+    result = asyncio.run(run_sandboxed([*PY, code], limits=limits, on_output=sink))
+    return result, chunks
+
+
+def test_ok_and_scrubbed_environment_and_scratch_dir() -> None:
+    os.environ["SOMAGENT_TEST_SECRET"] = "hunter2"
+    try:
+        code = "import os, json; print(json.dumps([sorted(os.environ), os.getcwd()]))"
+        result, _ = run(code)
+    finally:
+        del os.environ["SOMAGENT_TEST_SECRET"]
+    assert result.status == "ok" and result.exit_code == 0  # type: ignore[attr-defined]
+    out = result.stdout  # type: ignore[attr-defined]
+    assert "SOMAGENT_TEST_SECRET" not in out and "hunter2" not in out
+    import json
+
+    names, cwd = json.loads(out)
+    assert names == ["HOME", "LANG", "PATH", "TMPDIR"]
+    assert os.path.basename(cwd).startswith("somagent-sandbox-")
+    assert not os.path.exists(cwd), "scratch directory must be removed afterwards"
+
+
+def test_output_is_streamed_as_produced() -> None:
+    code = "import time\nfor i in range(3):\n    print(i)\n    time.sleep(0.4)"
+    result, chunks = run(code)
+    assert result.status == "ok"  # type: ignore[attr-defined]
+    assert "".join(t for _, t in chunks) == "0\n1\n2\n"
+    assert len(chunks) >= 2
+    # the first line arrived well before the process ended
+    assert chunks[0][0] < chunks[-1][0] - 0.3
+
+
+@pytest.mark.parametrize(
+    ("code", "limits", "status"),
+    [
+        ("import time; time.sleep(30)", SandboxLimits(wall_timeout_s=0.5), "timeout"),
+        ("while True: pass", SandboxLimits(cpu_time_s=1, wall_timeout_s=20), "cpu_limit"),
+        ("x = bytearray(4 * 1024**3)", SandboxLimits(memory_bytes=256 * 1024**2), "memory_limit"),
+        ("import sys; sys.exit(3)", None, "exit"),
+        ("import os, signal; os.kill(os.getpid(), signal.SIGSEGV)", None, "signal"),
+        ("print('x' * 10**6)", SandboxLimits(max_output_bytes=10_000), "output_limit"),
+    ],
+)
+def test_outcomes_are_told_apart(code: str, limits: SandboxLimits | None, status: str) -> None:
+    result, _ = run(code, limits)
+    assert result.status == status, result  # type: ignore[attr-defined]
+
+
+def test_children_are_killed_with_the_group() -> None:
+    code = (
+        "import subprocess, sys\n"
+        "p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+        "print(p.pid, flush=True)\n"
+        "import time; time.sleep(60)\n"
+    )
+    result, _ = run(code, SandboxLimits(wall_timeout_s=1.0))
+    assert result.status == "timeout"  # type: ignore[attr-defined]
+    child = int(result.stdout.split()[0])  # type: ignore[attr-defined]
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            break
+        with open(f"/proc/{child}/stat") as fh:
+            if fh.read().split()[2] == "Z":
+                break
+        time.sleep(0.05)
+    else:
+        pytest.fail(f"grandchild {child} survived the sandbox")
+
+
+def ctx(timeout_s: float = 10.0) -> tuple[ToolContext, list[str]]:
+    seen: list[str] = []
+
+    async def sink(text: str) -> None:
+        seen.append(text)
+
+    return ToolContext("tenant-a", timeout_s, on_delta=sink), seen
+
+
+def test_python_tool_runs_snippet_and_streams() -> None:
+    c, seen = ctx()
+    out = asyncio.run(PythonSnippet()({"code": "print(sum(range(10)))\nprint('done')"}, c))
+    assert out["stdout"] == "45\ndone\n" and out["exit_code"] == 0
+    assert "".join(seen) == "45\ndone\n"
+    assert errors(SPEC.result_schema, out) == []
+
+
+@pytest.mark.parametrize(
+    ("code", "reason", "limits"),
+    [
+        ("raise ValueError('nope')", "crashed", None),
+        ("def f(:\n  pass", "crashed", None),
+        ("x = ' ' * (2 * 1024**3)", "memory-limit", SandboxLimits(memory_bytes=256 * 1024**2)),
+        ("while True: pass", "cpu-limit", SandboxLimits(cpu_time_s=1, wall_timeout_s=30)),
+        ("import time; time.sleep(30)", "timeout", SandboxLimits(wall_timeout_s=0.5)),
+    ],
+)
+def test_python_tool_failures(code: str, reason: str, limits: SandboxLimits | None) -> None:
+    c, _ = ctx()
+    tool = PythonSnippet(limits) if limits else PythonSnippet()
+    with pytest.raises(ToolExecutionError) as info:
+        asyncio.run(tool({"code": code}, c))
+    assert info.value.code == reason, info.value.message
+    if code.startswith("raise"):
+        assert "ValueError: nope" in info.value.message
+
+
+def test_python_tool_honours_call_timeout() -> None:
+    c, _ = ctx(timeout_s=0.5)
+    t0 = time.monotonic()
+    with pytest.raises(ToolExecutionError) as info:
+        asyncio.run(PythonSnippet()({"code": "import time; time.sleep(30)"}, c))
+    assert info.value.code == "timeout"
+    assert time.monotonic() - t0 < 5
