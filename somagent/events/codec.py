@@ -46,6 +46,8 @@ _UUID = uuid.UUID
 _UUID_TEXT = re.compile(
     r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
 ).fullmatch
+_TRACE_ID = re.compile(r"[0-9a-f]{32}").fullmatch
+_ZERO_TRACE = "0" * 32
 _BytesIO = io.BytesIO
 # Typed as Any-returning: fastavro's union return type does not help callers here.
 _read: Callable[..., Any] = schemaless_reader
@@ -99,6 +101,12 @@ class EventCodec:
         payload = event.get("payload")
         if type(payload) is not dict and not isinstance(payload, Mapping):
             raise EncodeError(f"{kind} event {event.get('event_id')}: payload is not a mapping")
+        trace = event.get("trace_id")
+        if not (isinstance(trace, str) and _TRACE_ID(trace)) or trace == _ZERO_TRACE:
+            raise EncodeError(
+                f"{kind} event {event.get('event_id')}: trace_id must be a W3C trace id "
+                f"(32 lowercase hex digits, not all zero), got {trace!r}"
+            )
         self._check_uuids(event, self._envelope_uuids, event, "")
         self._check_uuids(payload, self._payload_uuids.get(kind, ()), event, "payload.")
         record = dict(event)
@@ -153,7 +161,7 @@ class EventCodec:
         body = _BytesIO(data)
         body.seek(HEADER_SIZE)
         try:
-            if writer is self.reader:
+            if writer.fingerprint == self.reader.fingerprint:  # same canonical form
                 event: dict[str, Any] = _read(body, writer.parsed, None)
             else:
                 event = _read(body, writer.parsed, self.reader.parsed)

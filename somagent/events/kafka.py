@@ -27,7 +27,13 @@ from somagent.config import Settings
 from somagent.events import tracing
 from somagent.events.catalog import DEAD_LETTER, key_for, topic_for
 from somagent.events.codec import EventCodec
-from somagent.events.exceptions import ConsumeError, DecodeError, ProduceError, Where
+from somagent.events.exceptions import (
+    ConsumeError,
+    DecodeError,
+    EncodeError,
+    ProduceError,
+    Where,
+)
 from somagent.events.schema_log import KafkaSchemaLog, kafka_registry, producer_config
 
 log = logging.getLogger(__name__)
@@ -97,7 +103,13 @@ class EventProducer:
         """
         name = topic or topic_for(str(event["type"]))
         value = self.codec.encode(event)
-        parent = traceparent or tracing.format_traceparent(str(event["trace_id"]))
+        try:
+            parent = traceparent or tracing.format_traceparent(str(event["trace_id"]))
+        except ValueError as exc:
+            raise EncodeError(
+                f"{event['type']} event {event.get('event_id')}: trace_id must be 32 lowercase "
+                f"hex digits, not all zero: {exc}"
+            ) from exc
         record_headers: Headers = [
             (tracing.HEADER, parent.encode()),
             (EVENT_TYPE_HEADER, str(event["type"]).encode()),

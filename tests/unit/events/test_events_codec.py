@@ -125,7 +125,15 @@ def test_encode_rejects_unknown_type_and_missing_field(codec: EventCodec) -> Non
 
 @pytest.mark.parametrize(
     ("where", "value"),
-    [("tenant", "not-a-uuid"), ("session", 42), ("payload.turn_id", "1234"), ("payload", None)],
+    [
+        ("tenant", "not-a-uuid"),
+        ("session", 42),
+        ("payload.turn_id", "1234"),
+        ("payload", None),
+        ("trace_id", "trace-1"),
+        ("trace_id", "0" * 32),
+        ("trace_id", "4BF92F3577B34DA6A3CE929D0E0E4736"),
+    ],
 )
 def test_encode_rejects_what_readers_could_not_read(
     codec: EventCodec, where: str, value: Any
