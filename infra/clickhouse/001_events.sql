@@ -4,8 +4,9 @@
 -- visitParamExtract*, no window functions, no DateTime64, no JSON type.
 
 -- Every event, one row each, keyed by event id so redelivery never double counts
--- (ReplacingMergeTree collapses duplicates; queries use FINAL or GROUP BY event_id).
--- session/turn are '' when the event has none.
+-- (ReplacingMergeTree collapses duplicates, keeping the copy at the highest
+-- offset; queries use FINAL or GROUP BY event_id). session/turn are '' when the
+-- event has none.
 CREATE TABLE IF NOT EXISTS events (
     event_id   String,
     type       String,
@@ -21,7 +22,7 @@ CREATE TABLE IF NOT EXISTS events (
     kafka_partition Int32,
     kafka_offset    Int64,
     payload    String
-) ENGINE = ReplacingMergeTree
+) ENGINE = ReplacingMergeTree(kafka_offset)
 PARTITION BY toYYYYMM(ts)
 ORDER BY (tenant, event_id);
 

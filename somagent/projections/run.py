@@ -15,9 +15,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import logging
 import signal
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -48,6 +52,7 @@ async def run_postgres(
     name: str = "postgres",
     stats: ProjectorStats | None = None,
     budgets: bool = True,
+    on_batch: Callable[[str, dict[tuple[str, int], int]], None] | None = None,
 ) -> ProjectorStats:
     """The Postgres projector until ``stop`` is set."""
     stats = stats or ProjectorStats()
@@ -72,6 +77,9 @@ async def run_postgres(
             stats.batches += 1
             stats.events += len(records)
             stats.positions = dict(reader.positions)
+            log.debug("projector %s: %d events, positions %s", name, len(records), stats.positions)
+            if on_batch is not None:
+                on_batch(name, stats.positions)
             if touched and redis is not None:
                 await _reconcile(proj, redis, touched)
     finally:
@@ -104,6 +112,7 @@ def run_clickhouse_blocking(
     name: str = "clickhouse",
     ch: ClickHouse | None = None,
     stats: ProjectorStats | None = None,
+    on_batch: Callable[[str, dict[tuple[str, int], int]], None] | None = None,
 ) -> ProjectorStats:
     """The ClickHouse projector until ``stop.is_set()`` (a threading or asyncio Event)."""
     stats = stats or ProjectorStats()
@@ -121,23 +130,39 @@ def run_clickhouse_blocking(
             stats.batches += 1
             stats.events += len(records)
             stats.positions = dict(reader.positions)
+            log.debug("projector %s: %d events, positions %s", name, len(records), stats.positions)
+            if on_batch is not None:
+                on_batch(name, stats.positions)
     finally:
         reader.close()
     return stats
 
 
 async def run_projectors_async(
-    settings: Settings, stop: asyncio.Event, *, only: str | None = None, prefix: str = ""
+    settings: Settings,
+    stop: asyncio.Event,
+    *,
+    only: str | None = None,
+    prefix: str = "",
+    on_batch: Callable[[str, dict[tuple[str, int], int]], None] | None = None,
 ) -> None:
     """Both projectors (or ``only`` one) until ``stop`` is set; a failure stops both."""
     tasks = []
     if only in (None, "postgres"):
-        tasks.append(asyncio.create_task(run_postgres(settings, stop, name=f"{prefix}postgres")))
+        tasks.append(
+            asyncio.create_task(
+                run_postgres(settings, stop, name=f"{prefix}postgres", on_batch=on_batch)
+            )
+        )
     if only in (None, "clickhouse"):
         tasks.append(
             asyncio.create_task(
                 asyncio.to_thread(
-                    run_clickhouse_blocking, settings, stop, name=f"{prefix}clickhouse"
+                    run_clickhouse_blocking,
+                    settings,
+                    stop,
+                    name=f"{prefix}clickhouse",
+                    on_batch=on_batch,
                 )
             )
         )
@@ -152,15 +177,36 @@ async def run_projectors_async(
                 await task
 
 
-def run_projectors(settings: Settings, *, only: str | None = None, prefix: str = "") -> None:
-    """Run the projectors in the foreground until SIGTERM or SIGINT (``serve projector``)."""
+def run_projectors(
+    settings: Settings,
+    *,
+    only: str | None = None,
+    prefix: str = "",
+    status_file: Path | None = None,
+) -> None:
+    """Run the projectors in the foreground until SIGTERM or SIGINT (``serve projector``).
+
+    ``status_file``, when given, is rewritten (atomically) after every batch with
+    each projector's positions: ``{"postgres": {"topic/partition": next_offset}}``.
+    """
+    status: dict[str, dict[str, int]] = {}
+    lock = threading.Lock()
+
+    def on_batch(name: str, positions: dict[tuple[str, int], int]) -> None:
+        if status_file is None:
+            return
+        with lock:
+            status[name] = {f"{t}/{p}": off for (t, p), off in positions.items()}
+            tmp = status_file.with_suffix(".tmp")
+            tmp.write_text(json.dumps(status))
+            tmp.replace(status_file)
 
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await run_projectors_async(settings, stop, only=only, prefix=prefix)
+        await run_projectors_async(settings, stop, only=only, prefix=prefix, on_batch=on_batch)
 
     asyncio.run(main())
 
@@ -169,9 +215,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m somagent.projections.run")
     parser.add_argument("--only", choices=("postgres", "clickhouse"))
     parser.add_argument("--prefix", default="", help="projector name prefix (positions key)")
+    parser.add_argument("--status-file", type=Path, help="positions as JSON after each batch")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    run_projectors(load_settings(), only=args.only, prefix=args.prefix)
+    run_projectors(
+        load_settings(), only=args.only, prefix=args.prefix, status_file=args.status_file
+    )
 
 
 if __name__ == "__main__":
@@ -186,8 +235,6 @@ class ProjectorThreads:
     """
 
     def __init__(self, settings: Settings, *, prefix: str = "", budgets: bool = True) -> None:
-        import threading
-
         self.settings = settings
         self.prefix = prefix
         self.stop_event = threading.Event()
@@ -197,14 +244,19 @@ class ProjectorThreads:
         def pg() -> None:
             asyncio.run(
                 run_postgres(
-                    settings, self.stop_event, name=f"{prefix}postgres",
-                    stats=self.stats["postgres"], budgets=budgets,
+                    settings,
+                    self.stop_event,
+                    name=f"{prefix}postgres",
+                    stats=self.stats["postgres"],
+                    budgets=budgets,
                 )
             )
 
         def ch() -> None:
             run_clickhouse_blocking(
-                settings, self.stop_event, name=f"{prefix}clickhouse",
+                settings,
+                self.stop_event,
+                name=f"{prefix}clickhouse",
                 stats=self.stats["clickhouse"],
             )
 
