@@ -18,6 +18,7 @@ The cost is O(k) floating-point operations.
 from __future__ import annotations
 
 import math
+import operator
 from dataclasses import dataclass
 
 __all__ = [
@@ -46,11 +47,16 @@ def _check_rate(name: str, value: float, *, positive: bool) -> float:
 
 
 def _check_servers(servers: int) -> int:
-    if isinstance(servers, bool) or not isinstance(servers, int):
-        raise ValueError(f"servers must be an int, got {type(servers).__name__}")
-    if servers < 1:
-        raise ValueError(f"servers must be >= 1, got {servers}")
-    return servers
+    # operator.index accepts int and numpy integers but not floats or strings.
+    if isinstance(servers, bool):
+        raise ValueError("servers must be an int, got bool")
+    try:
+        k = operator.index(servers)
+    except TypeError:
+        raise ValueError(f"servers must be an int, got {type(servers).__name__}") from None
+    if k < 1:
+        raise ValueError(f"servers must be >= 1, got {k}")
+    return k
 
 
 def _erlang_b_step(b_prev: float, offered_load: float, j: int) -> float:
@@ -198,6 +204,8 @@ def servers_for_slo(
     service_rate: float,
     wait_p95_s: float,
     max_utilisation: float = 0.7,
+    *,
+    max_servers: int = 10_000_000,
 ) -> int:
     """The least server count k with ρ <= ``max_utilisation`` and P95 wait <= ``wait_p95_s``.
 
@@ -206,6 +214,8 @@ def servers_for_slo(
     grows), so the search starts at ⌈λ/(μ·ρ_max)⌉ and walks upward, extending
     the Erlang B recurrence one server per step: O(k) overall. λ = 0 needs 1 server.
     A 1e-12 relative slack on the utilisation bound absorbs rounding in λ/(kμ).
+    Raises ``ValueError`` when more than ``max_servers`` would be needed
+    (which also bounds the running time).
     """
     lam = _check_rate("arrival_rate", arrival_rate, positive=False)
     mu = _check_rate("service_rate", service_rate, positive=True)
@@ -215,8 +225,14 @@ def servers_for_slo(
     rho_max = float(max_utilisation)
     if not (0.0 < rho_max < 1.0):
         raise ValueError(f"max_utilisation must be in (0, 1), got {max_utilisation!r}")
+    limit = _check_servers(max_servers)
     a = lam / mu
     k = max(1, math.ceil(a / rho_max))
+    if k > limit:
+        raise ValueError(
+            f"arrival_rate {lam}/s at service_rate {mu}/s needs more than "
+            f"max_servers={limit} servers at utilisation <= {rho_max}"
+        )
     while k > 1 and a / (k - 1) <= rho_max * (1.0 + 1e-12):
         k -= 1
     b = 1.0
@@ -228,6 +244,10 @@ def servers_for_slo(
             if _wait_quantile(c, k * mu - lam, 0.95) <= slo:
                 return k
         k += 1
+        if k > limit:
+            raise ValueError(
+                f"the P95 wait target {slo} s needs more than max_servers={limit} servers"
+            )
         b = _erlang_b_step(b, a, k)
 
 

@@ -75,6 +75,7 @@ def test_erlang_c_matches_exact_rationals(load: Fraction, k: int) -> None:
 def test_erlang_c_textbook_value_a2_k3() -> None:
     # A = 2 Erlangs on 3 servers: C = (8/6 · 3) / (1 + 2 + 2 + 4) = 4/9.
     assert erlang_c(2.0, 3) == pytest.approx(4 / 9, rel=1e-14)
+    assert erlang_c(2.0, np.int64(3)) == erlang_c(2.0, 3)  # type: ignore[arg-type]
 
 
 @given(rho=st.floats(0.0, 0.999), mu=st.floats(0.01, 100.0))
@@ -231,6 +232,9 @@ def test_servers_for_slo_worked_example() -> None:
         (lambda: servers_for_slo(1.0, 1.0, -1.0), "wait_p95_s"),
         (lambda: servers_for_slo(1.0, 1.0, 1.0, 1.0), "max_utilisation"),
         (lambda: servers_for_slo(-1.0, 1.0, 1.0), "arrival_rate"),
+        (lambda: servers_for_slo(1e9, 1.0, 1.0, max_servers=1000), "max_servers"),
+        (lambda: servers_for_slo(95.0, 1.0, 0.0, 0.99, max_servers=100), "max_servers"),
+        (lambda: erlang_c(1.0, 2.0), "servers"),  # type: ignore[arg-type]
         (lambda: SLO(wait_p95_s=-1.0), "wait_p95_s"),
         (lambda: SLO(wait_p95_s=1.0, max_utilisation=0.0), "max_utilisation"),
         (lambda: SLO(wait_p95_s=1.0, shed_all_utilisation=0.5), "shed_all_utilisation"),
