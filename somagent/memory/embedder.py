@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 import unicodedata
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -102,8 +103,8 @@ class HrrEmbedder:
         seed: changes every token vector; vectors from different seeds are unrelated.
         cache_size: token vectors kept in an LRU cache (each ``dim`` * 8 bytes).
 
-    Thread safety: ``embed`` may be called from several threads; the cache is only
-    an optimisation and a lost update costs a recomputation, never a wrong vector.
+    Thread safety: ``embed`` may be called from several threads (the LRU cache is
+    guarded by a lock; vectors are computed outside it).
     """
 
     def __init__(self, dim: int = 1024, seed: int = 0, *, cache_size: int = 16384) -> None:
@@ -113,7 +114,8 @@ class HrrEmbedder:
         self.seed = seed
         self._key = seed.to_bytes(16, "big", signed=True)
         self._cache: OrderedDict[str, NDArray[np.float64]] = OrderedDict()
-        self._cache_size = cache_size
+        self._cache_size = max(1, cache_size)
+        self._cache_lock = threading.Lock()
         # Unitary roles: binding with them is an orthogonal map, so the cosine of two
         # word bags is exactly the cosine of their bound components.
         roles = hrr.random_unitary(2, dim, self._token_seed("\x00roles"))
@@ -132,11 +134,15 @@ class HrrEmbedder:
 
     def token_vector(self, token: str) -> NDArray[np.float64]:
         """The random unit vector of ``token`` (namespaced: ``w:`` words, ``t:`` trigrams)."""
-        vector = self._cache.get(token)
-        if vector is None:
-            vector = np.asarray(hrr.random_vectors(1, self._dim, self._token_seed(token))[0])
+        with self._cache_lock:
+            vector = self._cache.get(token)
+            if vector is not None:
+                self._cache.move_to_end(token)
+                return vector
+        vector = np.asarray(hrr.random_vectors(1, self._dim, self._token_seed(token))[0])
+        with self._cache_lock:
             self._cache[token] = vector
-            if len(self._cache) > self._cache_size:
+            while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
         return vector
 

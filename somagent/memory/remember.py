@@ -11,8 +11,9 @@ Payload dicts carry the fields of the Avro records in ``schemas/avro`` (``reason
 holds the rejection's reason code, or the request's stated reason) plus extra keys
 used when present: ``source``, ``created_at_us``, ``request_id``, ``reason_code``,
 ``detail``, ``pii_kinds``. The Avro writer drops keys its schema does not name, so
-the projector falls back to the envelope (``ts`` for the creation time, ``producer``
-for the source, ``trace_id``) when they are missing.
+the guard and projector fall back to the envelope when they are missing: ``ts`` for
+the creation time, ``trace_id``, and for a request ``producer`` as its source (a
+stored memory whose decision lost ``source`` says ``unknown``).
 
 Idempotency: ``MemoryRemembered`` has the event id ``memory_event_id(memory_id,
 "MemoryRemembered")`` (one memory, one write event, however many requests or
@@ -24,6 +25,7 @@ The projector's upsert of the same memory is a no-op.
 from __future__ import annotations
 
 import threading
+import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -66,6 +68,16 @@ def _micros(value: Any) -> int:
     if isinstance(value, int) and not isinstance(value, bool):
         return value
     raise MalformedMemoryEvent(f"memory event ts must be µs or a datetime, got {value!r}")
+
+
+def _text(mapping: Mapping[str, Any], name: str, where: str) -> str:
+    """A string field; decoded Avro ``uuid`` fields arrive as :class:`uuid.UUID`."""
+    value = mapping.get(name)
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if not isinstance(value, str):
+        raise MalformedMemoryEvent(f"{where}: field {name!r} must be a string, got {value!r}")
+    return value
 
 
 def _field(mapping: Mapping[str, Any], name: str, kind: type, where: str) -> Any:
@@ -111,8 +123,8 @@ def request_from_event(event: Mapping[str, Any]) -> RememberRequest:
     where = f"{MEMORY_REMEMBER_REQUESTED} {event.get('event_id')!r}"
     payload = _field(event, "payload", Mapping, where)
     return RememberRequest(
-        tenant=str(_field(event, "tenant", str, where)),
-        text=str(_field(payload, "text", str, where)),
+        tenant=_text(event, "tenant", where),
+        text=_text(payload, "text", where),
         created_at_us=int(payload.get("created_at_us") or _micros(event.get("ts"))),
         source=str(payload.get("source") or event.get("producer") or "api"),
         capsule_id=payload.get("capsule_id"),
@@ -260,8 +272,7 @@ class MemoryProjector:
             payload = _field(event, "payload", Mapping, where)
             delete = getattr(self.store, "delete_capsule", None)
             if delete is not None:
-                tenant = _field(event, "tenant", str, where)
-                delete(tenant, _field(payload, "capsule_id", str, where))
+                delete(_text(event, "tenant", where), _text(payload, "capsule_id", where))
                 wrote = True
         elif kind == MEMORY_REMEMBER_REJECTED:
             payload = event.get("payload") or {}
@@ -282,18 +293,19 @@ class MemoryProjector:
     def _remember(self, event: Mapping[str, Any]) -> None:
         where = f"{MEMORY_REMEMBERED} {event.get('event_id')!r}"
         payload = _field(event, "payload", Mapping, where)
-        text = _field(payload, "text", str, where)
+        text = _text(payload, "text", where)
         created = payload.get("created_at_us")
         record = MemoryRecord(
-            memory_id=str(_field(payload, "memory_id", str, where)),
-            tenant=str(_field(event, "tenant", str, where)),
+            memory_id=_text(payload, "memory_id", where),
+            tenant=_text(event, "tenant", where),
             text=text,
             vector=self.embedder.embed([text])[0],
-            source=str(payload.get("source") or event.get("producer") or "api"),
+            # The decision's producer is the guard, not who asked: no fallback to it.
+            source=str(payload.get("source") or "unknown"),
             created_at_us=int(created) if created is not None else _micros(event.get("ts")),
             trace_id=str(event.get("trace_id") or ""),
             capsule_id=payload.get("capsule_id"),
-            text_sha256=str(_field(payload, "text_sha256", str, where)),
+            text_sha256=_text(payload, "text_sha256", where),
             request_id=str(payload.get("request_id") or ""),
         )
         self.store.upsert([record])

@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 from qdrant_client import QdrantClient
 
+from somagent.events.codec import EventCodec
+from somagent.events.envelope import make_event, now_us
 from somagent.events.ids import memory_event_id
 from somagent.memory.embedder import HrrEmbedder
 from somagent.memory.exceptions import InvalidRecallRequest, MemoryStoreError
@@ -297,3 +299,49 @@ def test_memories_survive_reopening_the_directory(tmp_path: Any, embedder: HrrEm
     hits = second.search("t", vector, 1)
     assert hits[0].memory_id == memory_id and hits[0].score == pytest.approx(1.0, abs=1e-5)
     second.close()
+
+
+async def test_through_the_avro_contract(
+    guard: RememberGuard, decider: RememberDecider, projector: MemoryProjector, recaller: Recaller
+) -> None:
+    """Events as the wiring sees them: encoded and decoded by the real codec (UUIDs, datetimes)."""
+    codec = EventCodec()
+    tenant, trace = str(uuid.uuid4()), "ab" * 16
+    request = RememberRequest(
+        tenant=tenant, text="Ship the order to carol@example.org", created_at_us=now_us()
+    )
+    payload = requested_payload(guard, request)
+    request_id = uuid.uuid4()
+    wire = codec.encode(
+        make_event(
+            MEMORY_REMEMBER_REQUESTED,
+            payload,
+            tenant=tenant,
+            producer="edge",
+            trace_id=trace,
+            event_id=request_id,
+        )
+    )
+    event_id, kind, decision = decider.decide_event(codec.decode(wire))
+    assert kind == MEMORY_REMEMBERED and decision["memory_id"] == payload["memory_id"]
+    decided = codec.decode(
+        codec.encode(
+            make_event(
+                kind,
+                decision,
+                tenant=tenant,
+                producer="memory-guard",
+                trace_id=trace,
+                event_id=uuid.UUID(event_id),
+            )
+        )
+    )
+    assert projector.apply(decided, position=(2, 7))
+    evidence = await recaller.recall(tenant, "where does the order ship to carol@example.org", 1)
+    assert evidence[0].memory_id == payload["memory_id"]
+    assert evidence[0].trace_id == trace
+    assert "carol@example.org" not in evidence[0].text
+    assert (await projector.wait_for(payload["memory_id"], timeout_s=1)).remembered
+    # Redelivery of the decoded decision is a no-op.
+    assert projector.apply(decided, position=(2, 7))
+    assert recaller.store.count(tenant) == 1
