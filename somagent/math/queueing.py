@@ -185,12 +185,16 @@ def mmk_metrics(arrival_rate: float, service_rate: float, servers: int) -> Queue
     lam = _check_rate("arrival_rate", arrival_rate, positive=False)
     mu = _check_rate("service_rate", service_rate, positive=True)
     k = _check_servers(servers)
-    a = lam / mu
-    if a >= k:
+    if _unstable(lam, mu, k):
         raise ValueError(
             f"unstable M/M/k queue: arrival_rate {lam}/s >= {k} servers x {mu}/s (ρ >= 1)"
         )
-    return _metrics(lam, mu, k, erlang_c(a, k))
+    return _metrics(lam, mu, k, erlang_c(lam / mu, k))
+
+
+def _unstable(lam: float, mu: float, k: int) -> bool:
+    # Both forms, so that rounding can never leave a zero or negative drain rate.
+    return lam / mu >= k or k * mu - lam <= 0.0
 
 
 def _wait_quantile(p_wait: float, drain: float, q: float) -> float:
@@ -239,7 +243,7 @@ def servers_for_slo(
     for j in range(1, k + 1):
         b = _erlang_b_step(b, a, j)
     while True:
-        if a < k:
+        if not _unstable(lam, mu, k):
             c = _erlang_c_from_b(b, a, k)
             if _wait_quantile(c, k * mu - lam, 0.95) <= slo:
                 return k
@@ -369,7 +373,7 @@ def brownout_for(arrival_rate: float, service_rate: float, servers: int, slo: SL
     lam = _check_rate("arrival_rate", arrival_rate, positive=False)
     mu = _check_rate("service_rate", service_rate, positive=True)
     k = _check_servers(servers)
-    if lam >= k * mu:
+    if _unstable(lam, mu, k):
         rho = lam / (k * mu)
         return Decision(False, LANES, slo.max_retry_after_s, "unstable", rho, math.inf)
     return brownout(mmk_metrics(lam, mu, k), slo)

@@ -284,3 +284,18 @@ def test_brownout_sheds_more_as_load_grows(lam_lo: float, extra: float, k: int) 
     assert set(low.shed_lanes) <= set(high.shed_lanes)
     assert low.admit or not high.admit
     assert list(high.shed_lanes) == list(LANES[: len(high.shed_lanes)])
+
+
+@given(
+    k=st.integers(1, 500),
+    mu=st.floats(1e-3, 1e3),
+    factor=st.one_of(st.floats(0.0, 3.0), st.sampled_from([1.0 - 1e-16, 1.0, 1.0 + 1e-16])),
+)
+@settings(max_examples=200, deadline=None)
+def test_brownout_for_never_raises_on_valid_rates(k: int, mu: float, factor: float) -> None:
+    lam = factor * k * mu
+    d = brownout_for(lam, mu, k, SLO(wait_p95_s=1.0))
+    assert d.reason in {"ok", "utilisation", "wait", "overload", "unstable"}
+    assert d.admit == (d.shed_lanes != LANES)
+    if d.reason != "unstable":
+        assert mmk_metrics(lam, mu, k).utilisation == d.utilisation
