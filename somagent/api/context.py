@@ -30,7 +30,8 @@ from somagent.api.settings import EdgeSettings
 from somagent.api.tailer import Tailer
 from somagent.config import Settings
 from somagent.events.codec import EventCodec
-from somagent.events.schema_log import kafka_registry
+from somagent.events.registry import SchemaRegistry
+from somagent.events.schema_log import KafkaSchemaLog
 from somagent.limits.budget import RedisTokenBudget
 from somagent.limits.idempotency import RedisIdempotency
 from somagent.limits.ratelimit import RedisSlidingWindow
@@ -87,6 +88,7 @@ class EdgeContext:
         self._audit_failures = 0
         self.metrics = EdgeMetrics(self.admission, lambda: float(self.audit_failures))
         # Opened in start():
+        self.schema_log: KafkaSchemaLog
         self.codec: EventCodec
         self.appender: Appender
         self.tailer: Tailer
@@ -105,7 +107,10 @@ class EdgeContext:
 
     async def start(self) -> None:
         s = self.settings
-        self.codec = await asyncio.to_thread(lambda: EventCodec(kafka_registry(s)))
+        self.schema_log = KafkaSchemaLog(s)
+        registry = SchemaRegistry(self.schema_log)
+        await asyncio.to_thread(registry.refresh)
+        self.codec = await asyncio.to_thread(EventCodec, registry)
         self.appender = Appender(s, self.codec, timeout_s=self.edge.append_timeout_s)
         self.tailer = Tailer(s, self.codec)
         await asyncio.to_thread(self.tailer.start)
@@ -124,6 +129,7 @@ class EdgeContext:
             ("tailer", lambda: self.tailer.close()),
             ("history", lambda: self.history.close()),
             ("appender", lambda: self.appender.close()),
+            ("schema log", lambda: self.schema_log.close()),
         ):
             try:
                 await asyncio.to_thread(closer)

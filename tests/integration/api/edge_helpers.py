@@ -34,7 +34,8 @@ from somagent.events.envelope import make_event
 from somagent.events.examples import example_payloads
 from somagent.events.ids import event_id
 from somagent.events.kafka import EventProducer
-from somagent.events.schema_log import kafka_registry
+from somagent.events.registry import SchemaRegistry
+from somagent.events.schema_log import KafkaSchemaLog
 from somagent.stack.process import free_port
 from somagent.stack.wait import until
 
@@ -134,7 +135,8 @@ class Engine:
               "TurnCompleted")
 
     def __init__(self, settings: Settings) -> None:
-        self.codec = EventCodec(kafka_registry(settings))
+        self.schema_log = KafkaSchemaLog(settings)
+        self.codec = EventCodec(SchemaRegistry(self.schema_log))
         self.producer = EventProducer(settings, self.codec)
 
     def append(self, tenant: str, session: str, turn: str, trace_id: str,
@@ -152,6 +154,7 @@ class Engine:
 
     def close(self) -> None:
         self.producer.close()
+        self.schema_log.close()
 
 
 def read_topic(settings: Settings, codec: EventCodec, topic: str,
