@@ -76,9 +76,15 @@ def erlang_b(offered_load: float, servers: int) -> float:
     """
     a = _check_rate("offered_load", offered_load, positive=False)
     k = _check_servers(servers)
+    return _erlang_b_run(a, k)
+
+
+def _erlang_b_run(a: float, k: int) -> float:
+    # The recurrence, inlined: this loop is the whole cost of erlang_c.
     b = 1.0
     for j in range(1, k + 1):
-        b = _erlang_b_step(b, a, j)
+        ab = a * b
+        b = ab / (j + ab)
     return b
 
 
@@ -239,9 +245,7 @@ def servers_for_slo(
         )
     while k > 1 and a / (k - 1) <= rho_max * (1.0 + 1e-12):
         k -= 1
-    b = 1.0
-    for j in range(1, k + 1):
-        b = _erlang_b_step(b, a, j)
+    b = _erlang_b_run(a, k)
     while True:
         if not _unstable(lam, mu, k):
             c = _erlang_c_from_b(b, a, k)
