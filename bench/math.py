@@ -13,8 +13,9 @@
 * ``assign`` at 10² … 10³ tasks (n/10 instances, total capacity 2n) with the
   slot expansion, against the HiGHS MILP formulation in the same run.
 
-Each figure is the best of ``--rounds`` rounds (one round for the largest
-sizes). ``*_exponent`` is the least-squares slope of log(figure) against
+Each figure is the best of ``--rounds`` rounds (fewer for the largest sizes);
+the 1-minute load average before and after is reported because a busy machine
+skews the timings. ``*_exponent`` is the least-squares slope of log(figure) against
 log(size). Prints one JSON object; timings are never asserted anywhere.
 """
 
@@ -123,7 +124,7 @@ def bench_potentials(sizes: list[int], rounds: int) -> dict[str, Any]:
         graph = small_world(n, seed=n)
         b = np.random.default_rng(n + 1).normal(size=n)
         b -= b.mean()
-        reps = rounds if n <= 100_000 else 1
+        reps = rounds if n <= 100_000 else 2
         seconds = _best(lambda g=graph, rhs=b: potentials(g, rhs), reps)
         tracemalloc.start()
         phi = potentials(graph, b)
@@ -187,7 +188,7 @@ def bench_assign(sizes: list[int], rounds: int, milp_max: int) -> dict[str, Any]
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes (no 10^6 graph)")
-    parser.add_argument("--rounds", type=int, default=3, help="best of this many rounds")
+    parser.add_argument("--rounds", type=int, default=5, help="best of this many rounds")
     args = parser.parse_args(argv)
     rounds = max(1, args.rounds)
     started = time.perf_counter()
@@ -200,10 +201,12 @@ def main(argv: list[str] | None = None) -> None:
         "numpy": np.__version__,
         "scipy": scipy.__version__,
         "cpus": os.cpu_count(),
+        "load_average_1m_before": round(os.getloadavg()[0], 2),
         "erlang_c": bench_erlang([10, 100, 1_000, 10_000], rounds),
         "potentials": bench_potentials(graph_sizes, rounds),
         "assign": bench_assign(task_sizes, rounds, milp_max=500),
     }
+    report["load_average_1m_after"] = round(os.getloadavg()[0], 2)
     report["wall_seconds"] = round(time.perf_counter() - started, 2)
     print(json.dumps(report, indent=2))
 
