@@ -1,0 +1,72 @@
+"""With the real turn engine (``somagent serve worker``), a turn streams to ``done``.
+
+Skipped until ``somagent.streams.turns`` exists; then it starts the worker as a
+subprocess against the session's stack and waits for the engine's events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from edge_eventsource import messages
+from edge_helpers import Session
+from test_turns import turn_body
+
+from somagent.stack.stack import RunningStack
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(importlib.util.find_spec("somagent.streams.turns") is None,
+                       reason="the turn engine (somagent.streams.turns) has not landed yet"),
+]
+
+
+@pytest.fixture
+def worker(stack: RunningStack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    s = stack.settings
+    env = {**os.environ, "SOMAGENT_HOME": str(s.home_dir),
+           "SOMAGENT_KAFKA_PORT": str(s.kafka_port),
+           "SOMAGENT_POSTGRES_PORT": str(s.postgres_port),
+           "SOMAGENT_REDIS_PORT": str(s.redis_port),
+           "SOMAGENT_TOPIC_PARTITIONS": str(s.topic_partitions)}
+    log = tmp_path_factory.mktemp("worker") / "worker.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "somagent.cli", "serve", "worker"],
+                                env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        yield
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        if proc.returncode not in (0, -15):
+            print(log.read_text()[-4000:])
+
+
+async def test_real_engine_completes_a_streamed_turn(
+    worker: None, client: httpx.AsyncClient, session: Session
+) -> None:
+    async with client.stream("POST", "/v1/turn", json=turn_body(session, "What is 2 + 2?", []),
+                             headers=session.auth) as r:
+        assert r.status_code == 200
+        turn = r.headers["x-turn-id"]
+
+        async def read() -> list[str]:
+            names = []
+            async for msg in messages(r):
+                names.append(msg.event)
+                assert msg.json()["turn_id"] == turn
+            return names
+
+        names = await asyncio.wait_for(read(), 180)
+    assert names[-1] == "done"
+    assert "answer" in names or "error" in names

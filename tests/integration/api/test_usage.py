@@ -1,0 +1,76 @@
+"""GET /v1/usage sums the calling tenant's usage_ledger rows per minute, hour or day."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import httpx
+import pytest
+from edge_helpers import Tenant, mint, new_tenant
+
+from somagent.stack.stack import RunningStack
+
+pytestmark = pytest.mark.integration
+
+T0 = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
+
+
+async def _ledger(stack: RunningStack, tenant: str, rows: list[tuple[datetime, int, int, int]]
+                  ) -> None:
+    conn = await asyncpg.connect(stack.settings.postgres_dsn)
+    try:
+        session = uuid.uuid4()
+        for revision, (minute, tokens, calls, cents) in enumerate(rows):
+            await conn.execute(
+                "INSERT INTO usage_ledger (tenant_id, agent, session_id, minute, revision, tokens,"
+                " tool_calls, cost_cents, is_correction, event_id)"
+                " VALUES ($1, 'planner', $2, $3, $4, $5, $6, $7, $8, $9)",
+                uuid.UUID(tenant), session, minute, revision, tokens, calls, cents,
+                tokens < 0, uuid.uuid4())
+    finally:
+        await conn.close()
+
+
+async def test_usage_groups_and_sums_only_the_callers_rows(
+    client: httpx.AsyncClient, tenant: Tenant, stack: RunningStack
+) -> None:
+    await _ledger(stack, tenant.tenant, [
+        (T0, 100, 1, 5), (T0 + timedelta(minutes=1), 50, 0, 2),
+        (T0 + timedelta(hours=1, minutes=5), 10, 2, 1),
+        (T0 + timedelta(minutes=1), -20, 0, -1),  # a correction row
+        (T0 + timedelta(days=2), 999, 9, 99),     # outside the range
+    ])
+    rival = await new_tenant(stack.settings, "rival")
+    await _ledger(stack, rival.tenant, [(T0, 7777, 7, 77)])
+    s = await mint(client, tenant)
+    q = {"from": "2026-03-01T00:00:00Z", "to": "2026-03-02T00:00:00Z"}
+    r = await client.get("/v1/usage", params={**q, "group_by": "hour"}, headers=s.auth)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["tenant"] == tenant.tenant and body["group_by"] == "hour"
+    assert [(b["start"], b["tokens"], b["tool_calls"], b["cost_cents"]) for b in body["buckets"]] \
+        == [("2026-03-01T10:00:00Z", 130, 1, 6), ("2026-03-01T11:00:00Z", 10, 2, 1)]
+    assert body["totals"]["tokens"] == 140 and body["totals"]["cost_cents"] == 7
+    r = await client.get("/v1/usage", params={**q, "group_by": "minute"}, headers=s.auth)
+    assert [b["tokens"] for b in r.json()["buckets"]] == [100, 30, 10]
+    r = await client.get("/v1/usage", params={**q, "group_by": "day"}, headers=s.auth)
+    assert [b["start"] for b in r.json()["buckets"]] == ["2026-03-01T00:00:00Z"]
+
+
+@pytest.mark.parametrize("params", [
+    {"from": "2026-03-01T00:00:00Z"},
+    {"from": "yesterday", "to": "2026-03-02T00:00:00Z"},
+    {"from": "2026-03-01T00:00:00", "to": "2026-03-02T00:00:00Z"},
+    {"from": "2026-03-02T00:00:00Z", "to": "2026-03-01T00:00:00Z"},
+    {"from": "2026-03-01T00:00:00Z", "to": "2026-03-02T00:00:00Z", "group_by": "week"},
+    {"from": "2026-01-01T00:00:00Z", "to": "2026-03-02T00:00:00Z", "group_by": "minute"},
+    {"from": "2026-03-01T00:00:00Z", "to": "2026-03-02T00:00:00Z", "tenant": "x"},
+])
+async def test_bad_usage_queries_are_400(
+    client: httpx.AsyncClient, tenant: Tenant, params: dict[str, str]
+) -> None:
+    s = await mint(client, tenant)
+    r = await client.get("/v1/usage", params=params, headers=s.auth)
+    assert r.status_code == 400 and r.json()["type"].endswith("/invalid-query")
