@@ -7,7 +7,10 @@ set -euo pipefail
 missing=()
 command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
 command -v mvn  >/dev/null || missing+=(maven)
-if [ "${SOMAGENT_WITH_CLICKHOUSE_SERVER:-0}" = 1 ] && ! command -v clickhouse-server >/dev/null; then
+# `make test` sets SOMAGENT_WITH_CLICKHOUSE_SERVER=1: a test starts a private
+# clickhouse-server (its own config and data dir, not the system service).
+if [ "${SOMAGENT_WITH_CLICKHOUSE_SERVER:-0}" = 1 ] && ! command -v clickhouse-server >/dev/null \
+   && [ ! -x /usr/sbin/clickhouse-server ]; then
   missing+=(clickhouse-server)
 fi
 [ ${#missing[@]} -eq 0 ] && exit 0

@@ -244,7 +244,10 @@ class DriverClickHouse:
         return len(data[0])
 
     def version(self) -> str:
-        return str(self.query("SELECT version() AS v")[0]["v"])
+        """The server's version; answers before the database exists (it uses no database)."""
+        with self._lock:
+            rows = self._bootstrap.execute("SELECT version()")
+        return str(rows[0][0])
 
     def close(self) -> None:
         self._client.disconnect()
