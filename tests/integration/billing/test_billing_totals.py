@@ -18,7 +18,8 @@ from typing import Any
 
 import asyncpg
 import pytest
-from hypothesis import HealthCheck, given, settings as hsettings
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from somagent.billing.pricebook import cents_half_up, load_pricebook
@@ -26,7 +27,6 @@ from somagent.billing.windows import MINUTE_US, window_start
 from somagent.config import Settings
 from somagent.events.envelope import make_event
 from somagent.events.kafka import EventProducer
-from somagent.projections.chproj import ClickHouseProjector
 from somagent.projections.clickhouse import connect
 from somagent.projections.run import ProjectorThreads
 from somagent.stack.wait import until
@@ -86,7 +86,8 @@ def pg_totals(settings: Settings, tenants: list[str]) -> Totals:
         try:
             return list(
                 await conn.fetch(
-                    "SELECT tenant_id::text AS t, (extract(epoch FROM minute) * 1000000)::bigint AS m, "
+                    "SELECT tenant_id::text AS t, "
+                    "(extract(epoch FROM minute) * 1000000)::bigint AS m, "
                     "sum(tokens)::bigint AS tokens, sum(tool_calls)::bigint AS calls, "
                     "sum(cost_cents)::bigint AS cost FROM usage_ledger "
                     "WHERE tenant_id = ANY($1::uuid[]) GROUP BY 1, 2",
@@ -118,7 +119,8 @@ def correction_count(settings: Settings, tenants: list[str]) -> int:
         try:
             return int(
                 await conn.fetchval(
-                    "SELECT count(*) FROM usage_ledger WHERE is_correction AND tenant_id = ANY($1::uuid[])",
+                    "SELECT count(*) FROM usage_ledger "
+                    "WHERE is_correction AND tenant_id = ANY($1::uuid[])",
                     [uuid.UUID(t) for t in tenants],
                 )
             )

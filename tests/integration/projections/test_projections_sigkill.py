@@ -61,7 +61,8 @@ def _pg_progress(settings: Settings) -> int:
         conn = await asyncpg.connect(settings.postgres_dsn)
         try:
             value = await conn.fetchval(
-                "SELECT coalesce(sum(next_offset), 0) FROM projector_positions WHERE projector = 'k-postgres'"
+                "SELECT coalesce(sum(next_offset), 0) FROM projector_positions "
+                "WHERE projector = 'k-postgres'"
             )
             return int(value)
         finally:
