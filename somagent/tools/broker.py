@@ -35,7 +35,7 @@ from somagent.tools.registry import ToolRegistry
 from somagent.tools.spec import Tool, ToolContext
 from somagent.tools.validation import errors
 from somagent.turns.ids import redis_idem_key
-from somagent.turns.state import ToolCall, ToolResult
+from somagent.turns.state import INVALID_JSON_KEY, ToolCall, ToolResult
 
 IDEMPOTENCY_TTL_S: Final = 24 * 3600
 _STARTED: Final = "started"
@@ -125,6 +125,10 @@ class ToolBroker:
             tool = self.registry.get(call.tool)
         except UnknownTool as exc:
             return _failed(call, "unknown-tool", str(exc), started, self.clock_ms())
+        if INVALID_JSON_KEY in call.arguments:
+            raw = str(call.arguments[INVALID_JSON_KEY])[:300]
+            msg = f"{call.tool}: the planner's arguments are not a JSON object: {raw}"
+            return _failed(call, "invalid-arguments", msg, started, self.clock_ms())
         problems = errors(tool.spec.args_schema, dict(call.arguments), "argument")
         if problems:
             msg = f"{call.tool}: invalid arguments: " + "; ".join(problems)

@@ -62,7 +62,8 @@ class Planner(Protocol):
     and successful tool results it was given.
     """
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
     async def plan(
         self, text: str, tools: Sequence[ToolDescription], evidence: Sequence[Evidence]

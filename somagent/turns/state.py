@@ -113,6 +113,11 @@ class Evidence:
         }
 
 
+#: Argument key a planner uses when a model produced arguments that are not a JSON
+#: object; the broker fails such a call with ``invalid-arguments``.
+INVALID_JSON_KEY = "__invalid_json__"
+
+
 @dataclass(frozen=True)
 class ToolCall:
     """One planned tool call. ``arguments`` is JSON data; treat it as read-only.
