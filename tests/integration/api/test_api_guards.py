@@ -8,8 +8,7 @@ from collections.abc import Callable
 
 import httpx
 import pytest
-from edge_helpers import Engine, Server, Tenant, mint, read_topic_async
-from test_turns import turn_body
+from edge_helpers import Engine, Server, Tenant, mint, read_topic_async, turn_body
 
 from somagent.events.catalog import CONVERSATION, GATEWAY_AUDIT
 from somagent.stack.stack import RunningStack

@@ -7,8 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
-from edge_helpers import Server, Session, read_topic_async
-from test_turns import turn_body
+from edge_helpers import Server, Session, read_topic_async, turn_body
 
 from somagent.events.catalog import CONVERSATION
 from somagent.stack.stack import RunningStack

@@ -16,8 +16,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from edge_eventsource import messages
-from edge_helpers import Session
-from test_turns import turn_body
+from edge_helpers import Session, turn_body
 
 from somagent.stack.stack import RunningStack
 

@@ -5,57 +5,28 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from typing import Any
 
 import httpx
 import pytest
 import redis
-from edge_eventsource import EventSourceState, Message, messages
-from edge_helpers import Engine, Server, Session, read_topic_async
+from edge_eventsource import EventSourceState, messages
+from edge_helpers import (
+    EXPECTED,
+    Engine,
+    Server,
+    Session,
+    collect,
+    post_turn,
+    read_topic_async,
+    run_turn,
+    turn_body,
+)
 
 from somagent.api.tailer import session_record_key
 from somagent.events.catalog import CONVERSATION
 from somagent.stack.stack import RunningStack
 
 pytestmark = pytest.mark.integration
-
-EXPECTED = ["recall", "plan", "tool.delta", "tool.delta", "tool.delta", "tool.delta",
-            "verify", "answer", "done"]
-
-
-def turn_body(session: Session, text: str = "What did we decide about Q1?",
-              tools: list[str] | None = None) -> dict[str, Any]:
-    return {"session_id": session.session, "inputs": {"text": text},
-            "allow": {"tools": tools if tools is not None else ["search"], "memory": "readwrite"}}
-
-
-def post_turn(client: httpx.AsyncClient, session: Session, **kw: Any) -> Any:
-    return client.stream("POST", "/v1/turn", json=turn_body(session, **kw), headers=session.auth)
-
-
-async def collect(response: httpx.Response, state: EventSourceState | None = None,
-                  *, stop_after: int | None = None) -> list[Message]:
-    got: list[Message] = []
-    async for msg in messages(response, state):
-        got.append(msg)
-        if stop_after is not None and len(got) >= stop_after:
-            break
-    return got
-
-
-async def run_turn(client: httpx.AsyncClient, engine: Engine, session: Session,
-                   headers: dict[str, str] | None = None) -> tuple[str, list[Message], str]:
-    """Start a turn, play the engine's events, read the stream to its end."""
-    async with client.stream("POST", "/v1/turn", json=turn_body(session),
-                             headers={**session.auth, **(headers or {})}) as r:
-        assert r.status_code == 200, await r.aread()
-        assert r.headers["content-type"].startswith("text/event-stream")
-        turn = r.headers["x-turn-id"]
-        trace = r.headers["x-trace-id"]
-        await asyncio.to_thread(engine.append, session.tenant, session.session, turn, trace)
-        got = await asyncio.wait_for(collect(r), 30)
-    return turn, got, trace
-
 
 async def test_happy_path_streams_engine_events_with_positions(
     client: httpx.AsyncClient, engine: Engine, session: Session, stack: RunningStack,

@@ -16,8 +16,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.rsa import generate_private_key
-from edge_helpers import Server, Session, Tenant, mint, new_tenant
-from test_turns import turn_body
+from edge_helpers import Server, Session, Tenant, mint, new_tenant, turn_body
 
 from somagent.api.keys import keys_dir, rotate
 from somagent.api.tokens import AUDIENCE, ISSUER

@@ -8,8 +8,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 import redis
-from edge_helpers import Engine, Server, Session
-from test_turns import run_turn
+from edge_helpers import Engine, Server, Session, run_turn
 
 from somagent.api.openapi import document
 from somagent.api.problems import TYPES
