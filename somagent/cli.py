@@ -104,6 +104,28 @@ def topics(as_json: Annotated[bool, typer.Option("--json", help="print JSON")] =
     out.print(table)
 
 
+@app.command()
+def capacity(
+    arrival_rate: Annotated[float, typer.Option(help="requests per second (λ)")] = 20.0,
+    service_rate: Annotated[float, typer.Option(help="turns per second one worker serves (μ)")] = 2.0,
+    wait_p95_s: Annotated[float, typer.Option(help="SLO on the P95 queueing wait, seconds")] = 0.5,
+    max_utilisation: Annotated[float, typer.Option(help="utilisation cap ρ")] = 0.7,
+    graph: Annotated[str | None, typer.Option(help="JSON file with a worker/region graph spec")] = None,
+) -> None:
+    """Workers needed for a load and SLO (Erlang C), and the routing/conductance state."""
+    from pathlib import Path
+
+    from somagent.math.capacity import capacity_report
+
+    spec = json.loads(Path(graph).read_text()) if graph else None
+    try:
+        report = capacity_report(arrival_rate, service_rate, wait_p95_s, max_utilisation, spec)
+    except ValueError as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(2) from exc
+    print(json.dumps(report, indent=2))
+
+
 # Packages contribute their own command groups through `somagent.<pkg>.commands.register`,
 # so this module stays a thin router.
 _COMMAND_MODULES = (
