@@ -20,7 +20,7 @@ class InvalidRecallRequest(MemoryError_, ValueError):
 
 
 class InvalidRememberRequest(MemoryError_, ValueError):
-    """A remember request cannot even be judged (missing tenant, wrong types)."""
+    """A remember request is refused before it is appended (text not a string or too large)."""
 
 
 class EmbeddingError(MemoryError_):

@@ -23,7 +23,9 @@ Guarantees:
   duplicates; the stored text keeps its original form.
 * **Duplicates** are judged within the same tenant and capsule (the id's scope).
 * Checks run in this order and the first failing one is the reason:
-  ``invalid_field``, ``empty``, ``too_large``, ``duplicate``, ``near_duplicate``.
+  ``too_large`` (raw text, checked before redaction, whose worst case is about
+  0.4 s for 8 KiB of separated digits), ``invalid_field``, ``empty``, ``too_large``
+  (redacted text), ``duplicate``, ``near_duplicate``.
 """
 
 from __future__ import annotations
@@ -88,8 +90,9 @@ class Accepted:
 class Rejected:
     """The request is refused; ``reason_code`` is one of :data:`REASON_CODES`.
 
-    ``memory_id``/``text_sha256`` are what the memory would have been ("" only when
-    the tenant or text is not even a string).
+    ``memory_id``/``text_sha256`` are what the memory would have been ("" when the
+    tenant or text is not a string, or the text is over the size limit before
+    redaction, which is refused without redacting it).
     """
 
     reason_code: ReasonCode
@@ -183,6 +186,14 @@ class RememberGuard:
         """
         if not isinstance(request.tenant, str) or not isinstance(request.text, str):
             return Rejected("invalid_field", "tenant and text must be strings")
+        raw_size = len(request.text.encode("utf-8"))
+        if raw_size > self.max_text_bytes:
+            # Refused before redaction, whose cost grows with the text: no memory id.
+            return Rejected(
+                "too_large",
+                f"text is {raw_size} bytes, limit {self.max_text_bytes}, "
+                f"for tenant {request.tenant!r}",
+            )
         redaction = self.redact(request.text)
         digest = text_sha256(redaction.text)
         tenant = request.tenant
@@ -196,11 +207,11 @@ class RememberGuard:
             return reject("invalid_field", problem)
         if not normalise(request.text):
             return reject("empty", f"text is empty after normalisation for tenant {tenant!r}")
-        size = max(len(request.text.encode("utf-8")), len(redaction.text.encode("utf-8")))
+        size = len(redaction.text.encode("utf-8"))
         if size > self.max_text_bytes:
             return reject(
                 "too_large",
-                f"text is {size} bytes (redacted or not), limit {self.max_text_bytes}, "
+                f"redacted text is {size} bytes, limit {self.max_text_bytes}, "
                 f"for tenant {tenant!r}",
             )
         if digest in existing_hashes:

@@ -24,6 +24,7 @@ such as ``2024-01-15`` is not a phone number, but ``030 1234567`` is.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import hmac
 import re
@@ -162,8 +163,12 @@ class _Match:
     canonical: str
 
 
-def _overlaps(start: int, end: int, spans: list[_Match]) -> bool:
-    return any(start < span.end and span.start < end for span in spans)
+def _overlaps(start: int, end: int, spans: list[_Match], starts: list[int]) -> bool:
+    """Whether [start, end) overlaps one of ``spans`` (disjoint, sorted; ``starts`` theirs)."""
+    index = bisect.bisect_right(starts, start)
+    if index > 0 and spans[index - 1].end > start:
+        return True
+    return index < len(spans) and spans[index].start < end
 
 
 def _mask(text: str, spans: list[_Match]) -> str:
@@ -185,6 +190,7 @@ def _find(text: str) -> list[_Match]:
     chosen = [_Match(m.start(), m.end(), "token", m.group(0)) for m in _TOKEN.finditer(text)]
     masked = _mask(text, chosen)
     for kind, pattern in _PATTERNS:
+        starts = [span.start for span in chosen]
         taken: list[_Match] = []
         pos = 0
         while (match := pattern.search(masked, pos)) is not None:
@@ -196,14 +202,13 @@ def _find(text: str) -> list[_Match]:
                 raw = _drop_last_group(raw)
                 canonical = _canonical(kind, raw)
             end = match.start() + len(raw)
-            if canonical is None or _overlaps(match.start(), end, chosen):
+            if canonical is None or _overlaps(match.start(), end, chosen, starts):
                 pos = match.start() + 1
                 continue
             taken.append(_Match(match.start(), end, kind, canonical))
             pos = end
-        chosen.extend(taken)
         masked = _mask(masked, taken)
-    chosen.sort(key=lambda m: m.start)
+        chosen = sorted(chosen + taken, key=lambda m: m.start)
     return chosen
 
 

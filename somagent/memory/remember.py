@@ -34,7 +34,7 @@ from typing import Any, Final
 
 from somagent.events import ids
 from somagent.memory.embedder import Embedder
-from somagent.memory.exceptions import MalformedMemoryEvent
+from somagent.memory.exceptions import InvalidRememberRequest, MalformedMemoryEvent
 from somagent.memory.guard import (
     Accepted,
     Decision,
@@ -95,7 +95,21 @@ def requested_payload(guard: RememberGuard, request: RememberRequest) -> dict[st
     The text is redacted here already so clear personal data never reaches the log;
     ``memory_id``/``text_sha256`` are what an acceptance will use, so the edge can
     answer ``202`` with the memory id and later wait for it (see docs/memory.md).
+
+    Raises:
+        InvalidRememberRequest: the text is not a string or is over the guard's
+            ``max_text_bytes`` (answer 413; nothing should be appended).
     """
+    if not isinstance(request.text, str):
+        raise InvalidRememberRequest(
+            f"remember text must be a string for tenant {request.tenant!r}"
+        )
+    size = len(request.text.encode("utf-8"))
+    if size > guard.max_text_bytes:
+        raise InvalidRememberRequest(
+            f"remember text is {size} bytes, limit {guard.max_text_bytes}, "
+            f"for tenant {request.tenant!r}"
+        )
     redaction = guard.redact(request.text)
     digest = text_sha256(redaction.text)
     return {

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from somagent.memory.exceptions import MalformedMemoryEvent
+from somagent.memory.exceptions import InvalidRememberRequest, MalformedMemoryEvent
 from somagent.memory.guard import Accepted, Rejected, RememberGuard, RememberRequest
 from somagent.memory.model import EvidenceBlock, iso_from_us
 from somagent.memory.remember import (
@@ -47,6 +47,13 @@ def test_requested_payload_is_already_redacted_and_predicts_the_memory_id() -> N
     assert isinstance(decision, Accepted)
     assert payload["memory_id"] == decision.memory_id
     assert payload["text_sha256"] == decision.text_sha256
+
+
+def test_requested_payload_refuses_oversized_text() -> None:
+    guard = RememberGuard(KEY, max_text_bytes=16)
+    with pytest.raises(InvalidRememberRequest, match="t1"):
+        requested_payload(guard, _request(text="x" * 17))
+    assert requested_payload(guard, _request(text="x" * 16))["text"] == "x" * 16
 
 
 def test_request_round_trips_through_an_envelope() -> None:

@@ -66,12 +66,14 @@ def test_size_limit_in_bytes() -> None:
     too_big = guard.decide(request("é" * 6))  # 12 bytes in UTF-8
     assert isinstance(too_big, Rejected) and too_big.reason_code == "too_large"
     assert "tenant-a" in too_big.detail
+    assert too_big.memory_id == ""  # refused before redaction
 
 
 def test_redacted_text_over_limit_is_rejected() -> None:
     guard = RememberGuard(KEY, max_text_bytes=20)
     decision = guard.decide(request("a@b.io c@d.io"))  # 13 bytes, two 20-byte tokens
     assert isinstance(decision, Rejected) and decision.reason_code == "too_large"
+    assert decision.memory_id  # judged after redaction: the id is known
 
 
 def test_exact_duplicate_is_rejected() -> None:
