@@ -24,24 +24,30 @@ Prints one JSON object. Timings are never asserted anywhere.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import platform
 import sys
-import tempfile
-import time
-import uuid
-from collections.abc import Callable
-from typing import Any
 
-import numpy as np
-from qdrant_client import QdrantClient
+# ``python bench/recall.py`` puts bench/ first on the import path, where bench/math.py
+# would shadow the standard library's math (imported by tempfile, numpy, ...).
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
 
-from somagent.memory.embedder import HrrEmbedder
-from somagent.memory.model import MemoryRecord
-from somagent.memory.recall import Recaller
-from somagent.memory.store import QdrantMemoryStore
+import argparse  # noqa: E402
+import json  # noqa: E402
+import platform  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+import uuid  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from typing import Any  # noqa: E402
+
+import numpy as np  # noqa: E402
+from qdrant_client import QdrantClient  # noqa: E402
+
+from somagent.memory.embedder import HrrEmbedder  # noqa: E402
+from somagent.memory.model import MemoryRecord  # noqa: E402
+from somagent.memory.recall import Recaller  # noqa: E402
+from somagent.memory.store import QdrantMemoryStore  # noqa: E402
 
 TENANT = "bench-tenant"
 OTHER_TENANT = "bench-other"
