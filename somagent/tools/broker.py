@@ -6,6 +6,7 @@ tool or its input does:
 
 1. unknown tool → ``unknown-tool``; arguments failing the args schema →
    ``invalid-arguments`` with every problem listed (the call fails, not the turn);
+   the rate/budget gate may refuse (``rate-limit``, ``budget``);
 2. side-effect tools claim their idempotency key (``idem:{tool}:{key}``, 24 h)
    first; a key already claimed returns the recorded result, or
    ``in-doubt`` if an earlier attempt started but never recorded one — a side
@@ -31,6 +32,7 @@ from typing import Final, Protocol
 
 from somagent.tools import breaker as cb
 from somagent.tools.exceptions import ToolExecutionError, UnknownTool
+from somagent.tools.gates import GateDecision
 from somagent.tools.registry import ToolRegistry
 from somagent.tools.spec import Tool, ToolContext
 from somagent.tools.validation import errors
@@ -41,6 +43,14 @@ IDEMPOTENCY_TTL_S: Final = 24 * 3600
 _STARTED: Final = "started"
 
 ChunkSink = Callable[[int, str], Awaitable[None]]
+
+
+class Gate(Protocol):
+    """Rate/budget admission per tenant and tool (:class:`somagent.tools.gates.RedisGate`)."""
+
+    async def admit(
+        self, tenant: str, tool: str, rate_class: str, key: str, units: float = 1.0
+    ) -> GateDecision: ...
 
 
 class IdempotencyStore(Protocol):
@@ -103,6 +113,7 @@ class ToolBroker:
 
     registry: ToolRegistry
     idempotency: IdempotencyStore | None = None
+    gate: Gate | None = None
     breaker_config: cb.BreakerConfig = field(default_factory=cb.BreakerConfig)
     retry: cb.RetryPolicy = field(default_factory=cb.RetryPolicy)
     clock_ms: Callable[[], int] = _monotonic_ms
@@ -133,6 +144,14 @@ class ToolBroker:
         if problems:
             msg = f"{call.tool}: invalid arguments: " + "; ".join(problems)
             return _failed(call, "invalid-arguments", msg, started, self.clock_ms())
+        if self.gate is not None:
+            decision = await self.gate.admit(tenant, tool.name, tool.spec.rate_class, idem_key)
+            if not decision.admitted:
+                msg = (
+                    f"{tool.name}: {decision.code} for tenant {tenant}; "
+                    f"retry after {decision.retry_after_ms} ms"
+                )
+                return _failed(call, decision.code, msg, started, self.clock_ms())
         key = redis_idem_key(call.tool, idem_key)
         guarded = tool.spec.side_effect and self.idempotency is not None
         if guarded:
