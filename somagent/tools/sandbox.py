@@ -44,6 +44,7 @@ from typing import Final
 MEMORY_EXIT_CODE: Final = 86
 DEFAULT_PATH: Final = "/usr/local/bin:/usr/bin:/bin"
 _CHUNK: Final = 4096
+_DRAIN_S: Final = 3.0
 _MEMORY_MARKERS: Final = ("MemoryError", "Cannot allocate memory", "bad_alloc", "out of memory")
 
 OutputSink = Callable[[str], Awaitable[None]]
@@ -139,6 +140,9 @@ async def _pump(
         chunk = await stream.read(_CHUNK)
         if not chunk:
             break
+        if sink.overflow:
+            # Keep draining: asyncio only reports the exit once every pipe hit EOF.
+            continue
         kept = sink.add(chunk)
         if on_output is not None and kept:
             text = decoder.feed(kept)
@@ -146,7 +150,6 @@ async def _pump(
                 await on_output(text)
         if sink.overflow:
             overflow.set()
-            break
     if on_output is not None:
         rest = decoder.flush()
         if rest:
@@ -226,6 +229,23 @@ async def run_sandboxed(
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+async def _reap(proc: asyncio.subprocess.Process, waiter: asyncio.Task[int]) -> None:
+    """Wait for the child, bounded even if a descendant that left the process group
+    still holds a pipe open: asyncio reports the exit only after every pipe's EOF."""
+    done, _ = await asyncio.wait({waiter}, timeout=_DRAIN_S)
+    _kill_group(proc)  # stray grandchildren of a finished child
+    if waiter in done:
+        return
+    while proc.returncode is None:  # the exit status is known before the pipes close
+        done, _ = await asyncio.wait({waiter}, timeout=0.05)
+        if waiter in done:
+            return
+    transport = getattr(proc, "_transport", None)  # no public way to drop the pipes
+    if transport is not None:
+        transport.close()
+    waiter.cancel()
+
+
 async def _feed_stdin(proc: asyncio.subprocess.Process, data: bytes) -> None:
     assert proc.stdin is not None
     with contextlib.suppress(BrokenPipeError, ConnectionResetError):
@@ -262,9 +282,8 @@ async def _supervise(
         if waiter not in done:
             timed_out = not overflow.is_set()
             _kill_group(proc)
-        await waiter
-        _kill_group(proc)  # stray grandchildren of a finished child
-        await asyncio.wait(tasks, timeout=5)
+        await _reap(proc, waiter)
+        await asyncio.wait(tasks, timeout=_DRAIN_S)
     except BaseException:
         _kill_group(proc)
         raise

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import signal
 import sys
 import time
 
@@ -141,3 +143,26 @@ def test_python_tool_honours_call_timeout() -> None:
         asyncio.run(PythonSnippet()({"code": "import time; time.sleep(30)"}, c))
     assert info.value.code == "timeout"
     assert time.monotonic() - t0 < 5
+
+
+def test_a_descendant_that_escapes_the_group_cannot_hang_the_run() -> None:
+    """A grandchild in its own session keeps stdout open; the run still ends."""
+    code = (
+        "import os, sys, time\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    os.setsid()\n"
+        "    time.sleep(30)\n"
+        "    os._exit(0)\n"
+        "print(pid, flush=True)\n"
+    )
+    t0 = time.monotonic()
+    result, _ = run(code, SandboxLimits(wall_timeout_s=1.0))
+    elapsed = time.monotonic() - t0
+    escaped = int(result.stdout.split()[0])  # type: ignore[attr-defined]
+    try:
+        assert elapsed < 10, f"sandbox run took {elapsed:.1f}s"
+        assert result.status in ("ok", "timeout")  # type: ignore[attr-defined]
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(escaped, signal.SIGKILL)
