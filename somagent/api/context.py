@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 
 from somagent.api.admission import Admission
 from somagent.api.appender import Appender
@@ -115,8 +115,12 @@ class EdgeContext:
         self.tailer = Tailer(s, self.codec)
         await asyncio.to_thread(self.tailer.start)
         self.history = HistoryReader(s, self.codec, size=self.edge.history_readers)
-        self.redis = Redis.from_url(
-            s.redis_dsn, socket_timeout=5.0, socket_connect_timeout=2.0, max_connections=512
+        # Blocking pool: a burst of requests waits for a connection instead of failing.
+        self.redis = Redis(
+            connection_pool=BlockingConnectionPool.from_url(
+                s.redis_dsn, max_connections=64, timeout=20.0,
+                socket_timeout=5.0, socket_connect_timeout=2.0,
+            )
         )
         self.pg = await asyncpg.create_pool(s.postgres_dsn, min_size=1, max_size=10, timeout=10)
         self.limiter = RedisSlidingWindow(self.redis)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 import time
 import uuid
 from typing import Any
@@ -30,8 +31,11 @@ from somagent.api.streams import read_past, turn_stream
 from somagent.api.tokens import SessionClaims
 from somagent.events.envelope import make_event, now_us
 from somagent.events.ids import event_id
+from somagent.limits.exceptions import GuardUnavailable
 from somagent.limits.idempotency import idem_key
 from somagent.limits.ratelimit import rate_key
+
+log = logging.getLogger(__name__)
 
 _IDEM_WAIT_S = 10.0
 
@@ -173,6 +177,21 @@ def _turn_requested(
     )
 
 
+async def _remember_turn(ctx: EdgeContext, record: TurnRecord) -> None:
+    """Write ``turn:{id}``. The turn is on the log already, so a failure here must not
+    fail the request: the stream still works; only a later GET could not find the turn."""
+    for attempt in range(3):
+        try:
+            await ctx.records.put(record)
+            return
+        except GuardUnavailable as exc:
+            if attempt == 2:
+                log.error("turn %s is on the log at %s-%s but unrecorded: %s",
+                          record.turn, record.partition, record.offset, exc)
+            else:
+                await asyncio.sleep(0.1 * (attempt + 1))
+
+
 @endpoint("/v1/turn")
 async def post_turn(request: Request, call: Call) -> Response:
     claims = await session_token(request, call)
@@ -212,7 +231,7 @@ async def post_turn(request: Request, call: Call) -> Response:
         turn, claims.tenant, session, call.trace_id, partition, offset,
         requested_ms, requested_ms + ctx.edge.turn_deadline_ms,
     )
-    await ctx.records.put(record)
+    await _remember_turn(ctx, record)
     ctx.admission.admitted()
     headers = {
         "X-Turn-Id": turn,

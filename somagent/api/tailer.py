@@ -156,7 +156,12 @@ class Tailer:
         assert self._consumer is not None
         while not self._stop.is_set():
             try:
-                batch = self._consumer.consume(num_messages=500, timeout=0.1)
+                # Block for the first record only, then take what is already fetched:
+                # consume(n, timeout) alone would wait to fill the batch (added latency).
+                first = self._consumer.poll(0.1)
+                batch = [] if first is None else [first]
+                if first is not None:
+                    batch.extend(self._consumer.consume(num_messages=499, timeout=0))
             except Exception as exc:
                 log.warning("edge tailer of %s: %s", self.topic, exc)
                 time.sleep(0.5)
