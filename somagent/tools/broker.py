@@ -18,7 +18,9 @@ tool or its input does:
 5. the output is checked against the result schema (``schema_ok``), and must
    be JSON (``bad-output`` otherwise).
 
-Output chunks reach ``on_delta(chunk_index, text)`` as the tool produces them.
+Output chunks reach ``on_delta(chunk_index, text)`` as the tool produces them;
+an exception raised by ``on_delta`` (the caller's own failure, e.g. the log is
+unreachable) stops the tool and propagates from :meth:`ToolBroker.invoke`.
 """
 
 from __future__ import annotations
@@ -63,6 +65,14 @@ class IdempotencyStore(Protocol):
     async def load(self, key: str) -> str | None: ...
 
     async def store(self, key: str, value: str, ttl_s: int) -> None: ...
+
+
+class _SinkFailed(Exception):
+    """The caller's ``on_delta`` raised; re-raised as the original, never a tool failure."""
+
+    def __init__(self, original: Exception) -> None:
+        super().__init__(str(original))
+        self.original = original
 
 
 def _monotonic_ms() -> int:
@@ -199,7 +209,10 @@ class ToolBroker:
         async def emit(text: str) -> None:
             nonlocal chunks
             if on_delta is not None:
-                await on_delta(chunks, text)
+                try:
+                    await on_delta(chunks, text)
+                except Exception as exc:
+                    raise _SinkFailed(exc) from exc
             chunks += 1
 
         attempt = 0
@@ -249,6 +262,8 @@ class ToolBroker:
                 started,
                 self.clock_ms(),
             )
+        except _SinkFailed as exc:
+            raise exc.original from None
         except ToolExecutionError as exc:
             return _failed(call, exc.code, exc.message, started, self.clock_ms())
         except Exception as exc:  # a tool's own bug must not take the worker down

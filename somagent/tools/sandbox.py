@@ -12,7 +12,8 @@ Each run gets:
 * its own session (process group), so children die with it;
 * stdout read chunk by chunk and handed to ``on_output`` as produced; stdout
   and stderr are capped at ``max_output_bytes`` each (over the cap the run
-  ends with ``output_limit``).
+  ends with ``output_limit``). If ``on_output`` raises, the process group is
+  killed and that exception propagates from :func:`run_sandboxed`.
 
 :class:`SandboxResult.status` tells the outcomes apart: ``ok``, ``exit``
 (non-zero exit code), ``signal`` (killed by a signal), ``timeout`` (wall
@@ -38,7 +39,7 @@ import signal
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 MEMORY_EXIT_CODE: Final = 86
@@ -129,31 +130,48 @@ class _Capped:
         return chunk
 
 
+@dataclass
+class _Stop:
+    """Why supervision should end early: output over the cap, or the sink failed."""
+
+    event: asyncio.Event = field(default_factory=asyncio.Event)
+    sink_error: BaseException | None = None
+
+
 async def _pump(
     stream: asyncio.StreamReader,
     sink: _Capped,
     on_output: OutputSink | None,
-    overflow: asyncio.Event,
+    stop: _Stop,
 ) -> None:
     decoder = _Utf8Stream()
     while True:
         chunk = await stream.read(_CHUNK)
         if not chunk:
             break
-        if sink.overflow:
+        if sink.overflow or stop.sink_error is not None:
             # Keep draining: asyncio only reports the exit once every pipe hit EOF.
             continue
         kept = sink.add(chunk)
-        if on_output is not None and kept:
-            text = decoder.feed(kept)
-            if text:
-                await on_output(text)
+        text = decoder.feed(kept) if on_output is not None and kept else ""
+        if text:
+            await _deliver(on_output, text, stop)
         if sink.overflow:
-            overflow.set()
-    if on_output is not None:
-        rest = decoder.flush()
-        if rest:
-            await on_output(rest)
+            stop.event.set()
+    rest = decoder.flush() if on_output is not None else ""
+    if rest and stop.sink_error is None:
+        await _deliver(on_output, rest, stop)
+
+
+async def _deliver(on_output: OutputSink | None, text: str, stop: _Stop) -> None:
+    """Hand output to the caller's sink; a failing sink ends the run (its error is re-raised)."""
+    if on_output is None:
+        return
+    try:
+        await on_output(text)
+    except Exception as exc:
+        stop.sink_error = exc
+        stop.event.set()
 
 
 class _Utf8Stream:
@@ -264,23 +282,23 @@ async def _supervise(
 ) -> SandboxResult:
     assert proc.stdout is not None and proc.stderr is not None
     out, err = _Capped(lim.max_output_bytes), _Capped(lim.max_output_bytes)
-    overflow = asyncio.Event()
+    stop = _Stop()
     tasks = [
         asyncio.create_task(_feed_stdin(proc, stdin)),
-        asyncio.create_task(_pump(proc.stdout, out, on_output, overflow)),
-        asyncio.create_task(_pump(proc.stderr, err, None, overflow)),
+        asyncio.create_task(_pump(proc.stdout, out, on_output, stop)),
+        asyncio.create_task(_pump(proc.stderr, err, None, stop)),
     ]
     waiter = asyncio.create_task(proc.wait())
-    overflow_wait = asyncio.create_task(overflow.wait())
+    stop_wait = asyncio.create_task(stop.event.wait())
     timed_out = False
     try:
         done, _ = await asyncio.wait(
-            {waiter, overflow_wait},
+            {waiter, stop_wait},
             timeout=lim.wall_timeout_s,
             return_when=asyncio.FIRST_COMPLETED,
         )
         if waiter not in done:
-            timed_out = not overflow.is_set()
+            timed_out = not stop.event.is_set()
             _kill_group(proc)
         await _reap(proc, waiter)
         await asyncio.wait(tasks, timeout=_DRAIN_S)
@@ -288,9 +306,11 @@ async def _supervise(
         _kill_group(proc)
         raise
     finally:
-        overflow_wait.cancel()
+        stop_wait.cancel()
         for t in tasks:
             t.cancel()
+    if stop.sink_error is not None:
+        raise stop.sink_error
     stderr = err.data.decode("utf-8", errors="replace")
     status, code, sig = _classify(
         proc.returncode if proc.returncode is not None else -9,

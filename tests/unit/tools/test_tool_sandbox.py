@@ -166,3 +166,19 @@ def test_a_descendant_that_escapes_the_group_cannot_hang_the_run() -> None:
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.kill(escaped, signal.SIGKILL)
+
+
+def test_a_failing_output_sink_stops_the_run_and_propagates() -> None:
+    class SinkDown(Exception):
+        pass
+
+    async def sink(text: str) -> None:
+        raise SinkDown(text)
+
+    code = "import time\nprint('first', flush=True)\ntime.sleep(30)"
+    t0 = time.monotonic()
+    with pytest.raises(SinkDown, match="first"):
+        asyncio.run(
+            run_sandboxed([*PY, code], on_output=sink, limits=SandboxLimits(wall_timeout_s=20))
+        )
+    assert time.monotonic() - t0 < 10
