@@ -2,7 +2,9 @@
 
 Guards on a new turn, in order: token (401), body (415/413/400/422), session
 ownership (404/403), Idempotency-Key replay (same turn and stream), admission
-(503), rate limit per allowed tool (429), token pre-authorisation (402). Only
+(503), rate limit (429: a tool the turn allows has no room left in its
+``rate:{tenant}:{tool}`` window of ``tools_per_min``; the edge only looks, the
+tool broker takes a slot per call), token pre-authorisation (402). Only
 then is ``TurnRequested`` appended; a rejected request appends no turn events
 (and gives back its idempotency claim so the client can retry).
 """
@@ -119,7 +121,8 @@ async def _guards(call: Call, claims: SessionClaims, body: dict[str, Any]) -> in
         )
     tools = list((body.get("allow") or {}).get("tools") or [])
     if tools:
-        rate = await ctx.limiter.acquire(
+        # Check, don't take: the tool broker takes a slot per call in the same windows.
+        rate = await ctx.limiter.peek(
             [rate_key(claims.tenant, t) for t in tools], claims.tools_per_min,
             ctx.edge.rate_window_ms,
         )

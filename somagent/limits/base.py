@@ -53,6 +53,10 @@ class RateLimiter(Protocol):
         self, keys: Sequence[str], limit: int, window_ms: int, cost: int = 1
     ) -> RateDecision: ...
 
+    async def peek(
+        self, keys: Sequence[str], limit: int, window_ms: int, cost: int = 1
+    ) -> RateDecision: ...
+
 
 class TokenBudget(Protocol):
     """Atomic pre-authorisation and settlement of a session's token budget."""

@@ -1,11 +1,17 @@
 """Sliding-window rate limit in Redis: one sorted set per window, one Lua script.
 
 Key layout: ``rate:{tenant}:{tool}`` (see :func:`rate_key`), a sorted set whose
-members are the admitted calls and whose scores are their admission times in
-microseconds of the *Redis server's* clock (``TIME``), so every edge and broker
-process shares one clock. A call with ``cost`` c is admitted when, in every key,
-the calls of the last ``window_ms`` plus c stay within ``limit``; then c members
-are added to every key (all or nothing, atomically: Redis runs a script alone).
+members are admitted calls and whose scores are their admission times in epoch
+milliseconds — the same layout the tool broker's gate (``somagent.tools.gates``)
+writes, so both see one window per tenant and tool. Time comes from the Redis
+server (``TIME``), so every process shares one clock.
+
+* :meth:`RedisSlidingWindow.acquire` admits a call of ``cost`` c when, in every
+  key, the calls of the last ``window_ms`` plus c stay within ``limit``, and then
+  adds c members to every key (all or nothing, atomically: Redis runs a script
+  alone).
+* :meth:`RedisSlidingWindow.peek` asks the same question without taking a slot
+  (the edge uses it: the broker takes the slots when calls really happen).
 
 Guarantees: never more than ``limit`` admissions in any window of ``window_ms``
 per key (exact, not approximate); a denied call changes nothing; keys expire
@@ -23,14 +29,15 @@ from redis.exceptions import RedisError
 from somagent.limits.base import RateDecision
 from somagent.limits.exceptions import GuardUnavailable, InvalidLimit
 
-# KEYS: the windows. ARGV: limit, window_us, cost, member prefix.
-# Returns {allowed (1/0), retry_after_us, remaining, index of the denying key (1-based, 0)}.
+# KEYS: the windows. ARGV: limit, window_ms, cost, member prefix, take (1) or only look (0).
+# Returns {allowed (1/0), retry_after_ms, remaining, index of the denying key (1-based, 0)}.
 SLIDING_WINDOW_LUA = """
 local limit = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
 local cost = tonumber(ARGV[3])
+local take = ARGV[5] == '1'
 local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local remaining = limit
 for i, key in ipairs(KEYS) do
   redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
@@ -45,11 +52,13 @@ for i, key in ipairs(KEYS) do
   end
   if limit - used - cost < remaining then remaining = limit - used - cost end
 end
-for _, key in ipairs(KEYS) do
-  for j = 1, cost do
-    redis.call('ZADD', key, now, ARGV[4] .. ':' .. now .. ':' .. j)
+if take then
+  for _, key in ipairs(KEYS) do
+    for j = 1, cost do
+      redis.call('ZADD', key, now, ARGV[4] .. ':' .. now .. ':' .. j)
+    end
+    redis.call('PEXPIRE', key, window)
   end
-  redis.call('PEXPIRE', key, math.ceil(window / 1000))
 end
 return {1, 0, remaining, 0}
 """
@@ -78,8 +87,19 @@ class RedisSlidingWindow:
             InvalidLimit: no keys, ``limit`` < 0, ``window_ms`` < 1 or ``cost`` < 1.
             GuardUnavailable: Redis did not answer.
         """
+        return await self._run(keys, limit, window_ms, cost, take=True)
+
+    async def peek(
+        self, keys: Sequence[str], limit: int, window_ms: int, cost: int = 1
+    ) -> RateDecision:
+        """Whether :meth:`acquire` would admit now; takes nothing (expired entries are pruned)."""
+        return await self._run(keys, limit, window_ms, cost, take=False)
+
+    async def _run(
+        self, keys: Sequence[str], limit: int, window_ms: int, cost: int, *, take: bool
+    ) -> RateDecision:
         if not keys:
-            raise InvalidLimit("acquire needs at least one rate key")
+            raise InvalidLimit("a rate check needs at least one rate key")
         if limit < 0 or window_ms < 1 or cost < 1:
             raise InvalidLimit(
                 f"rate limit for {list(keys)}: limit {limit} >= 0, window {window_ms} ms >= 1 "
@@ -88,13 +108,13 @@ class RedisSlidingWindow:
         self._counter += 1
         member = f"{self._prefix}.{self._counter}"
         try:
-            allowed, retry_us, remaining, index = await self._script(
-                keys=list(keys), args=[limit, window_ms * 1000, cost, member]
+            allowed, retry_ms, remaining, index = await self._script(
+                keys=list(keys), args=[limit, window_ms, cost, member, 1 if take else 0]
             )
         except RedisError as exc:
             raise GuardUnavailable(f"rate limit on {list(keys)} failed: {exc}") from exc
         if int(allowed) == 1:
             return RateDecision(True, 0, int(remaining))
         return RateDecision(
-            False, max(1, -(-int(retry_us) // 1000)), max(0, int(remaining)), keys[int(index) - 1]
+            False, max(1, int(retry_ms)), max(0, int(remaining)), keys[int(index) - 1]
         )

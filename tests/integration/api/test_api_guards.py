@@ -9,36 +9,42 @@ from collections.abc import Callable
 import httpx
 import pytest
 from edge_helpers import Engine, Server, Tenant, mint, read_topic_async, turn_body
+from redis.asyncio import Redis
 
 from somagent.events.catalog import CONVERSATION, GATEWAY_AUDIT
 from somagent.stack.stack import RunningStack
+from somagent.tools.gates import GateLimits, RedisGate
 
 pytestmark = pytest.mark.integration
 
 
-async def test_tools_per_min_from_the_session_is_a_sliding_window_per_tool(
+async def test_a_turn_is_refused_while_an_allowed_tools_window_is_full(
     client: httpx.AsyncClient, tenant: Tenant, stack: RunningStack, edge: Server
 ) -> None:
     s = await mint(client, tenant, tools_per_min=2)
     tool = f"search-{uuid.uuid4().hex[:6]}"
-    for _ in range(2):
+    # The edge only looks at the window; calls fill it (here: the tool broker's own gate).
+    for _ in range(3):
         async with client.stream("POST", "/v1/turn", json=turn_body(s, tools=[tool]),
                                  headers=s.auth) as r:
             assert r.status_code == 200
+    redis = Redis.from_url(stack.settings.redis_dsn)
+    gate = RedisGate(redis, {"default": GateLimits(rate_limit=2, window_ms=60_000)})
+    for i in range(2):
+        assert (await gate.admit(tenant.tenant, tool, "default", f"call-{i}")).admitted
+    await redis.aclose()
     trace = uuid.uuid4().hex
-    r = await client.post("/v1/turn", json=turn_body(s, tools=[tool]),
+    r = await client.post("/v1/turn", json=turn_body(s, tools=["other-tool", tool]),
                           headers={**s.auth, "traceparent": f"00-{trace}-{'1' * 16}-01"})
     assert r.status_code == 429
-    assert r.json()["type"].endswith("/rate-limited")
+    assert r.json()["type"].endswith("/rate-limited") and tool in r.json()["detail"]
     assert 1 <= int(r.headers["retry-after"]) <= 60
     assert r.json()["retry_after_s"] == int(r.headers["retry-after"])
-    # Another tool has its own window; a turn without tools takes no slot.
-    async with client.stream("POST", "/v1/turn", json=turn_body(s, tools=["other-tool"]),
-                             headers=s.auth) as ok:
-        assert ok.status_code == 200
-    async with client.stream("POST", "/v1/turn", json=turn_body(s, tools=[]),
-                             headers=s.auth) as ok:
-        assert ok.status_code == 200
+    # Another tool has its own window; a turn without tools needs none.
+    for tools in (["other-tool"], []):
+        async with client.stream("POST", "/v1/turn", json=turn_body(s, tools=tools),
+                                 headers=s.auth) as ok:
+            assert ok.status_code == 200
     denied = await read_topic_async(
         stack.settings, edge.ctx.codec, GATEWAY_AUDIT,
         lambda e: e["type"] == "PolicyDenied" and e["trace_id"] == trace)

@@ -66,6 +66,20 @@ async def test_multi_key_acquire_is_all_or_nothing(redis: Redis) -> None:  # typ
     assert ok.allowed and ok.remaining == 0
 
 
+async def test_peek_takes_nothing_and_agrees_with_acquire(redis: Redis) -> None:  # type: ignore[type-arg]
+    limiter = RedisSlidingWindow(redis)
+    k = key("rate:peek")
+    for _ in range(5):
+        assert (await limiter.peek([k], 1, 60_000)).allowed
+    assert await redis.zcard(k) == 0
+    assert (await limiter.acquire([k], 1, 60_000)).allowed
+    look = await limiter.peek([k], 1, 60_000)
+    assert not look.allowed and look.key == k and 1 <= look.retry_after_ms <= 60_000
+    # Scores are epoch milliseconds, like the tool broker's gate on the same keys.
+    (_, score), = await redis.zrange(k, 0, 0, withscores=True)
+    assert abs(score - time.time() * 1000) < 5_000
+
+
 async def test_budget_reservations_never_overspend(redis: Redis) -> None:  # type: ignore[type-arg]
     budget = RedisTokenBudget(redis)
     s = uuid.uuid4().hex
