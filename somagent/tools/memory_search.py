@@ -51,7 +51,11 @@ ARGS_SCHEMA: Final = {
             "x-somagent-extract": "text",
         },
         "top_k": {"type": "integer", "minimum": 1, "maximum": 50, "default": 5},
-        "capsule_ids": {"type": "array", "items": {"type": "string"}, "maxItems": 50},
+        "capsule_ids": {
+            "type": "array",
+            "items": {"type": "string", "minLength": 1, "maxLength": 128},
+            "maxItems": 100,
+        },
     },
 }
 
