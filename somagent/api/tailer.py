@@ -29,6 +29,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, Message, TopicPartition
 
+from somagent.api.exceptions import LogUnavailable
 from somagent.config import Settings
 from somagent.events.catalog import CONVERSATION, key_for
 from somagent.events.codec import EventCodec
@@ -119,7 +120,10 @@ class Tailer:
         metadata = consumer.list_topics(self.topic, timeout=timeout_s).topics.get(self.topic)
         if metadata is None or metadata.error is not None:
             consumer.close()
-            raise RuntimeError(f"topic {self.topic} missing at {self.settings.kafka_servers}")
+            raise LogUnavailable(
+                f"topic {self.topic} is missing at {self.settings.kafka_servers}; "
+                "run ensure_topics (somagent up)"
+            )
         assignment = []
         for partition in sorted(metadata.partitions):
             _, high = consumer.get_watermark_offsets(
