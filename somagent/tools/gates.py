@@ -11,18 +11,23 @@ sorted set per ``(tenant, tool)``:
 
 A refusal says which gate (``rate-limit`` or ``budget``) and when to retry
 (``retry_after_ms``, from the oldest entry leaving the window). Time is the
-caller's clock in epoch ms (injected; workers share NTP time).
+Redis server's clock in epoch ms (``TIME``), so every worker — and the edge's
+``somagent.limits`` windows on the same ``rate:{tenant}:{tool}`` keys — share
+one clock; tests may inject ``clock_ms``.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 _SCRIPT: Final = """
 local now = tonumber(ARGV[1])
+if not now then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
 local window = tonumber(ARGV[2])
 local member = ARGV[3]
 local rate_limit = tonumber(ARGV[4])
@@ -83,7 +88,7 @@ class RedisGate:
 
     client: Any
     limits: Mapping[str, GateLimits] = field(default_factory=lambda: {"default": GateLimits()})
-    clock_ms: Callable[[], int] = field(default=lambda: time.time_ns() // 1_000_000)
+    clock_ms: Callable[[], int] | None = None
 
     async def admit(
         self, tenant: str, tool: str, rate_class: str, key: str, units: float = 1.0
@@ -95,7 +100,7 @@ class RedisGate:
             2,
             f"rate:{tenant}:{tool}",
             f"budget:{tenant}:{tool}",
-            self.clock_ms(),
+            "" if self.clock_ms is None else self.clock_ms(),
             lim.window_ms,
             key,
             -1 if lim.rate_limit is None else lim.rate_limit,

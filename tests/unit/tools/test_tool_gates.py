@@ -89,3 +89,16 @@ def test_broker_refuses_over_the_rate(redis_url: str) -> None:
         return codes
 
     assert run(redis_url, scenario) == ["ok", "rate-limit"]
+
+
+def test_server_clock_by_default(redis_url: str) -> None:
+    async def scenario(client: Any) -> tuple[list[bool], float]:
+        gate = RedisGate(client, {"default": GateLimits(rate_limit=1, window_ms=60_000)})
+        admitted = [(await gate.admit("t", "calc", "default", k)).admitted for k in "ab"]
+        scores = await client.zrange("rate:t:calc", 0, -1, withscores=True)
+        seconds, micros = await client.time()
+        return admitted, abs(scores[0][1] - (seconds * 1000 + micros // 1000))
+
+    admitted, skew_ms = run(redis_url, scenario)
+    assert admitted == [True, False]
+    assert skew_ms < 5_000  # scored in epoch ms of the server's clock
