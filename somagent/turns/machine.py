@@ -41,6 +41,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import replace
+from typing import Protocol
 
 from somagent.turns import events as ev
 from somagent.turns.actions import (
@@ -86,6 +87,7 @@ __all__ = [
     "DEFAULT_TIMEOUTS",
     "NOT_EXECUTED_CODES",
     "Action",
+    "Denial",
     "Finish",
     "RunAnswer",
     "RunPlan",
@@ -199,6 +201,19 @@ def on_recalled(
     return advance(out, state, Step.PLAN, now_ms, timeouts, evidence=tuple(evidence))
 
 
+class Denial(Protocol):
+    """A requested tool refused by policy (``somagent.tools.policy.Denial`` fits)."""
+
+    @property
+    def tool(self) -> str: ...
+
+    @property
+    def reason_code(self) -> str: ...
+
+    @property
+    def detail(self) -> str: ...
+
+
 def _with_call_ids(state: TurnState, plan: Plan) -> Plan:
     indexes = [c.index for c in plan.calls]
     if indexes != list(range(len(plan.calls))):
@@ -218,8 +233,11 @@ def on_planned(
     now_ms: int,
     timeouts: StepTimeouts = DEFAULT_TIMEOUTS,
     allowed_tools: Collection[str] | None = None,
+    denials: Sequence[Denial] = (),
 ) -> Transition:
-    """A plan arrived: emit ``TurnPlanned``, ``PolicyDenied`` per call outside
+    """A plan arrived: emit ``PolicyDenied`` per request-level ``denials`` (the
+    requested tools the session policy refused, from ``somagent.tools.policy.decide``),
+    ``TurnPlanned``, ``PolicyDenied`` per call outside
     ``allowed_tools`` (default: the request's ``allow_tools``; pass the
     request ∩ session policy) and ``ToolCallRequested`` per allowed call; then
     run the first call (or verify when there is none).
@@ -235,6 +253,12 @@ def on_planned(
     plan = _with_call_ids(state, plan)
     allowed = set(state.allow_tools if allowed_tools is None else allowed_tools)
     out = Out(state, now_ms)
+    for d in denials:
+        out.event(
+            ev.POLICY_DENIED,
+            {"reason_code": d.reason_code, "detail": d.detail, "path": f"tool:{d.tool}"},
+            f"request:{d.tool}",
+        )
     planned_id = out.event(
         ev.TURN_PLANNED,
         {

@@ -402,3 +402,21 @@ def test_seq_is_contiguous_under_any_outcome_order(outcomes: list[str]) -> None:
     assert state.seq == len(events)
     assert len({e.event_id for e in events}) == len(events)
     assert sum(e.type == ev.TURN_FAILED for e in events) <= 1
+
+
+def test_request_level_denials_are_audited_before_the_plan() -> None:
+    from somagent.tools.policy import SessionPolicy, decide
+
+    decision = decide(
+        ["calc", "python", "weather"], SessionPolicy(frozenset({"calc"})), {"calc", "python"}
+    )
+    state = m.on_recalled(m.start(request(), T0).state, (), T0).state
+    plan = Plan((ToolCall(0, "calc", {"expression": "1"}),))
+    t = m.on_planned(state, plan, T0 + 1, allowed_tools=decision.allowed, denials=decision.denied)
+    types = [e.type for e in t.events]
+    assert types == [ev.POLICY_DENIED, ev.POLICY_DENIED, ev.TURN_PLANNED, ev.TOOL_CALL_REQUESTED]
+    assert [(e.payload["path"], e.payload["reason_code"]) for e in t.events[:2]] == [
+        ("tool:python", "tool-not-in-session-policy"),
+        ("tool:weather", "tool-not-registered"),
+    ]
+    assert len({e.event_id for e in t.events}) == 4
