@@ -116,6 +116,7 @@ class PythonSnippet:
             wall_timeout_s=wall,
             max_output_bytes=lim.max_output_bytes,
             max_file_bytes=lim.max_file_bytes,
+            max_open_files=lim.max_open_files,
         )
         result = await run_sandboxed(
             [self.python, "-I", "-S", "-u", "-c", RUNNER],

@@ -2,9 +2,10 @@
 
 Each run gets:
 
-* ``RLIMIT_CPU`` (soft = the CPU budget, hard = one second more) and
-  ``RLIMIT_AS`` (address space), ``RLIMIT_FSIZE`` (largest file it may write)
-  and ``RLIMIT_CORE`` = 0, set in the child before ``exec``;
+* ``RLIMIT_CPU`` (soft = the CPU budget, hard = one second more),
+  ``RLIMIT_AS`` (address space), ``RLIMIT_FSIZE`` (largest file it may write),
+  ``RLIMIT_NOFILE`` (open descriptors) and ``RLIMIT_CORE`` = 0, set in the
+  child before ``exec``;
 * a wall-clock timeout after which the whole process group is killed;
 * an environment scrubbed to ``PATH``, ``LANG``, ``HOME`` and ``TMPDIR`` (the
   scratch directory) — no secrets are inherited;
@@ -19,6 +20,11 @@ Each run gets:
 (non-zero exit code), ``signal`` (killed by a signal), ``timeout`` (wall
 clock), ``cpu_limit`` (SIGXCPU / CPU budget), ``memory_limit`` (allocation
 failed under ``RLIMIT_AS``) and ``output_limit``.
+
+Not covered here: network access and the file system outside the scratch
+directory are not isolated (that needs namespaces/containers, which the
+deployment provides); that is why the ``python`` tool is declared
+``side_effect=True`` and runs at most once per call.
 
 Memory-limit detection: a process whose allocation fails under ``RLIMIT_AS``
 either reports it (Python raises ``MemoryError``; the runner used by the
@@ -60,6 +66,7 @@ class SandboxLimits:
     wall_timeout_s: float = 10.0
     max_output_bytes: int = 1024 * 1024
     max_file_bytes: int = 16 * 1024 * 1024
+    max_open_files: int = 256
 
 
 @dataclass(frozen=True)
@@ -93,12 +100,14 @@ class SandboxResult:
 
 def _limiter(limits: SandboxLimits) -> Callable[[], None]:
     cpu, mem, fsize = limits.cpu_time_s, limits.memory_bytes, limits.max_file_bytes
+    nofile = limits.max_open_files
 
     def apply() -> None:  # runs in the child between fork and exec
         resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
         resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
         resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
 
     return apply
 

@@ -182,3 +182,12 @@ def test_a_failing_output_sink_stops_the_run_and_propagates() -> None:
             run_sandboxed([*PY, code], on_output=sink, limits=SandboxLimits(wall_timeout_s=20))
         )
     assert time.monotonic() - t0 < 10
+
+
+def test_file_size_and_descriptor_limits() -> None:
+    big = "open('f', 'wb').write(b'x' * 10_000_000)"
+    result, _ = run(big, SandboxLimits(max_file_bytes=1_000_000))
+    assert result.status in ("signal", "exit")  # SIGXFSZ, or the write error
+    fds = "import os\nfs = [open(os.devnull) for _ in range(100)]"
+    result, _ = run(fds, SandboxLimits(max_open_files=32))
+    assert result.status == "exit" and "Too many open files" in result.stderr  # type: ignore[attr-defined]
