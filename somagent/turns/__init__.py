@@ -5,6 +5,6 @@ Public API: :mod:`somagent.turns.machine` (transitions and actions),
 :mod:`somagent.turns.events` (event records), :mod:`somagent.turns.ids`,
 :mod:`somagent.turns.request` (``TurnRequest``, ``request_from_event``),
 :mod:`somagent.turns.planner` (``Planner``, ``DeterministicPlanner``),
-:mod:`somagent.turns.verify` and :mod:`somagent.turns.pii`. Imports nothing else from the project except
-``somagent.exceptions``.
+:mod:`somagent.turns.verify` and :mod:`somagent.turns.pii`.
+Imports nothing else from the project except ``somagent.exceptions``.
 """
