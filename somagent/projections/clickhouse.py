@@ -53,8 +53,12 @@ def split_statements(text: str) -> list[str]:
 
 # Every object the DDL creates, dependants first (the order drop_objects uses).
 OBJECTS = (
-    "usage_minute_mv", "usage_by_minute", "turn_step_latency",
-    "usage_minute", "events", "projector_positions",
+    "usage_minute_mv",
+    "usage_by_minute",
+    "turn_step_latency",
+    "usage_minute",
+    "events",
+    "projector_positions",
 )
 _OBJECT_NAME = re.compile(r"\b(" + "|".join(OBJECTS) + r")\b")
 
@@ -198,9 +202,12 @@ class DriverClickHouse:
         parts = urlsplit(url)
         self.database = (parts.path or "/default").strip("/") or "default"
         self._bootstrap = Client(
-            host=parts.hostname or "127.0.0.1", port=parts.port or 9000,
-            user=parts.username or "default", password=parts.password or "",
-            connect_timeout=5, send_receive_timeout=30,
+            host=parts.hostname or "127.0.0.1",
+            port=parts.port or 9000,
+            user=parts.username or "default",
+            password=parts.password or "",
+            connect_timeout=5,
+            send_receive_timeout=30,
         )
         self._client = Client.from_url(url)
         self._lock = threading.Lock()
@@ -213,9 +220,7 @@ class DriverClickHouse:
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         with self._lock:
-            rows, columns = self._client.execute(
-                render_params(sql, params), with_column_types=True
-            )
+            rows, columns = self._client.execute(render_params(sql, params), with_column_types=True)
         names = [c[0] for c in columns]
         return [dict(zip(names, row, strict=True)) for row in rows]
 

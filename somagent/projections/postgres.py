@@ -28,6 +28,8 @@ from somagent.projections.model import (
     LEDGER_COLUMNS,
     TURN_COLUMNS,
     TurnRow,
+    as_datetime,
+    as_uuid,
     fold_turn,
     ledger_values,
     session_row,
@@ -89,7 +91,9 @@ class PostgresProjector:
             if kind == "SessionMinted":
                 sessions.append(session_row(rec.event))
             elif kind == "SessionExpired":
-                expired.append((rec.event["payload"]["session_id"], rec.event["ts"]))
+                expired.append(
+                    (as_uuid(rec.event["payload"]["session_id"]), as_datetime(rec.event["ts"]))
+                )
             elif kind == "UsageWindowClosed":
                 ledger.append(ledger_values(rec.event))
             elif rec.topic == CONVERSATION and turn_id_of(rec.event) is not None:

@@ -11,16 +11,19 @@ most ``max_records``; ``positions`` after a batch is the next offset to read.
 
 from __future__ import annotations
 
+import io
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
+from fastavro import parse_schema, schemaless_reader
 
 from somagent.config import Settings
 from somagent.events.catalog import DEAD_LETTER
-from somagent.events.codec import EventCodec
+from somagent.events.codec import HEADER_SIZE, MAGIC, EventCodec
+from somagent.events.envelope import plain
 from somagent.events.exceptions import DecodeError, Where
 from somagent.events.kafka import EventProducer, dead_letter_headers
 from somagent.events.schema_log import kafka_registry
@@ -32,7 +35,11 @@ TopicPart = tuple[str, int]
 
 @dataclass(frozen=True, slots=True)
 class Record:
-    """One decoded event with its Kafka position."""
+    """One decoded event with its Kafka position.
+
+    ``event`` has UUIDs as canonical strings and timestamps as epoch
+    microseconds (see :class:`PlainDecoder`).
+    """
 
     topic: str
     partition: int
@@ -76,6 +83,43 @@ def end_offsets(
         consumer.close()
 
 
+def _strip_logical(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {k: _strip_logical(v) for k, v in node.items() if k != "logicalType"}
+    if isinstance(node, list):
+        return [_strip_logical(v) for v in node]
+    return node
+
+
+class PlainDecoder:
+    """Decode envelopes with UUIDs as strings and timestamps as epoch µs, fast.
+
+    Records written with the codec's own writer schema are read with that schema
+    minus its logical-type annotations (same bytes, no UUID/datetime objects: the
+    billing worker only needs strings and integers). Anything else (older writer
+    schemas, corrupt bytes) goes through :meth:`EventCodec.decode` unchanged, so
+    its errors and dead-lettering stay exactly the codec's.
+    """
+
+    def __init__(self, codec: EventCodec) -> None:
+        self.codec = codec
+        self.header = MAGIC + codec.writer.fingerprint
+        self.parsed = parse_schema(_strip_logical(codec.writer.schema))
+
+    def decode(self, data: bytes, where: Where) -> dict[str, Any]:
+        if data is not None and data[:HEADER_SIZE] == self.header:
+            body = io.BytesIO(data)
+            body.seek(HEADER_SIZE)
+            try:
+                event: dict[str, Any] = schemaless_reader(body, self.parsed, None)  # type: ignore[assignment]
+                if body.tell() == len(data):
+                    return event
+            except Exception:
+                pass
+        decoded: dict[str, Any] = plain(self.codec.decode(data, where))
+        return decoded
+
+
 class LogReader:
     """Decoded batches from ``positions`` onwards (a missing partition starts at 0)."""
 
@@ -91,6 +135,7 @@ class LogReader:
     ) -> None:
         self.name = name
         self.codec = codec
+        self.decoder = PlainDecoder(codec)
         self.positions: dict[TopicPart, int] = {tp: int(positions.get(tp, 0)) for tp in parts}
         self.skipped = 0
         self._consumer = Consumer(
@@ -117,7 +162,7 @@ class LogReader:
         """Up to ``max_records`` decoded records; may be empty. Advances ``positions``."""
         messages = self._consumer.consume(num_messages=max_records, timeout=timeout_s)
         out: list[Record] = []
-        decode = self.codec.decode
+        decode = self.decoder.decode
         for msg in messages:
             if msg.error() is not None:
                 log.warning("projector %s: %s", self.name, msg.error())

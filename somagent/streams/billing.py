@@ -55,6 +55,7 @@ from somagent.events.envelope import plain
 from somagent.events.exceptions import DecodeError, Where
 from somagent.events.kafka import EVENT_TYPE_HEADER, EventProducer, dead_letter_headers
 from somagent.events.schema_log import kafka_registry, producer_config
+from somagent.projections.source import PlainDecoder
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +130,7 @@ class BillingWorker:
         self.pricebook = pricebook or load_pricebook()
         self.plan_for = plan_for
         self.codec = EventCodec(kafka_registry(settings))
+        self.decoder = PlainDecoder(self.codec)
         self.books: dict[int, LedgerBook] = {}
         self.usage_in = 0
         self.rows_out = 0
@@ -302,7 +304,7 @@ class BillingWorker:
     def _decode(self, msg: Message) -> Usage | None:
         where = Where(str(msg.topic()), int(msg.partition() or 0), int(msg.offset() or 0))
         try:
-            event = self.codec.decode(msg.value(), where)  # type: ignore[arg-type]
+            event = self.decoder.decode(msg.value(), where)  # type: ignore[arg-type]
         except DecodeError as exc:
             self._dead_letter(msg, exc.reason, str(exc), exc)
             return None

@@ -1,0 +1,118 @@
+"""Replay throughput: events/s rebuilding the ClickHouse and Postgres read models.
+
+On a fresh local stack, ``--events`` example events (every payload type, whole
+turns) are appended to the catalog topics; then ``replay_clickhouse`` and
+``replay_postgres`` rebuild their ``*_replay`` tables from offset 0, exactly as
+``somagent replay`` does. The baseline in the same run is raw fastavro
+``schemaless_reader`` over the same bodies (decoding alone); ``ratio`` is replay
+events/s over that. Prints one JSON object; timings are never asserted.
+Target: ≥ 100,000 events/s into ClickHouse.
+"""
+
+from __future__ import annotations
+
+import sys
+
+# bench/ holds math.py, which would shadow the standard library's math module.
+sys.path[:] = [p for p in sys.path if not p.endswith("bench")]
+
+import argparse  # noqa: E402
+import asyncio  # noqa: E402
+import contextlib  # noqa: E402
+import io  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import platform  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+from fastavro import schemaless_reader  # noqa: E402
+
+from somagent.config import Settings, load_settings  # noqa: E402
+from somagent.events.codec import HEADER_SIZE, EventCodec  # noqa: E402
+from somagent.events.examples import example_events  # noqa: E402
+from somagent.events.kafka import EventProducer  # noqa: E402
+from somagent.events.schema_log import kafka_registry  # noqa: E402
+from somagent.projections.replay import replay_clickhouse, replay_postgres  # noqa: E402
+from somagent.stack.process import free_port  # noqa: E402
+from somagent.stack.stack import Stack  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@contextlib.contextmanager
+def bench_stack(partitions: int = 6) -> Iterator[Settings]:
+    """The real stack in a temporary directory on free loopback ports; stopped afterwards."""
+    with tempfile.TemporaryDirectory(prefix="somagent-bench-") as home:
+        settings = load_settings(
+            home=Path(home),
+            cache_dir=Path(os.environ.get("SOMAGENT_CACHE_DIR", REPO / ".somagent" / "cache")),
+            kafka_port=free_port(),
+            kafka_controller_port=free_port(),
+            postgres_port=free_port(),
+            redis_port=free_port(),
+            api_port=free_port(),
+            topic_partitions=partitions,
+        )
+        stack = Stack(settings)
+        try:
+            yield stack.up().settings
+        finally:
+            stack.down()
+
+
+def run(n: int) -> dict[str, Any]:
+    events = []
+    seed = 0
+    while len(events) < n:
+        events.extend(example_events(seed))
+        seed += 1
+    events = events[:n]
+    with bench_stack() as settings:
+        codec = EventCodec(kafka_registry(settings))
+        bodies = [codec.encode(e)[HEADER_SIZE:] for e in events]
+        parsed = codec.writer.parsed
+        start = time.perf_counter()
+        for body in bodies:
+            schemaless_reader(io.BytesIO(body), parsed, None)
+        raw = n / (time.perf_counter() - start)
+
+        producer = EventProducer(settings, codec)
+        for e in events:
+            producer.send(e)
+        producer.close()
+
+        ch = replay_clickhouse(settings)
+        pg = asyncio.run(replay_postgres(settings))
+    return {
+        "benchmark": "replay",
+        "events": n,
+        "raw_decode_events_per_s": round(raw),
+        "clickhouse_events": ch.events,
+        "clickhouse_seconds": round(ch.seconds, 3),
+        "clickhouse_events_per_s": round(ch.events_per_s),
+        "postgres_events": pg.events,
+        "postgres_seconds": round(pg.seconds, 3),
+        "postgres_events_per_s": round(pg.events_per_s),
+        "clickhouse_ratio": round(ch.events_per_s / raw, 3),
+        "postgres_ratio": round(pg.events_per_s / raw, 3),
+        "target_clickhouse_events_per_s": 100_000,
+        "clickhouse_backend": "chdb",
+        "python": platform.python_version(),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--quick", action="store_true", help="50,000 events")
+    args = parser.parse_args(argv)
+    print(json.dumps(run(50_000 if args.quick else args.events)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
