@@ -13,14 +13,16 @@ import pytest
 
 from somagent.tools.exceptions import ToolExecutionError
 from somagent.tools.python_tool import SPEC, PythonSnippet
-from somagent.tools.sandbox import SandboxLimits, run_sandboxed
+from somagent.tools.sandbox import SandboxLimits, SandboxResult, run_sandboxed
 from somagent.tools.spec import ToolContext
 from somagent.tools.validation import errors
 
 PY = [sys.executable, "-I", "-S", "-u", "-c"]
 
 
-def run(code: str, limits: SandboxLimits | None = None) -> tuple[object, list[tuple[float, str]]]:
+def run(
+    code: str, limits: SandboxLimits | None = None
+) -> tuple[SandboxResult, list[tuple[float, str]]]:
     chunks: list[tuple[float, str]] = []
     t0 = time.monotonic()
 
