@@ -15,11 +15,20 @@ codec events/s divided by raw events/s (target ≥ 0.8). Timings are never asser
 
 from __future__ import annotations
 
+import os
+import sys
+
+# Python puts this script's folder first on sys.path, and bench/ holds scripts named
+# like standard modules (bench/math.py): drop it so `import math` (datetime, numpy,
+# fastavro) gets the standard library. Hence imports after code:
+# ruff: noqa: E402
+_HERE = os.path.realpath(os.path.dirname(os.path.abspath(__file__)))
+sys.path[:] = [p for p in sys.path if os.path.realpath(p or os.curdir) != _HERE]
+
 import argparse
 import io
 import json
 import platform
-import sys
 import time
 from collections.abc import Callable
 from typing import Any
