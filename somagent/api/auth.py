@@ -8,7 +8,7 @@ from starlette.requests import Request
 
 from somagent.api.call import Call
 from somagent.api.problems import Problem
-from somagent.api.tenants import Tenant, key_id, tenant_for_key
+from somagent.api.tenants import Tenant, tenant_for_key
 from somagent.api.tokens import SessionClaims, verify
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="somagent"'}
@@ -72,7 +72,3 @@ async def owned_session(call: Call, claims: SessionClaims, session: str) -> dict
             "session-mismatch", f"token is for session {claims.session}, not {session}"
         )
     return snapshot
-
-
-def key_principal(api_key_hash: str) -> str:
-    return key_id(api_key_hash)

@@ -23,6 +23,7 @@ from somagent.api.problems import Problem
 from somagent.api.tokens import SessionClaims
 from somagent.events.envelope import make_event, now_us
 from somagent.events.ids import random_event_id
+from somagent.exceptions import SomagentError
 
 
 def _check_capsules(claims: SessionClaims, wanted: Iterable[str]) -> None:
@@ -48,6 +49,9 @@ async def recall(request: Request, call: Call) -> Response:
         )
     except ValueError as exc:  # InvalidRecallRequest
         raise Problem("invalid-body", str(exc)) from exc
+    except SomagentError as exc:  # MemoryStoreError and friends: the store failed
+        raise Problem("dependency-unavailable", f"memory store failed: {exc}",
+                      headers={"Retry-After": "1"}, retry_after_s=1) from exc
     return JSONResponse({"evidence": [b.to_dict() for b in blocks]})
 
 
