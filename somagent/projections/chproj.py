@@ -28,7 +28,6 @@ from somagent.events.catalog import (
     GATEWAY_AUDIT,
     MEMORY,
 )
-from somagent.events.envelope import plain
 from somagent.projections.clickhouse import ClickHouse, apply_ddl, drop_objects
 from somagent.projections.source import Record, TopicPart
 
@@ -54,31 +53,29 @@ _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 def event_columns(records: Iterable[Record]) -> list[list[Any]]:
-    """Column-major values of ``events`` for ``records`` (payload as compact JSON)."""
+    """Column-major values of ``events`` for ``records`` (payload as compact JSON).
+
+    Records come from :class:`LogReader`, whose events are already plain (UUIDs as
+    strings, timestamps as epoch µs), so the payload serialises as it is.
+    """
     cols: list[list[Any]] = [[] for _ in EVENT_COLUMNS]
     (eid, typ, ts, ten, ses, trn, trc, seq, prod, top, par, off, pay) = cols
     for r in records:
         e = r.event
-        eid.append(str(e["event_id"]))
+        eid.append(e["event_id"])
         typ.append(e["type"])
-        ts.append(_micros(e["ts"]))
-        ten.append(str(e["tenant"]))
-        ses.append("" if e["session"] is None else str(e["session"]))
-        trn.append("" if e["turn"] is None else str(e["turn"]))
+        ts.append(e["ts"])
+        ten.append(e["tenant"])
+        ses.append(e["session"] or "")
+        trn.append(e["turn"] or "")
         trc.append(e["trace_id"])
         seq.append(e["seq"])
         prod.append(e["producer"])
         top.append(r.topic)
         par.append(r.partition)
         off.append(r.offset)
-        pay.append(_dumps(plain(e["payload"])))
+        pay.append(_dumps(e["payload"]))
     return cols
-
-
-def _micros(value: Any) -> int:
-    if isinstance(value, int):
-        return value
-    return int(plain(value))
 
 
 class ClickHouseProjector:
