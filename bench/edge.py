@@ -123,8 +123,9 @@ class DirectConsumer:
             batch = [first, *self.consumer.consume(499, timeout=0)]
             now = time.perf_counter()
             for msg in batch:
-                if msg.error() is None:
-                    self.received[str(self.codec.decode(msg.value())["event_id"])] = now
+                value = msg.value()
+                if msg.error() is None and value is not None:
+                    self.received[str(self.codec.decode(value)["event_id"])] = now
 
     def close(self) -> None:
         self._stop.set()
@@ -196,7 +197,9 @@ async def measure(settings: Settings, streams: int, rate: float, url: str, pid: 
         ramp_start = time.perf_counter()
         # One client per wave of 50 streams: httpx's pool does O(connections) work per
         # request and release, which would bill the client's cost to the edge.
-        tasks, turns, shards = [], [], []
+        tasks: list[asyncio.Task[None]] = []
+        turns: list[str] = []
+        shards: list[AsyncExitStack] = []
         while len(tasks) < streams:  # open in waves of 50, each wave once the last is open
             wave = min(50, streams - len(tasks))
             shard = AsyncExitStack()
