@@ -1,7 +1,8 @@
 """``GET /v1/usage?from=…&to=…&group_by=minute|hour|day``: the tenant's usage and spend.
 
-Read from Postgres ``usage_ledger`` (one row per closed minute window and
-revision; corrections are additive rows, so plain sums are exact). ``from`` is
+Read from Postgres ``usage_ledger`` through the projections' query
+:func:`somagent.projections.usage.usage_for` (one row per closed minute window
+and revision; corrections are additive rows, so plain sums are exact). ``from`` is
 inclusive, ``to`` exclusive, both ISO 8601 with a zone (or ``Z``); buckets are
 UTC. The range is limited to 31 days at minute granularity and 400 days otherwise.
 """
@@ -16,20 +17,10 @@ from starlette.responses import JSONResponse, Response
 from somagent.api.auth import session_token
 from somagent.api.call import Call, endpoint
 from somagent.api.problems import Problem
+from somagent.projections.usage import BadUsageQuery, usage_for
 
 GROUPS = ("minute", "hour", "day")
 _MAX_SPAN = {"minute": timedelta(days=31), "hour": timedelta(days=400), "day": timedelta(days=400)}
-
-USAGE_SQL = """
-SELECT date_trunc($4, minute AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS bucket,
-       sum(tokens)::bigint AS tokens, sum(tool_calls)::bigint AS tool_calls,
-       sum(storage_bytes)::bigint AS storage_bytes, sum(egress_bytes)::bigint AS egress_bytes,
-       sum(cost_cents)::bigint AS cost_cents
-FROM usage_ledger
-WHERE tenant_id = $1 AND minute >= $2 AND minute < $3
-GROUP BY 1 ORDER BY 1
-"""
-
 
 def _instant(request: Request, name: str) -> datetime:
     raw = request.query_params.get(name)
@@ -57,10 +48,13 @@ async def usage(request: Request, call: Call) -> Response:
     if end <= start or end - start > _MAX_SPAN[group]:
         raise Problem("invalid-query", f"need from < to within {_MAX_SPAN[group].days} days "
                       f"for group_by={group}")
-    rows = await call.ctx.pg.fetch(USAGE_SQL, claims.tenant, start, end, group)
+    try:
+        rows = await usage_for(call.ctx.pg, claims.tenant, start, end, group)
+    except BadUsageQuery as exc:
+        raise Problem("invalid-query", str(exc)) from exc
     buckets = [
         {
-            "start": r["bucket"].replace(tzinfo=UTC).isoformat().replace("+00:00", "Z"),
+            "start": r["bucket"].astimezone(UTC).isoformat().replace("+00:00", "Z"),
             **{k: int(r[k]) for k in ("tokens", "tool_calls", "storage_bytes", "egress_bytes",
                                       "cost_cents")},
         }
