@@ -150,12 +150,11 @@ class LogReader:
                 "queued.min.messages": 200_000,
             }
         )
-        self._consumer.assign(
-            [
-                TopicPartition(t, p, off if off > 0 else OFFSET_BEGINNING)
-                for (t, p), off in self.positions.items()
-            ]
-        )
+        self._assigned = [
+            TopicPartition(t, p, off if off > 0 else OFFSET_BEGINNING)
+            for (t, p), off in self.positions.items()
+        ]
+        self._consumer.assign(self._assigned)
         self._dlq = EventProducer(settings, codec) if dead_letters else None
 
     def batch(self, max_records: int = 5000, timeout_s: float = 0.5) -> list[Record]:
@@ -176,17 +175,17 @@ class LogReader:
                 self._dead_letter(msg, exc)
                 continue
             out.append(Record(topic, partition, offset, event))
+        self._advance()
         return out
 
-    def raw_batch(self, max_records: int = 5000, timeout_s: float = 0.5) -> list[Message]:
-        """Undecoded messages (benchmarks); advances ``positions`` the same way."""
-        messages = self._consumer.consume(num_messages=max_records, timeout=timeout_s)
-        for msg in messages:
-            if msg.error() is None:
-                self.positions[(str(msg.topic()), int(msg.partition() or 0))] = (
-                    int(msg.offset() or 0) + 1
-                )
-        return [m for m in messages if m.error() is None]
+    def _advance(self) -> None:
+        # Transactional producers leave commit markers that take an offset but are
+        # never delivered; the consumer's own position steps over them, so the
+        # positions (and caught_up against high watermarks) use it.
+        for tp in self._consumer.position(self._assigned):
+            if tp.offset >= 0:
+                key = (tp.topic, tp.partition)
+                self.positions[key] = max(self.positions.get(key, 0), tp.offset)
 
     def _dead_letter(self, msg: Message, error: DecodeError) -> None:
         self.skipped += 1

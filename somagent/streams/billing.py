@@ -38,7 +38,7 @@ from confluent_kafka import (
     TopicPartition,
 )
 
-from somagent.billing.exceptions import TooLate
+from somagent.billing.exceptions import BillingError, TooLate
 from somagent.billing.ledger import DEFAULT_RETENTION_US, LedgerBook, Usage, WindowKey, WindowState
 from somagent.billing.pricebook import PriceBook, load_pricebook
 from somagent.config import Settings
@@ -65,9 +65,9 @@ _WINDOW = b"w|"
 _ID = b"i|"
 
 
-def changelog_topic(settings: Settings) -> Topic:
+def changelog_topic(settings: Settings, name: str = CHANGELOG) -> Topic:
     return Topic(
-        CHANGELOG,
+        name,
         "w|window key or i|usage id",
         "billing window state (compacted)",
         partitions=settings.topic_partitions,
@@ -77,11 +77,17 @@ def changelog_topic(settings: Settings) -> Topic:
 
 @dataclass
 class BillingConfig:
+    """Worker settings: grace period (s), wall-clock closing, state retention (µs),
+    batch size, consumer group, and the topics (the catalog's by default)."""
+
     grace_s: float = 10.0
     wall_clock: bool = True
     retention_us: int = DEFAULT_RETENTION_US
     batch: int = 5000
     group: str = GROUP
+    usage_topic: str = BILLING_USAGE
+    ledger_topic: str = BILLING_LEDGER
+    changelog_topic: str = CHANGELOG
     worker_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 
 
@@ -134,7 +140,7 @@ class BillingWorker:
         self.books: dict[int, LedgerBook] = {}
         self.usage_in = 0
         self.rows_out = 0
-        ensure_topics(settings, [changelog_topic(settings)])
+        ensure_topics(settings, [changelog_topic(settings, self.config.changelog_topic)])
         self._producer = Producer(
             producer_config(
                 settings,
@@ -157,7 +163,7 @@ class BillingWorker:
             }
         )
         self._consumer.subscribe(
-            [BILLING_USAGE],
+            [self.config.usage_topic],
             on_assign=self._on_assign,
             on_revoke=self._on_revoke,
             on_lost=self._on_revoke,
@@ -185,21 +191,30 @@ class BillingWorker:
         )
         try:
             low, high = reader.get_watermark_offsets(
-                TopicPartition(CHANGELOG, partition), timeout=30
+                TopicPartition(self.config.changelog_topic, partition), timeout=30
             )
             windows: dict[bytes, bytes | None] = {}
             ids: dict[bytes, bytes | None] = {}
             if high > low:
-                reader.assign([TopicPartition(CHANGELOG, partition, OFFSET_BEGINNING)])
-                position = low
-                while position < high:
-                    for msg in reader.consume(10_000, 1.0):
-                        if msg.error() is not None:
-                            continue
-                        position = int(msg.offset() or 0) + 1
-                        key = msg.key() or b""
-                        target = windows if key.startswith(_WINDOW) else ids
-                        target[key[2:]] = msg.value()
+                tp = TopicPartition(self.config.changelog_topic, partition, OFFSET_BEGINNING)
+                reader.assign([tp])
+                deadline = time.monotonic() + 300
+                # Commit markers take offsets but are never delivered: follow the
+                # consumer's position, which steps over them, up to the high mark.
+                while True:
+                    for msg in reader.consume(10_000, 0.5):
+                        if msg.error() is None:
+                            key = msg.key() or b""
+                            target = windows if key.startswith(_WINDOW) else ids
+                            target[key[2:]] = msg.value()
+                    position = reader.position([TopicPartition(tp.topic, partition)])[0].offset
+                    if position >= high:
+                        break
+                    if time.monotonic() > deadline:
+                        raise BillingError(
+                            f"restoring {tp.topic} partition {partition} stalled at offset "
+                            f"{position} of {high}"
+                        )
             for key_text, value in windows.items():
                 if value is not None:
                     book.restore(
@@ -265,9 +280,9 @@ class BillingWorker:
             for row in rows:
                 event = row.envelope()
                 self._producer.produce(
-                    BILLING_LEDGER,
+                    self.config.ledger_topic,
                     self.codec.encode(event),
-                    key_for(BILLING_LEDGER, event),
+                    key_for(BILLING_LEDGER, event),  # the catalog's ledger key
                     headers=[(EVENT_TYPE_HEADER, b"UsageWindowClosed")],
                 )
             self.rows_out += len(rows)
@@ -286,20 +301,21 @@ class BillingWorker:
         evicted: list[tuple[WindowKey, set[str]]],
     ) -> None:
         produce = self._producer.produce
+        changelog = self.config.changelog_topic
         for key in keys:
             state = book.windows.get(key)
             if state is None:
                 continue
             text = key.text().encode()
             produce(
-                CHANGELOG, json.dumps(state.to_dict()).encode(), _WINDOW + text, partition=partition
+                changelog, json.dumps(state.to_dict()).encode(), _WINDOW + text, partition=partition
             )
             for event_id in ids.get(key, ()):
-                produce(CHANGELOG, text, _ID + event_id.encode(), partition=partition)
+                produce(changelog, text, _ID + event_id.encode(), partition=partition)
         for key, gone_ids in evicted:
-            produce(CHANGELOG, None, _WINDOW + key.text().encode(), partition=partition)
+            produce(changelog, None, _WINDOW + key.text().encode(), partition=partition)
             for event_id in gone_ids:
-                produce(CHANGELOG, None, _ID + event_id.encode(), partition=partition)
+                produce(changelog, None, _ID + event_id.encode(), partition=partition)
 
     def _decode(self, msg: Message) -> Usage | None:
         where = Where(str(msg.topic()), int(msg.partition() or 0), int(msg.offset() or 0))
