@@ -1,0 +1,69 @@
+"""``somagent serve worker|projector|billing|all`` and ``somagent demo``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from somagent.exceptions import SomagentError
+
+
+def _settings():  # type: ignore[no-untyped-def]
+    from somagent.config import load_settings
+
+    return load_settings()
+
+
+def serve_worker(loglevel: Annotated[str, typer.Option(help="log level")] = "info") -> None:
+    """The Faust turn engine and memory agent (more workers share the partitions)."""
+    from somagent.streams.worker import run_worker
+
+    run_worker(_settings(), loglevel=loglevel)
+
+
+def serve_projector() -> None:
+    """The Postgres and ClickHouse projectors, until SIGTERM/SIGINT."""
+    from somagent.projections.run import run_projectors
+
+    run_projectors(_settings())
+
+
+def serve_billing() -> None:
+    """The billing worker (billing.usage → one-minute windows → billing.ledger)."""
+    from somagent.streams.billing import run_billing
+
+    run_billing(_settings())
+
+
+def serve_all(loglevel: Annotated[str, typer.Option(help="log level")] = "info") -> None:
+    """Every role in one process: edge, engine, memory, billing, projectors."""
+    from somagent.streams.platform import run_platform
+
+    run_platform(_settings(), loglevel=loglevel)
+
+
+def demo(
+    text: Annotated[str, typer.Option(help="what to ask")] = (
+        "Remember that the launch is on Friday. What is (1/3 + 1/6) * 3?"
+    ),
+) -> None:
+    """Run a real turn against the running platform and print its SSE stream."""
+    from somagent.streams.demo import run_demo
+
+    try:
+        run_demo(_settings(), text)
+    except SomagentError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+
+
+def register(app: typer.Typer) -> None:
+    from somagent.api.commands import serve_group
+
+    group = serve_group(app)
+    group.command("worker")(serve_worker)
+    group.command("projector")(serve_projector)
+    group.command("billing")(serve_billing)
+    group.command("all")(serve_all)
+    app.command("demo")(demo)
