@@ -3,7 +3,9 @@
 In one run, on a fresh local stack (real Kafka, Postgres, Redis):
 
 * ``raw_decode``: fastavro ``schemaless_reader`` over the same usage bodies (the
-  baseline: decoding alone, no Kafka, no logic);
+  baseline: decoding alone, no Kafka, no logic), with the contract's logical
+  types (UUID and datetime objects) and, as ``raw_plain_decode``, without them
+  (the schema the worker's fast path reads with);
 * ``core``: the worker's decode (:class:`PlainDecoder`) + pricing +
   :class:`LedgerBook` (the pure billing core, in memory);
 * ``worker``: the real :class:`BillingWorker` (one worker, one consumer group
@@ -121,6 +123,11 @@ def run(n: int) -> dict[str, Any]:
         for body in bodies:
             schemaless_reader(io.BytesIO(body), parsed, None)
         raw = n / (time.perf_counter() - start)
+        plain_parsed = PlainDecoder(codec).parsed
+        start = time.perf_counter()
+        for body in bodies:
+            schemaless_reader(io.BytesIO(body), plain_parsed, None)
+        raw_plain = n / (time.perf_counter() - start)
 
         book, pricebook = LedgerBook(grace_us=10_000_000), load_pricebook()
         decoder = PlainDecoder(codec)
@@ -155,6 +162,7 @@ def run(n: int) -> dict[str, Any]:
         "benchmark": "billing",
         "usage_events": n,
         "raw_decode_events_per_s": round(raw),
+        "raw_plain_decode_events_per_s": round(raw_plain),
         "core_events_per_s": round(core),
         "worker_events_per_s": round(e2e),
         "worker_counted": counted,
@@ -162,6 +170,7 @@ def run(n: int) -> dict[str, Any]:
         "core_ledger_rows": rows,
         "core_ratio": round(core / raw, 3),
         "worker_ratio": round(e2e / raw, 3),
+        "worker_ratio_to_plain_decode": round(e2e / raw_plain, 3),
         "target_worker_events_per_s": 50_000,
         "note": "worker time starts at its first counted batch (after group join and restore)",
         "python": platform.python_version(),

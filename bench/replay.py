@@ -4,8 +4,10 @@ On a fresh local stack, ``--events`` example events (every payload type, whole
 turns) are appended to the catalog topics; then ``replay_clickhouse`` and
 ``replay_postgres`` rebuild their ``*_replay`` tables from offset 0, exactly as
 ``somagent replay`` does. The baseline in the same run is raw fastavro
-``schemaless_reader`` over the same bodies (decoding alone); ``ratio`` is replay
-events/s over that. Prints one JSON object; timings are never asserted.
+``schemaless_reader`` over the same bodies (decoding alone) and reading the same
+log with no decoding at all (``log_read_only``: the Kafka client's ceiling on
+this machine); ``ratio`` is replay events/s over the raw decode rate. Prints
+one JSON object; timings are never asserted.
 Target: ≥ 100,000 events/s into ClickHouse.
 """
 
@@ -29,6 +31,7 @@ from collections.abc import Iterator  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition  # noqa: E402
 from fastavro import schemaless_reader  # noqa: E402
 
 from somagent.config import Settings, load_settings  # noqa: E402
@@ -36,7 +39,9 @@ from somagent.events.codec import HEADER_SIZE, EventCodec  # noqa: E402
 from somagent.events.examples import example_events  # noqa: E402
 from somagent.events.kafka import EventProducer  # noqa: E402
 from somagent.events.schema_log import kafka_registry  # noqa: E402
+from somagent.projections import chproj  # noqa: E402
 from somagent.projections.replay import replay_clickhouse, replay_postgres  # noqa: E402
+from somagent.projections.source import partitions_of  # noqa: E402
 from somagent.stack.process import free_port  # noqa: E402
 from somagent.stack.stack import Stack  # noqa: E402
 
@@ -64,6 +69,26 @@ def bench_stack(partitions: int = 6) -> Iterator[Settings]:
             stack.down()
 
 
+def _consume_only(settings: Settings, n: int) -> float:
+    """Records/s of reading the same log with no decoding at all (the Kafka ceiling)."""
+    parts = partitions_of(settings, chproj.TOPICS)
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.kafka_servers,
+            "group.id": "bench-read",
+            "enable.auto.commit": False,
+        }
+    )
+    consumer.assign([TopicPartition(t, p, OFFSET_BEGINNING) for t, p in parts])
+    got, start = 0, time.perf_counter()
+    try:
+        while got < n:
+            got += len(consumer.consume(20_000, 0.5))
+    finally:
+        consumer.close()
+    return got / (time.perf_counter() - start)
+
+
 def run(n: int) -> dict[str, Any]:
     events = []
     seed = 0
@@ -85,12 +110,14 @@ def run(n: int) -> dict[str, Any]:
             producer.send(e)
         producer.close()
 
+        log_read = _consume_only(settings, n)
         ch = replay_clickhouse(settings)
         pg = asyncio.run(replay_postgres(settings))
     return {
         "benchmark": "replay",
         "events": n,
         "raw_decode_events_per_s": round(raw),
+        "log_read_only_events_per_s": round(log_read),
         "clickhouse_events": ch.events,
         "clickhouse_seconds": round(ch.seconds, 3),
         "clickhouse_events_per_s": round(ch.events_per_s),

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -187,14 +188,24 @@ def replay_clickhouse(
     )
     started = time.monotonic()
     events = 0
+    # The insert of one batch overlaps the reading and decoding of the next (the
+    # engine call releases the GIL); at most one insert is in flight, and
+    # positions are written by that insert, after its rows.
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="replay-insert")
+    pending: Future[int] | None = None
     try:
         while not reader.caught_up(ends):
             batch: list[Any] = []
             _one_batch(reader, ends, batch.extend, progress)
             if batch:
-                proj.apply(batch, reader.positions)
+                if pending is not None:
+                    pending.result()
+                pending = pool.submit(proj.apply, batch, dict(reader.positions))
                 events += len(batch)
+        if pending is not None:
+            pending.result()
     finally:
+        pool.shutdown(wait=True)
         reader.close()
     report = ReplayReport("clickhouse", events, time.monotonic() - started)
     if verify:
