@@ -80,7 +80,7 @@ def endpoint(route: str) -> Callable[[Handler], Callable[[Request], Awaitable[Re
             except Problem as problem:
                 response = deny(request, call, problem)
             except (LogUnavailable, GuardUnavailable, RedisError, asyncpg.PostgresError,
-                    OSError) as exc:
+                    asyncpg.InterfaceError, OSError, TimeoutError) as exc:
                 log.error("%s %s: %s", request.method, request.url.path, exc)
                 response = deny(request, call, _backing_problem(exc))
             response.headers.setdefault("X-Trace-Id", call.trace_id)

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 import redis
-from edge_helpers import Engine, Server, Session, run_turn
+from edge_helpers import Engine, Server, Session, Tenant, run_turn, sha
 
 from somagent.api.openapi import document
 from somagent.api.problems import TYPES
@@ -33,7 +33,7 @@ async def test_healthz_and_readyz_when_everything_answers(client: httpx.AsyncCli
 
 async def test_readyz_is_503_naming_the_stopped_server(
     server_factory: Callable[..., Server], stack: RunningStack,
-    tmp_path_factory: pytest.TempPathFactory,
+    tmp_path_factory: pytest.TempPathFactory, tenant: Tenant,
 ) -> None:
     port = free_port()
     proc = subprocess.Popen(
@@ -57,6 +57,14 @@ async def test_readyz_is_503_naming_the_stopped_server(
             assert not checks["redis"]["ok"] and checks["redis"]["detail"]
             assert all(checks[n]["ok"] for n in COMPONENTS - {"redis"})
             assert (await c.get("/healthz")).status_code == 200  # alive, just not ready
+            # A request that needs Redis is a 503 problem, not a 500.
+            auth = {"Authorization": f"Bearer {tenant.api_key}"}
+            r = await c.post("/v1/session/mint", headers=auth,
+                             json={"tenant": tenant.tenant, "persona_hash": sha("p"),
+                                   "policy_hash": sha("q"),
+                                   "budgets": {"tokens": 1, "tools_per_min": 1}})
+            assert r.status_code == 503 and r.json()["type"].endswith("/dependency-unavailable")
+            assert r.headers["retry-after"] == "1"
     finally:
         if proc.poll() is None:
             proc.terminate()
