@@ -241,8 +241,14 @@ class LedgerBook:
         if state.next_revision > 0 and not any(delta) and cents == state.emitted_cents:
             return None  # nothing new (e.g. a zero-count late record)
         row = LedgerRow(
-            key, state.next_revision, delta[0], delta[1], delta[2], delta[3],
-            cents - state.emitted_cents, max(state.pending_ts_us, key.start_us),
+            key,
+            state.next_revision,
+            delta[0],
+            delta[1],
+            delta[2],
+            delta[3],
+            cents - state.emitted_cents,
+            max(state.pending_ts_us, key.start_us),
         )
         state.emitted = list(t)
         state.emitted_cents = cents
@@ -259,7 +265,8 @@ class LedgerBook:
             return []
         floor = window_start(mark - self.retention_us)
         gone = [
-            k for k, s in self.windows.items()
+            k
+            for k, s in self.windows.items()
             if k.start_us < floor and s.closed and k not in self._dirty
         ]
         self.floor_us = floor if self.floor_us is None else max(self.floor_us, floor)
