@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -46,20 +44,6 @@ class MemoryDeps:
     recaller: Any
     guard: Any
     client: Any = None
-
-
-def _pii_key(home: Path) -> bytes:
-    """The PII HMAC key shared with the memory guard (``keys/pii.key``, created once)."""
-    path = home / "keys" / "pii.key"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_bytes()
-    with os.fdopen(fd, "wb") as handle:
-        key = os.urandom(32)
-        handle.write(key)
-    return key
 
 
 class EdgeContext:
@@ -157,21 +141,15 @@ class EdgeContext:
             return self._qdrant
 
     def memory(self) -> MemoryDeps:
+        """The injected memory pieces, or a :class:`~somagent.memory.runtime.MemoryRuntime`
+        opened on first use over :meth:`qdrant`."""
         if self._memory is not None:
             return self._memory
         client = self.qdrant()
         with self._memory_lock:
             if self._memory is None:
-                from somagent.memory.embedder import HrrEmbedder
-                from somagent.memory.guard import RememberGuard
-                from somagent.memory.recall import Recaller
-                from somagent.memory.store import QdrantMemoryStore
+                from somagent.memory.runtime import MemoryRuntime
 
-                embedder = HrrEmbedder()
-                store = QdrantMemoryStore(client, dim=embedder.dim)
-                store.ensure_collection()
-                key = _pii_key(self.settings.home_dir)
-                self._memory = MemoryDeps(
-                    Recaller(embedder, store, pii_key=key), RememberGuard(key), client
-                )
+                runtime = MemoryRuntime.open(self.settings, client)
+                self._memory = MemoryDeps(runtime.recaller, runtime.guard, runtime.client)
             return self._memory
