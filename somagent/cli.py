@@ -35,12 +35,19 @@ def fail(exc: SomagentError) -> typer.Exit:
 
 
 @app.command()
-def up() -> None:
-    """Start the local stack (Kafka, PostgreSQL, Redis, ClickHouse, Qdrant); idempotent."""
+def up(
+    servers_only: Annotated[
+        bool, typer.Option("--servers-only", help="start the servers but not the platform process")
+    ] = False,
+) -> None:
+    """Start the local stack (Kafka, PostgreSQL, Redis, ClickHouse, Qdrant) and the platform.
+
+    Idempotent: running servers and data are reused.
+    """
     from somagent.stack.stack import Stack
 
     try:
-        running = Stack(settings()).up()
+        running = Stack(settings()).up(platform=not servers_only)
     except SomagentError as exc:
         raise fail(exc) from exc
     timings = ", ".join(f"{k} {v:.1f}s" for k, v in running.timings_s.items())

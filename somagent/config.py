@@ -138,6 +138,15 @@ class Settings(BaseSettings):
     def api_url(self) -> str:
         return f"http://{self.api_host}:{self.api_port}"
 
+    def to_env(self) -> dict[str, str]:
+        """These settings as ``SOMAGENT_*`` variables, for a child process to read back."""
+        env: dict[str, str] = {}
+        for name, value in self.model_dump().items():
+            if value is not None:
+                env[f"SOMAGENT_{name.upper()}"] = str(value)
+        env["SOMAGENT_HOME"] = str(self.home_dir)
+        return env
+
 
 def load_settings(**overrides: object) -> Settings:
     """Read settings from the environment; raise :class:`ConfigError` naming the variable."""

@@ -188,7 +188,16 @@ class ChdbClickHouse:
         return str(self.query("SELECT version() AS v")[0]["v"])
 
     def close(self) -> None:
-        """Sessions stay open for the life of the process (chDB allows one per process)."""
+        """Sessions stay open for the life of the process (chDB allows one per process);
+        :func:`release_chdb` closes one for good so another process may own the directory."""
+
+
+def release_chdb(path: Path) -> None:
+    """Close this process's chDB session over ``path`` (before handing the directory on)."""
+    with _CHDB_LOCK:
+        sess = _CHDB_SESSIONS.pop(path.resolve(), None)
+    if sess is not None:
+        sess.close()
 
 
 class DriverClickHouse:

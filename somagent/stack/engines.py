@@ -10,9 +10,10 @@ rather than opening the directory a second time.
 from __future__ import annotations
 
 from importlib.metadata import version as dist_version
+from typing import Any
 
 from somagent.config import Settings
-from somagent.projections.clickhouse import apply_ddl, connect
+from somagent.projections.clickhouse import apply_ddl, connect, release_chdb
 from somagent.stack.component import ComponentStatus
 from somagent.stack.exceptions import Unreachable
 
@@ -39,15 +40,34 @@ class ClickHouseEngine:
             apply_ddl(ch)
             ch.close()
         except Exception as exc:
+            self._release()
             if self.external:
                 raise Unreachable(
                     f"clickhouse: SOMAGENT_CLICKHOUSE_URL={self.settings.clickhouse_url} "
                     f"is unreachable or rejected the DDL: {exc}"
                 ) from exc
             raise
+        self._release()
+
+    def _release(self) -> None:
+        # The platform process must own the chDB directory; this one lets go of it.
+        if not self.external:
+            release_chdb(self.settings.clickhouse_path)
 
     def stop(self) -> bool:
         return False
+
+    def status_via(self, readiness: dict[str, Any]) -> ComponentStatus:
+        """Status as reported by the owning platform process's ``/readyz``."""
+        check = readiness.get("checks", {}).get(self.name, {})
+        detail = str(check.get("detail", "no check reported"))
+        healthy = bool(check.get("ok"))
+        return ComponentStatus(
+            name=self.name, mode="external" if self.external else "embedded",
+            address=self.address, healthy=healthy,
+            version=detail.split()[-1] if healthy else None,
+            detail="" if healthy else detail,
+        )
 
     def status(self) -> ComponentStatus:
         try:
@@ -56,6 +76,8 @@ class ClickHouseEngine:
             ch.close()
         except Exception as exc:  # noqa: BLE001
             version, healthy, detail = None, False, str(exc)
+        finally:
+            self._release()
         return ComponentStatus(
             name=self.name,
             mode="external" if self.external else "embedded",
@@ -116,6 +138,20 @@ class QdrantEngine:
 
     def stop(self) -> bool:
         return False
+
+    def status_via(self, readiness: dict[str, Any]) -> ComponentStatus:
+        """Status as reported by the owning platform process's ``/readyz``."""
+        check = readiness.get("checks", {}).get(self.name, {})
+        healthy = bool(check.get("ok"))
+        version = None
+        if healthy:
+            version = (str(check.get("detail")) if self.external
+                       else f"qdrant-client {dist_version('qdrant-client')} (local mode)")
+        return ComponentStatus(
+            name=self.name, mode="external" if self.external else "embedded",
+            address=self.address, healthy=healthy, version=version,
+            detail="" if healthy else str(check.get("detail", "no check reported")),
+        )
 
     def status(self) -> ComponentStatus:
         try:

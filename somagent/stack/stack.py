@@ -22,6 +22,7 @@ from somagent.config import Settings
 from somagent.stack.component import ComponentStatus
 from somagent.stack.engines import ClickHouseEngine, QdrantEngine
 from somagent.stack.kafka import Kafka
+from somagent.stack.platform import Platform, readiness
 from somagent.stack.postgres import Postgres
 from somagent.stack.redis_server import Redis
 
@@ -56,8 +57,12 @@ class Stack:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
-    def up(self) -> RunningStack:
-        """Start (or reuse) every component and wait until each is ready."""
+    def up(self, *, platform: bool = False) -> RunningStack:
+        """Start (or reuse) every component and wait until each is ready.
+
+        ``platform`` also starts the application process (``somagent serve all``:
+        edge, engine, billing, projectors) once the servers are ready.
+        """
         from somagent.events.catalog import ensure_topics
 
         timings: dict[str, float] = {}
@@ -78,13 +83,15 @@ class Stack:
                 started = time.monotonic()
                 engine.start()
                 timings[engine.name] = time.monotonic() - started
+            if platform:
+                started = time.monotonic()
+                Platform(self.settings).start()
+                timings["platform"] = time.monotonic() - started
         timings["total"] = time.monotonic() - t0
         return RunningStack(self.settings, timings)
 
     def down(self) -> list[str]:
         """Stop every process the stack started; return the names of those stopped."""
-        from somagent.stack.platform import Platform
-
         stopped = []
         with self._lock():
             for component in (Platform(self.settings), self.redis, self.postgres, self.kafka):
@@ -93,4 +100,14 @@ class Stack:
         return stopped
 
     def status(self) -> list[ComponentStatus]:
-        return [c.status() for c in (self.kafka, self.postgres, self.redis, self.clickhouse, self.qdrant)]
+        """Every server, then the platform process. While the platform runs it owns the
+        embedded engines, so they are reported through its ``/readyz``."""
+        rows = [c.status() for c in (self.kafka, self.postgres, self.redis)]
+        platform = Platform(self.settings)
+        body = readiness(self.settings) if platform.pid() is not None else None
+        if body is not None:
+            rows += [self.clickhouse.status_via(body), self.qdrant.status_via(body)]
+        else:
+            rows += [self.clickhouse.status(), self.qdrant.status()]
+        rows.append(platform.status())
+        return rows

@@ -7,7 +7,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from somagent.stack.exceptions import StackTimeout
+from somagent.stack.exceptions import StackError, StackTimeout
 
 T = TypeVar("T")
 
@@ -36,6 +36,8 @@ def until(
             result = probe()
             if result:
                 return result
+        except StackError:
+            raise  # a deliberate verdict (e.g. the server died): waiting longer cannot help
         except Exception as exc:  # noqa: BLE001 - a failing probe means "not ready yet"
             last_error = exc
         if time.monotonic() >= deadline:
@@ -62,6 +64,8 @@ async def until_async(
             result = await probe()
             if result:
                 return result
+        except StackError:
+            raise
         except Exception as exc:  # noqa: BLE001
             last_error = exc
         if time.monotonic() >= deadline:
