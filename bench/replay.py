@@ -89,7 +89,7 @@ def _consume_only(settings: Settings, n: int) -> float:
     return got / (time.perf_counter() - start)
 
 
-def run(n: int) -> dict[str, Any]:
+def run(n: int, workers: int | None = None) -> dict[str, Any]:
     events = []
     seed = 0
     while len(events) < n:
@@ -111,7 +111,7 @@ def run(n: int) -> dict[str, Any]:
         producer.close()
 
         log_read = _consume_only(settings, n)
-        ch = replay_clickhouse(settings)
+        ch = replay_clickhouse(settings, workers=workers)
         pg = asyncio.run(replay_postgres(settings))
     return {
         "benchmark": "replay",
@@ -128,16 +128,19 @@ def run(n: int) -> dict[str, Any]:
         "postgres_ratio": round(pg.events_per_s / raw, 3),
         "target_clickhouse_events_per_s": 100_000,
         "clickhouse_backend": "chdb",
+        "clickhouse_reader_processes": workers or "default",
+        "cpus": os.cpu_count(),
         "python": platform.python_version(),
     }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--events", type=int, default=500_000)
     parser.add_argument("--quick", action="store_true", help="50,000 events")
+    parser.add_argument("--workers", type=int, default=None, help="ClickHouse reader processes")
     args = parser.parse_args(argv)
-    print(json.dumps(run(50_000 if args.quick else args.events)))
+    print(json.dumps(run(50_000 if args.quick else args.events, args.workers)))
     return 0
 
 

@@ -105,11 +105,13 @@ class ClickHouseProjector:
 
     def apply(self, records: list[Record], positions: Mapping[TopicPart, int]) -> int:
         """Insert ``records``, then record ``positions``; return the rows inserted."""
+        return self.apply_columns(event_columns(records), positions)
+
+    def apply_columns(self, columns: list[list[Any]], positions: Mapping[TopicPart, int]) -> int:
+        """Insert rows given column-major (:func:`event_columns`), then record ``positions``."""
         inserted = 0
-        if records:
-            inserted = self.ch.insert_columns(
-                self.events_table, EVENT_COLUMNS, event_columns(records)
-            )
+        if columns and columns[0]:
+            inserted = self.ch.insert_columns(self.events_table, EVENT_COLUMNS, columns)
         now_us = time.time_ns() // 1000
         items = sorted(positions.items())
         if items:

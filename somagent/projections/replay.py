@@ -17,7 +17,9 @@ when the live projector has caught up with the log.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import multiprocessing
+import os
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +29,7 @@ import asyncpg
 from somagent.config import Settings
 from somagent.projections import chproj, postgres
 from somagent.projections.clickhouse import ClickHouse, connect
+from somagent.projections.exceptions import ProjectionError
 from somagent.projections.source import LogReader, TopicPart, end_offsets, make_codec, partitions_of
 
 SUFFIX = "_replay"
@@ -169,8 +172,14 @@ def replay_clickhouse(
     live_name: str = "clickhouse",
     ch: ClickHouse | None = None,
     progress: Progress | None = None,
+    workers: int | None = None,
 ) -> ReplayReport:
-    """Rebuild ``events`` (and its rollups) into ``*_replay`` and optionally verify."""
+    """Rebuild ``events`` (and its rollups) into ``*_replay`` and optionally verify.
+
+    ``workers`` > 1 reads and decodes disjoint sets of partitions in that many
+    processes while this one inserts (the default: half the CPUs but at least 2,
+    at most 8 and one per partition, for logs of 100,000 records or more; else 1).
+    """
     import time
 
     ch = ch or connect(settings)
@@ -183,30 +192,37 @@ def replay_clickhouse(
         ends = end_offsets(settings, parts)
     proj = chproj.ClickHouseProjector(ch, name=f"{live_name}{SUFFIX}", suffix=SUFFIX)
     proj.ensure_tables(fresh=True)
-    reader = LogReader(
-        settings, make_codec(settings), parts, {}, name=f"{live_name}{SUFFIX}", dead_letters=False
-    )
+    if workers is None:
+        big = sum(ends.values()) >= 100_000
+        # About half the CPUs (at least 2): the inserting process and, on a local
+        # stack, the broker need the rest. Measured 1.7x over one reader on 2 CPUs.
+        cpus = os.cpu_count() or 1
+        workers = max(1, min(max(2, cpus // 2), 8, len(parts))) if big else 1
     started = time.monotonic()
+    batches = (
+        _parallel_batches(settings, parts, ends, workers, f"{live_name}{SUFFIX}")
+        if workers > 1
+        else _serial_batches(settings, parts, ends, f"{live_name}{SUFFIX}")
+    )
     events = 0
+    total = sum(ends.values())
     # The insert of one batch overlaps the reading and decoding of the next (the
-    # engine call releases the GIL); at most one insert is in flight, and
-    # positions are written by that insert, after its rows.
+    # engine call releases the GIL); at most one insert is in flight, and each
+    # insert writes positions only after its rows.
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="replay-insert")
     pending: Future[int] | None = None
     try:
-        while not reader.caught_up(ends):
-            batch: list[Any] = []
-            _one_batch(reader, ends, batch.extend, progress)
-            if batch:
-                if pending is not None:
-                    pending.result()
-                pending = pool.submit(proj.apply, batch, dict(reader.positions))
-                events += len(batch)
+        for columns, positions in batches:
+            if pending is not None:
+                pending.result()
+            pending = pool.submit(proj.apply_columns, columns, positions)
+            events += len(columns[0]) if columns else 0
+            if progress is not None:
+                progress(sum(min(positions.get(tp, 0), e) for tp, e in ends.items()), total)
         if pending is not None:
             pending.result()
     finally:
         pool.shutdown(wait=True)
-        reader.close()
     report = ReplayReport("clickhouse", events, time.monotonic() - started)
     if verify:
         live_rows = _live_event_hashes(live, ends)
@@ -219,6 +235,92 @@ def replay_clickhouse(
             )
         )
     return report
+
+
+Batch = tuple[list[list[Any]], dict[TopicPart, int]]
+
+
+def _bounded_batch(reader: LogReader, ends: dict[TopicPart, int]) -> list[Any]:
+    """One batch below ``ends``; positions clamped to ``ends``."""
+    records = [
+        r for r in reader.batch(20_000, 0.5) if r.offset < ends.get((r.topic, r.partition), 0)
+    ]
+    for tp, end in ends.items():
+        reader.positions[tp] = min(reader.positions.get(tp, 0), end)
+    return records
+
+
+def _serial_batches(
+    settings: Settings, parts: list[TopicPart], ends: dict[TopicPart, int], name: str
+) -> Iterator[Batch]:
+    reader = LogReader(settings, make_codec(settings), parts, {}, name=name, dead_letters=False)
+    try:
+        while not reader.caught_up(ends):
+            records = _bounded_batch(reader, ends)
+            yield chproj.event_columns(records), dict(reader.positions)
+    finally:
+        reader.close()
+
+
+def _decode_worker(
+    settings_json: str, parts: list[TopicPart], ends: dict[TopicPart, int], name: str, queue: Any
+) -> None:
+    """A replay process: read ``parts`` up to ``ends``, send column batches to ``queue``."""
+    try:
+        settings = Settings.model_validate_json(settings_json)
+        reader = LogReader(settings, make_codec(settings), parts, {}, name=name, dead_letters=False)
+        try:
+            while not reader.caught_up(ends):
+                records = _bounded_batch(reader, ends)
+                queue.put(("rows", chproj.event_columns(records), dict(reader.positions)))
+        finally:
+            reader.close()
+        queue.put(("done", None, dict(reader.positions)))
+    except BaseException as exc:  # reported by the parent, which raises it
+        queue.put(("error", f"{type(exc).__name__}: {exc}", {}))
+
+
+def _parallel_batches(
+    settings: Settings, parts: list[TopicPart], ends: dict[TopicPart, int], workers: int, name: str
+) -> Iterator[Batch]:
+    """Batches from ``workers`` processes, each owning every ``workers``-th partition.
+
+    Positions are merged: a batch's positions cover only rows already yielded.
+    """
+    ctx = multiprocessing.get_context("spawn")  # never fork a process holding chDB/librdkafka
+    queue = ctx.Queue(maxsize=4 * workers)
+    groups = [parts[i::workers] for i in range(workers)]
+    procs = [
+        ctx.Process(
+            target=_decode_worker,
+            args=(settings.model_dump_json(), g, {tp: ends[tp] for tp in g}, f"{name}-{i}", queue),
+            daemon=True,
+        )
+        for i, g in enumerate(groups)
+    ]
+    for proc in procs:
+        proc.start()
+    positions: dict[TopicPart, int] = {}
+    finished = 0
+    try:
+        while finished < workers:
+            try:
+                kind, columns, pos = queue.get(timeout=300)
+            except Exception as exc:
+                raise ProjectionError(f"replay {name}: no batch from a reader in 300 s") from exc
+            if kind == "error":
+                raise ProjectionError(f"replay {name}: a reader process failed: {columns}")
+            positions.update(pos)
+            if kind == "done":
+                finished += 1
+            elif columns and columns[0]:
+                yield columns, dict(positions)
+        yield [], dict(positions)
+    finally:
+        for proc in procs:
+            proc.join(5)
+            if proc.is_alive():
+                proc.terminate()
 
 
 def _live_event_hashes(

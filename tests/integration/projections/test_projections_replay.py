@@ -39,7 +39,9 @@ def test_replay_of_the_populated_log_verifies_equal(
     _wait_live(proj_settings, live)
     pg = asyncio.run(replay_postgres(proj_settings, verify=True, live_name="itp-postgres"))
     ch = replay_clickhouse(proj_settings, verify=True, live_name="itp-clickhouse")
-    for report in (pg, ch):
+    parallel = replay_clickhouse(proj_settings, verify=True, live_name="itp-clickhouse", workers=2)
+    assert [t.replay_checksum for t in parallel.tables] == [t.replay_checksum for t in ch.tables]
+    for report in (pg, ch, parallel):
         assert report.events >= len(populated.seeds)
         for table in report.tables:
             assert table.equal, (
