@@ -18,6 +18,7 @@ from somagent.events.codec import EventCodec
 from somagent.events.envelope import make_event
 from somagent.events.kafka import EventProducer
 from somagent.events.schema_log import kafka_registry
+from somagent.limits.budget import RedisTokenBudget
 from somagent.projections.run import ProjectorThreads
 from somagent.projections.usage import BadUsageQuery, usage_for
 from somagent.stack.wait import until
@@ -50,10 +51,21 @@ def _minted(tenant: str, session: str, budget: int) -> dict[str, Any]:
     return make_event("SessionMinted", payload, tenant=tenant, session=session, producer="test")
 
 
+async def _open_snapshots(settings: Settings, budgets: dict[str, int]) -> None:
+    """What the edge does when it mints a session: sess:{session} with its budget and TTL."""
+    r = aioredis.from_url(settings.redis_dsn)
+    try:
+        for session, tokens in budgets.items():
+            await RedisTokenBudget(r).open(session, tokens, 3600, {"tenant": "t"})
+    finally:
+        await r.aclose()
+
+
 @pytest.fixture(scope="module")
 def two_tenants(settings: Settings, live: ProjectorThreads) -> dict[str, Any]:
     a, b = str(uuid.uuid4()), str(uuid.uuid4())
     sa, sb = str(uuid.uuid4()), str(uuid.uuid4())
+    asyncio.run(_open_snapshots(settings, {sa: 1000, sb: 10**9}))
     producer = EventProducer(settings, EventCodec(kafka_registry(settings)))
     events = [_minted(a, sa, 1000), _minted(b, sb, 10**9)]
     events += [_ledger(a, sa, m, 300) for m in range(5)]  # 1500 tokens > budget 1000
@@ -117,7 +129,9 @@ def test_budget_snapshot_is_corrected_from_the_ledger(
         what="session A's snapshot reconciled",
     )
     assert over[0][b"over_budget"] == b"1" and over[0][b"token_budget"] == b"1000"
-    assert over[1] is False
+    assert int(over[0][b"tokens_used"]) >= 1507 and over[1] is False
+    denied = asyncio.run(_reserve(proj_settings, two_tenants["sa"], 1))
+    assert denied.status == "exhausted"  # the edge's own reservation refuses the next turn
     under = until(
         lambda: (
             (s := asyncio.run(snapshot(two_tenants["sb"])))[0].get(b"ledger_tokens") == b"150000"
@@ -127,3 +141,12 @@ def test_budget_snapshot_is_corrected_from_the_ledger(
         what="session B's snapshot reconciled",
     )
     assert under[0][b"over_budget"] == b"0" and under[1] is True
+    assert asyncio.run(_reserve(proj_settings, two_tenants["sb"], 10)).status == "reserved"
+
+
+async def _reserve(settings: Settings, session: str, tokens: int) -> Any:
+    r = aioredis.from_url(settings.redis_dsn)
+    try:
+        return await RedisTokenBudget(r).reserve(session, tokens)
+    finally:
+        await r.aclose()
