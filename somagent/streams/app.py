@@ -19,6 +19,7 @@ APP_ID = "somagent"
 
 def make_app(settings: Settings, *, app_id: str = APP_ID) -> faust.App:
     """A Faust app for ``settings``; agents are attached by ``somagent.streams`` modules."""
+    (settings.home_dir / "faust").mkdir(parents=True, exist_ok=True)
     servers = ";".join(f"kafka://{s}" for s in settings.kafka_servers.split(","))
     return faust.App(
         app_id,
@@ -36,4 +37,8 @@ def make_app(settings: Settings, *, app_id: str = APP_ID) -> faust.App:
         table_cleanup_interval=30.0,
         producer_acks=-1,
         consumer_auto_offset_reset="earliest",
+        # A worker killed with SIGKILL leaves the group only when its session times
+        # out; keep that short so a restarted worker resumes its turns quickly.
+        broker_session_timeout=10.0,
+        broker_heartbeat_interval=2.0,
     )

@@ -1,0 +1,195 @@
+"""A real worker subprocess and a reader of one turn's events, for the engine tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import Consumer, TopicPartition
+
+from somagent.config import Settings
+from somagent.events.catalog import CONVERSATION
+from somagent.events.codec import EventCodec
+from somagent.events.envelope import make_event
+from somagent.events.kafka import EventProducer, kafka_codec
+from somagent.stack.exceptions import StackTimeout
+from somagent.stack.wait import until
+
+
+class WorkerProcess:
+    """``somagent serve worker`` as a child process with its own data directory.
+
+    The worker owns its embedded Qdrant/chDB directories (under ``home``) so the
+    test process never opens them a second time.
+    """
+
+    def __init__(self, settings: Settings, home: Path) -> None:
+        self.env = {**os.environ, **settings.to_env(), "SOMAGENT_HOME": str(home)}
+        self.home = home
+        self.log = home / "worker.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.home.mkdir(parents=True, exist_ok=True)
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "somagent.cli", "serve", "worker", "--loglevel", "info"],
+                env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+
+    def kill(self) -> None:
+        """SIGKILL: no clean shutdown, no offset commit, no goodbye to the group."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(30)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+    def tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+@dataclass
+class TurnHandle:
+    """A requested turn and where its ``TurnRequested`` landed."""
+
+    turn_id: str
+    session_id: str
+    tenant: str
+    partition: int
+    offset: int
+    trace_id: str
+
+
+@dataclass
+class Client:
+    """Appends turn requests and reads a turn's events back from the log."""
+
+    settings: Settings
+    codec: EventCodec = field(init=False)
+    producer: EventProducer = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.codec = kafka_codec(self.settings)
+        self.producer = EventProducer(self.settings, self.codec)
+
+    def request(
+        self,
+        text: str,
+        *,
+        tools: tuple[str, ...] = (),
+        memory: str = "none",
+        deadline_ms: int = 60_000,
+        tenant: str | None = None,
+        session: str | None = None,
+    ) -> TurnHandle:
+        turn, sess = str(uuid.uuid4()), session or str(uuid.uuid4())
+        tenant = tenant or str(uuid.uuid4())
+        event = make_event(
+            "TurnRequested",
+            {"turn_id": turn, "session_id": sess, "text": text, "allow_tools": list(tools),
+             "memory_mode": memory, "idempotency_key": None, "deadline_ms": deadline_ms,
+             "capsule_ids": []},
+            tenant=tenant, producer="test", session=sess, turn=turn,
+        )
+        where: list[tuple[int, int]] = []
+        self.producer.send(event, on_delivery=lambda e, m: where.append((m.partition(), m.offset())))
+        self.producer.flush()
+        return TurnHandle(turn, sess, tenant, where[0][0], where[0][1], str(event["trace_id"]))
+
+    def cancel(self, handle: TurnHandle) -> None:
+        event = make_event(
+            "TurnCancelRequested", {"reason": "test"}, tenant=handle.tenant, producer="test",
+            session=handle.session_id, turn=handle.turn_id, trace_id=handle.trace_id,
+        )
+        self.producer.send(event)
+        self.producer.flush()
+
+    def events(
+        self, handle: TurnHandle, *, until_type: str = "TurnCompleted", timeout_s: float = 60.0
+    ) -> list[dict[str, Any]]:
+        """The engine's events of the turn (deduped by event id, in log order) up to
+        ``until_type``; the request itself is left out."""
+        consumer = Consumer({"bootstrap.servers": self.settings.kafka_servers,
+                             "group.id": f"reader-{uuid.uuid4()}", "enable.auto.commit": False})
+        consumer.assign([TopicPartition(CONVERSATION, handle.partition, handle.offset)])
+        seen: dict[str, dict[str, Any]] = {}
+        deadline = time.monotonic() + timeout_s
+        try:
+            while time.monotonic() < deadline:
+                msg = consumer.poll(0.5)
+                if msg is None or msg.error() is not None:
+                    continue
+                event = self.codec.decode(msg.value())
+                if str(event.get("turn")) != handle.turn_id or event["type"] == "TurnRequested":
+                    continue
+                seen.setdefault(str(event["event_id"]), event)
+                if event["type"] == until_type:
+                    return list(seen.values())
+        finally:
+            consumer.close()
+        raise StackTimeout(
+            f"turn {handle.turn_id}: no {until_type} within {timeout_s}s; saw "
+            f"{[e['type'] for e in seen.values()]}"
+        )
+
+    def events_on(
+        self, topic: str, handle: TurnHandle, *, until_type: str, count: int = 1,
+        timeout_s: float = 60.0,
+    ) -> list[dict[str, Any]]:
+        """Events of ``handle``'s turn (or tenant) on another topic, from its beginning."""
+        consumer = Consumer({"bootstrap.servers": self.settings.kafka_servers,
+                             "group.id": f"reader-{uuid.uuid4()}", "enable.auto.commit": False,
+                             "auto.offset.reset": "earliest"})
+        consumer.subscribe([topic])
+        found: dict[str, dict[str, Any]] = {}
+        deadline = time.monotonic() + timeout_s
+        try:
+            while time.monotonic() < deadline:
+                msg = consumer.poll(0.5)
+                if msg is None or msg.error() is not None:
+                    continue
+                event = self.codec.decode(msg.value())
+                if str(event.get("turn")) != handle.turn_id and str(event["tenant"]) != handle.tenant:
+                    continue
+                found.setdefault(str(event["event_id"]), event)
+                if sum(e["type"] == until_type for e in found.values()) >= count:
+                    return list(found.values())
+        finally:
+            consumer.close()
+        raise StackTimeout(f"turn {handle.turn_id}: fewer than {count} {until_type} on {topic}")
+
+    def close(self) -> None:
+        self.producer.close()
+
+
+def wait_for_worker(client: Client, worker: WorkerProcess, timeout_s: float = 120.0) -> None:
+    """A probe turn completes: the worker has joined the group and owns the partitions."""
+    handle = client.request("What is 1 + 1?", tools=("calc",))
+
+    def done() -> bool:
+        if worker.proc is not None and worker.proc.poll() is not None:
+            raise AssertionError(f"worker exited:\n{worker.tail()}")
+        return bool(client.events(handle, timeout_s=5.0))
+
+    try:
+        until(done, timeout_s=timeout_s, what="the worker to finish a probe turn")
+    except StackTimeout as exc:
+        raise AssertionError(f"{exc}\n{worker.tail()}") from exc
