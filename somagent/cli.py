@@ -105,8 +105,12 @@ def topics(as_json: Annotated[bool, typer.Option("--json", help="print JSON")] =
     for r in rows:
         live = r["live"]
         table.add_row(
-            r["name"], r["key"], str(r["partitions"]), live.get("cleanup.policy", "-"),
-            live.get("retention.ms", "-"), ", ".join(r["drift"]) or "-",
+            r["name"],
+            r["key"],
+            str(r["partitions"]),
+            live.get("cleanup.policy", "-"),
+            live.get("retention.ms", "-"),
+            ", ".join(r["drift"]) or "-",
         )
     out.print(table)
 
@@ -114,10 +118,14 @@ def topics(as_json: Annotated[bool, typer.Option("--json", help="print JSON")] =
 @app.command()
 def capacity(
     arrival_rate: Annotated[float, typer.Option(help="requests per second (λ)")] = 20.0,
-    service_rate: Annotated[float, typer.Option(help="turns per second one worker serves (μ)")] = 2.0,
+    service_rate: Annotated[
+        float, typer.Option(help="turns per second one worker serves (μ)")
+    ] = 2.0,
     wait_p95_s: Annotated[float, typer.Option(help="SLO on the P95 queueing wait, seconds")] = 0.5,
     max_utilisation: Annotated[float, typer.Option(help="utilisation cap ρ")] = 0.7,
-    graph: Annotated[str | None, typer.Option(help="JSON file with a worker/region graph spec")] = None,
+    graph: Annotated[
+        str | None, typer.Option(help="JSON file with a worker/region graph spec")
+    ] = None,
 ) -> None:
     """Workers needed for a load and SLO (Erlang C), and the routing/conductance state."""
     from pathlib import Path

@@ -75,7 +75,9 @@ class Settings(BaseSettings):
         for server in value.split(","):
             host, sep, port = server.strip().rpartition(":")
             if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
-                raise ValueError(f"SOMAGENT_KAFKA_BOOTSTRAP must be host:port[,host:port], got {value!r}")
+                raise ValueError(
+                    f"SOMAGENT_KAFKA_BOOTSTRAP must be host:port[,host:port], got {value!r}"
+                )
         return value
 
     @field_validator("database_url")

@@ -63,8 +63,10 @@ class ClickHouseEngine:
         detail = str(check.get("detail", "no check reported"))
         healthy = bool(check.get("ok"))
         return ComponentStatus(
-            name=self.name, mode="external" if self.external else "embedded",
-            address=self.address, healthy=healthy,
+            name=self.name,
+            mode="external" if self.external else "embedded",
+            address=self.address,
+            healthy=healthy,
             version=detail.split()[-1] if healthy else None,
             detail="" if healthy else detail,
         )
@@ -74,7 +76,7 @@ class ClickHouseEngine:
             ch = connect(self.settings)
             version, healthy, detail = ch.version(), True, ""
             ch.close()
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             version, healthy, detail = None, False, str(exc)
         finally:
             self._release()
@@ -145,18 +147,24 @@ class QdrantEngine:
         healthy = bool(check.get("ok"))
         version = None
         if healthy:
-            version = (str(check.get("detail")) if self.external
-                       else f"qdrant-client {dist_version('qdrant-client')} (local mode)")
+            version = (
+                str(check.get("detail"))
+                if self.external
+                else f"qdrant-client {dist_version('qdrant-client')} (local mode)"
+            )
         return ComponentStatus(
-            name=self.name, mode="external" if self.external else "embedded",
-            address=self.address, healthy=healthy, version=version,
+            name=self.name,
+            mode="external" if self.external else "embedded",
+            address=self.address,
+            healthy=healthy,
+            version=version,
             detail="" if healthy else str(check.get("detail", "no check reported")),
         )
 
     def status(self) -> ComponentStatus:
         try:
             version, healthy, detail = self._probe(), True, ""
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             version, healthy, detail = None, False, str(exc)
         return ComponentStatus(
             name=self.name,

@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import uuid
 from pathlib import Path
+from typing import Any
 
 from confluent_kafka.admin import AdminClient
 
@@ -34,13 +35,12 @@ _CLIENT_LOG = logging.getLogger("somagent.stack.kafka.client")
 
 
 def _admin(settings: Settings, timeout_s: float = 5.0) -> AdminClient:
-    return AdminClient(
-        {
-            "bootstrap.servers": settings.kafka_servers,
-            "socket.timeout.ms": int(timeout_s * 1000),
-            "logger": _CLIENT_LOG,
-        }
-    )
+    config: dict[str, Any] = {
+        "bootstrap.servers": settings.kafka_servers,
+        "socket.timeout.ms": int(timeout_s * 1000),
+        "logger": _CLIENT_LOG,
+    }
+    return AdminClient(config)
 
 
 def broker_reachable(settings: Settings, timeout_s: float = 5.0) -> bool:
@@ -77,7 +77,9 @@ class Kafka:
             return
         process.require_port_free(self.settings.kafka_port, "kafka")
         process.require_port_free(self.settings.kafka_controller_port, "kafka controller")
-        java = process.which("java", "kafka", "install a Java 17 runtime (apt-get install openjdk-17-jre-headless)")
+        java = process.which(
+            "java", "kafka", "install a Java 17 runtime (apt-get install openjdk-17-jre-headless)"
+        )
         self.fetch_jars()
         props = self._write_config()
         self._format_storage(java, props)
@@ -108,18 +110,31 @@ class Kafka:
                 self.settings, timeout_s=2.0
             )
 
-        until(ready, timeout_s=self.settings.startup_timeout_s, what=f"kafka on {self.settings.kafka_servers}")
+        until(
+            ready,
+            timeout_s=self.settings.startup_timeout_s,
+            what=f"kafka on {self.settings.kafka_servers}",
+        )
 
     def fetch_jars(self) -> None:
         """Copy Kafka and its dependencies from Maven Central into the cache, once."""
         marker = self.libs / ".complete"
         if marker.exists():
             return
-        mvn = process.which("mvn", "kafka", "install Maven (apt-get install maven) to fetch the Kafka jars")
+        mvn = process.which(
+            "mvn", "kafka", "install Maven (apt-get install maven) to fetch the Kafka jars"
+        )
         self.libs.mkdir(parents=True, exist_ok=True)
-        result = subprocess.run(  # noqa: S603
-            [mvn, "-B", "-q", "-f", str(INFRA / "pom.xml"), "dependency:copy-dependencies",
-             f"-DoutputDirectory={self.libs}"],
+        result = subprocess.run(
+            [
+                mvn,
+                "-B",
+                "-q",
+                "-f",
+                str(INFRA / "pom.xml"),
+                "dependency:copy-dependencies",
+                f"-DoutputDirectory={self.libs}",
+            ],
             capture_output=True,
             text=True,
             check=False,
@@ -155,17 +170,29 @@ class Kafka:
             raw = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
             cluster_file.write_text(raw)
         cluster_id = cluster_file.read_text().strip()
-        result = subprocess.run(  # noqa: S603
-            [java, "-Xmx256m", "-cp", f"{self.libs}/*",
-             f"-Dlog4j.configuration=file:{INFRA / 'log4j.properties'}",
-             f"-Dkafka.logs.dir={self.log_dir}",
-             "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props)],
+        result = subprocess.run(
+            [
+                java,
+                "-Xmx256m",
+                "-cp",
+                f"{self.libs}/*",
+                f"-Dlog4j.configuration=file:{INFRA / 'log4j.properties'}",
+                f"-Dkafka.logs.dir={self.log_dir}",
+                "kafka.tools.StorageTool",
+                "format",
+                "-t",
+                cluster_id,
+                "-c",
+                str(props),
+            ],
             capture_output=True,
             text=True,
             check=False,
         )
         if result.returncode != 0:
-            raise StackError(f"kafka: StorageTool format failed:\n{(result.stdout + result.stderr)[-2000:]}")
+            raise StackError(
+                f"kafka: StorageTool format failed:\n{(result.stdout + result.stderr)[-2000:]}"
+            )
 
     def _check_external(self) -> None:
         where = f"kafka: external broker SOMAGENT_KAFKA_BOOTSTRAP={self.settings.kafka_servers}"
@@ -200,7 +227,7 @@ class Kafka:
         try:
             healthy = broker_reachable(self.settings, timeout_s=2.0)
             detail = ""
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             healthy, detail = False, str(exc)
         if not healthy and not detail:
             detail = "no broker answered"

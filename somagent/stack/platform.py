@@ -57,8 +57,10 @@ class Platform:
             env = {**os.environ, **self.settings.to_env()}
             pid = process.spawn(
                 [sys.executable, "-m", "somagent.cli", "serve", "all"],
-                pid_file=self.pid_file, log_file=self.log_file,
-                cwd=self.settings.home_dir, env=env,
+                pid_file=self.pid_file,
+                log_file=self.log_file,
+                cwd=self.settings.home_dir,
+                env=env,
             )
         started = pid
 
@@ -67,8 +69,11 @@ class Platform:
             body = readiness(self.settings, timeout_s=2.0)
             return body is not None and body["http_status"] == 200
 
-        until(ready, timeout_s=self.settings.startup_timeout_s,
-              what=f"the platform's edge at {self.settings.api_url}/readyz")
+        until(
+            ready,
+            timeout_s=self.settings.startup_timeout_s,
+            what=f"the platform's edge at {self.settings.api_url}/readyz",
+        )
 
     def stop(self) -> bool:
         pid = self.pid()
@@ -83,7 +88,11 @@ class Platform:
         healthy = body is not None and body["http_status"] == 200
         detail = "" if healthy else ("not running" if body is None else str(body.get("checks")))
         return ComponentStatus(
-            name=self.name, mode="local", address=self.settings.api_url, healthy=healthy,
+            name=self.name,
+            mode="local",
+            address=self.settings.api_url,
+            healthy=healthy,
             version=f"somagent {dist_version('somagent')}" if body is not None else None,
-            pid=self.pid(), detail=detail,
+            pid=self.pid(),
+            detail=detail,
         )

@@ -121,14 +121,31 @@ class Postgres:
             sock_dir.mkdir(parents=True, exist_ok=True)
             self._own(sock_dir)
             self._own(self.dir)
-            result = subprocess.run(  # noqa: S603
-                [str(_bin("pg_ctl")), "-D", str(self.data), "-l", str(self.log_file), "-w",
-                 "-t", str(int(self.settings.startup_timeout_s)),
-                 "-o", f"-h 127.0.0.1 -p {self.settings.postgres_port} -k {sock_dir}", "start"],
-                capture_output=True, text=True, check=False, **self._run_as(),
+            result = subprocess.run(
+                [
+                    str(_bin("pg_ctl")),
+                    "-D",
+                    str(self.data),
+                    "-l",
+                    str(self.log_file),
+                    "-w",
+                    "-t",
+                    str(int(self.settings.startup_timeout_s)),
+                    "-o",
+                    f"-h 127.0.0.1 -p {self.settings.postgres_port} -k {sock_dir}",
+                    "start",
+                ],
+                capture_output=True,
+                text=True,
+                check=False,
+                **self._run_as(),
             )
             if result.returncode != 0:
-                tail = self.log_file.read_text(errors="replace")[-2000:] if self.log_file.exists() else ""
+                tail = (
+                    self.log_file.read_text(errors="replace")[-2000:]
+                    if self.log_file.exists()
+                    else ""
+                )
                 raise StackError(f"postgres: pg_ctl start failed: {result.stderr.strip()}\n{tail}")
         until(
             lambda: fetchval(self._admin_dsn(), "SELECT 1") == 1,
@@ -145,10 +162,20 @@ class Postgres:
             return
         self.data.mkdir(parents=True, exist_ok=True)
         self._own(self.data)
-        result = subprocess.run(  # noqa: S603
-            [str(_bin("initdb")), "-D", str(self.data), "--auth=trust", "--encoding=utf8",
-             "-U", "postgres"],
-            capture_output=True, text=True, check=False, **self._run_as(),
+        result = subprocess.run(
+            [
+                str(_bin("initdb")),
+                "-D",
+                str(self.data),
+                "--auth=trust",
+                "--encoding=utf8",
+                "-U",
+                "postgres",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+            **self._run_as(),
         )
         if result.returncode != 0:
             raise StackError(f"postgres: initdb failed: {result.stderr.strip()[-2000:]}")
@@ -179,9 +206,12 @@ class Postgres:
     def stop(self) -> bool:
         if self.external or self.pid() is None:
             return False
-        result = subprocess.run(  # noqa: S603
+        result = subprocess.run(
             [str(_bin("pg_ctl")), "-D", str(self.data), "-m", "fast", "-w", "stop"],
-            capture_output=True, text=True, check=False, **self._run_as(),
+            capture_output=True,
+            text=True,
+            check=False,
+            **self._run_as(),
         )
         if result.returncode != 0 and (pid := self.pid()) is not None:
             process.stop_pid(pid)
@@ -189,12 +219,14 @@ class Postgres:
 
     def status(self) -> ComponentStatus:
         address = (
-            self.settings.postgres_dsn if self.external else f"127.0.0.1:{self.settings.postgres_port}"
+            self.settings.postgres_dsn
+            if self.external
+            else f"127.0.0.1:{self.settings.postgres_port}"
         )
         try:
             version = str(fetchval(self.settings.postgres_dsn, "SHOW server_version", timeout_s=3))
             healthy, detail = True, ""
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             version, healthy, detail = None, False, str(exc) or type(exc).__name__
         return ComponentStatus(
             name=self.name,

@@ -61,7 +61,7 @@ def read_pid(pid_file: Path) -> int | None:
 def pid_alive(pid: int) -> bool:
     try:
         proc = psutil.Process(pid)
-        return proc.status() != psutil.STATUS_ZOMBIE
+        return bool(proc.status() != psutil.STATUS_ZOMBIE)
     except psutil.Error:
         return False
 
@@ -79,7 +79,7 @@ def spawn(
     pid_file.parent.mkdir(parents=True, exist_ok=True)
     with open(log_file, "ab") as log:
         try:
-            proc = subprocess.Popen(  # noqa: S603 - argv is built by the stack, not user input
+            proc = subprocess.Popen(
                 list(argv),
                 cwd=cwd,
                 env=dict(env) if env is not None else None,
@@ -115,11 +115,10 @@ def exited_early(pid: int, log_file: Path, component: str) -> None:
     """Raise a :class:`StackError` with the log's tail when a just-started server died."""
     if pid_alive(pid):
         return
-    tail = ""
     try:
         tail = "\n".join(log_file.read_text(errors="replace").splitlines()[-25:])
     except OSError:
-        pass
+        tail = ""
     raise StackError(f"{component} exited during start-up; last lines of {log_file}:\n{tail}")
 
 

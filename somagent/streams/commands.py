@@ -6,10 +6,11 @@ from typing import Annotated
 
 import typer
 
+from somagent.config import Settings
 from somagent.exceptions import SomagentError
 
 
-def _settings():  # type: ignore[no-untyped-def]
+def _settings() -> Settings:
     from somagent.config import load_settings
 
     return load_settings()

@@ -55,17 +55,23 @@ def run_demo(settings: Settings, text: str) -> None:
         mint = client.post(
             "/v1/session/mint",
             headers={"Authorization": f"Bearer {api_key}"},
-            json={"tenant": tenant, "persona_hash": _sha("demo persona"),
-                  "policy_hash": _sha("demo policy"),
-                  "budgets": {"tokens": 100_000, "tools_per_min": 60}},
+            json={
+                "tenant": tenant,
+                "persona_hash": _sha("demo persona"),
+                "policy_hash": _sha("demo policy"),
+                "budgets": {"tokens": 100_000, "tools_per_min": 60},
+            },
         )
         mint.raise_for_status()
         session = mint.json()
         auth = {"Authorization": f"Bearer {session['jwt']}"}
         print(f"# tenant {tenant}  session {session['session_id']}")
         print(f"# POST {base}/v1/turn  text={text!r}\n")
-        body = {"session_id": session["session_id"], "inputs": {"text": text},
-                "allow": {"tools": ["calc", "memory.search"], "memory": "readwrite"}}
+        body = {
+            "session_id": session["session_id"],
+            "inputs": {"text": text},
+            "allow": {"tools": ["calc", "memory.search"], "memory": "readwrite"},
+        }
         with client.stream("POST", "/v1/turn", headers=auth, json=body) as response:
             print(f"# {response.status_code} X-Turn-Id: {response.headers.get('x-turn-id')}")
             if response.status_code != 200:

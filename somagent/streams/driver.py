@@ -116,7 +116,10 @@ class TurnDriver:
     def mark_cancelled(self, turn_id: str) -> None:
         """Record a cancel for a turn not running here, so a later resume fails it."""
         stored = self.progress.load(turn_id)
-        if stored is not None and stored.get("step") not in (Step.COMPLETED.value, Step.FAILED.value):
+        if stored is not None and stored.get("step") not in (
+            Step.COMPLETED.value,
+            Step.FAILED.value,
+        ):
             self.progress.save(turn_id, {**stored, "cancelled": True})
 
     # -- the loop -----------------------------------------------------------
@@ -141,7 +144,9 @@ class TurnDriver:
         finally:
             self._cancels.pop(turn_id, None)
 
-    async def _step(self, state: TurnState, action: m.Action, signal: asyncio.Event) -> m.Transition:
+    async def _step(
+        self, state: TurnState, action: m.Action, signal: asyncio.Event
+    ) -> m.Transition:
         """Perform ``action`` bounded by its timeout and the cancel signal."""
         if signal.is_set() or state.cancelled:
             return m.cancel(state, now_ms(), self.deps.timeouts, detail="cancel requested")
@@ -150,8 +155,9 @@ class TurnDriver:
         work = asyncio.ensure_future(self._perform(holder, action))
         waiter = asyncio.ensure_future(signal.wait())
         try:
-            done, _ = await asyncio.wait({work, waiter}, timeout=timeout_s,
-                                         return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait(
+                {work, waiter}, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED
+            )
         finally:
             waiter.cancel()
         current = holder["state"]
@@ -160,14 +166,19 @@ class TurnDriver:
                 return work.result()
             except Exception as exc:  # an adapter failed: the step fails, not the worker
                 log.warning("turn %s step %s failed: %r", state.turn_id, state.step, exc)
-                return m.on_step_error(current, f"{type(exc).__name__}: {exc}", now_ms(),
-                                       self.deps.timeouts)
+                return m.on_step_error(
+                    current, f"{type(exc).__name__}: {exc}", now_ms(), self.deps.timeouts
+                )
         work.cancel()
         await asyncio.gather(work, return_exceptions=True)
         if signal.is_set():
             return m.cancel(current, now_ms(), self.deps.timeouts, detail="cancel requested")
-        return m.on_step_timeout(current, now_ms(), self.deps.timeouts,
-                                 detail=f"{current.step.value} exceeded {timeout_s:.3f}s")
+        return m.on_step_timeout(
+            current,
+            now_ms(),
+            self.deps.timeouts,
+            detail=f"{current.step.value} exceeded {timeout_s:.3f}s",
+        )
 
     async def _perform(self, holder: dict[str, TurnState], action: m.Action) -> m.Transition:
         state = holder["state"]
@@ -178,7 +189,10 @@ class TurnDriver:
 
     async def _recall(self, holder: dict[str, TurnState], state: TurnState, a: Any) -> m.Transition:
         blocks = await self.deps.recaller.recall(
-            state.tenant, a.query, a.top_k, list(a.capsule_ids) if a.capsule_ids is not None else None
+            state.tenant,
+            a.query,
+            a.top_k,
+            list(a.capsule_ids) if a.capsule_ids is not None else None,
         )
         evidence = [Evidence.from_block(b) for b in blocks]
         return m.on_recalled(state, evidence, now_ms(), self.deps.timeouts)
@@ -189,53 +203,85 @@ class TurnDriver:
         plan = await self.deps.planner.plan(
             state.text, registry.specs(list(decision.allowed)), state.evidence
         )
-        return m.on_planned(state, plan, now_ms(), self.deps.timeouts,
-                            allowed_tools=decision.allowed, denials=decision.denied)
+        return m.on_planned(
+            state,
+            plan,
+            now_ms(),
+            self.deps.timeouts,
+            allowed_tools=decision.allowed,
+            denials=decision.denied,
+        )
 
     async def _tool(self, holder: dict[str, TurnState], state: TurnState, a: Any) -> m.Transition:
         async def on_delta(chunk_index: int, text: str) -> None:
-            t = m.on_tool_delta(holder["state"], a.index, chunk_index, text, now_ms(),
-                                self.deps.timeouts)
+            t = m.on_tool_delta(
+                holder["state"], a.index, chunk_index, text, now_ms(), self.deps.timeouts
+            )
             holder["state"] = await self._commit(t)
 
         result = await self.deps.broker.invoke(
-            a.call, tenant=state.tenant, idem_key=a.idem_key, timeout_ms=a.timeout_ms,
-            turn_id=state.turn_id, on_delta=on_delta,
+            a.call,
+            tenant=state.tenant,
+            idem_key=a.idem_key,
+            timeout_ms=a.timeout_ms,
+            turn_id=state.turn_id,
+            on_delta=on_delta,
         )
         return m.on_tool_result(holder["state"], result, now_ms(), self.deps.timeouts)
 
     async def _verify(self, holder: dict[str, TurnState], state: TurnState, a: Any) -> m.Transition:
         calls = state.plan.calls if state.plan else ()
-        answer = await self.deps.planner.answer(state.text, state.evidence, state.tool_results, calls)
+        answer = await self.deps.planner.answer(
+            state.text, state.evidence, state.tool_results, calls
+        )
         problems = verify(answer, state.evidence, state.tool_results)
         return m.on_verified(state, answer, problems, now_ms(), self.deps.timeouts)
 
     async def _answer(self, holder: dict[str, TurnState], state: TurnState, a: Any) -> m.Transition:
         text = state.answer.text if state.answer else ""
-        return m.on_answered(state, now_ms(), self.deps.timeouts,
-                             egress_bytes=len(text.encode("utf-8")))
+        return m.on_answered(
+            state, now_ms(), self.deps.timeouts, egress_bytes=len(text.encode("utf-8"))
+        )
 
-    async def _remember(self, holder: dict[str, TurnState], state: TurnState, a: Any) -> m.Transition:
+    async def _remember(
+        self, holder: dict[str, TurnState], state: TurnState, a: Any
+    ) -> m.Transition:
         answer = state.answer.text if state.answer else ""
         request_id = str(stable_id("remember-request", state.turn_id))
         payload = await asyncio.to_thread(
             requested_payload,
             self.deps.memory.guard,
             RememberRequest(
-                tenant=state.tenant, text=f"Q: {state.text}\nA: {answer}",
-                created_at_us=now_ms() * 1000, source=f"turn:{state.turn_id}",
-                capsule_id=None, trace_id=state.trace_id, request_id=request_id, reason="turn",
+                tenant=state.tenant,
+                text=f"Q: {state.text}\nA: {answer}",
+                created_at_us=now_ms() * 1000,
+                source=f"turn:{state.turn_id}",
+                capsule_id=None,
+                trace_id=state.trace_id,
+                request_id=request_id,
+                reason="turn",
             ),
         )
-        await self.sink.publish([{
-            "event_id": request_id, "type": MEMORY_REMEMBER_REQUESTED, "ts": now_ms() * 1000,
-            "tenant": state.tenant, "session": state.session_id, "turn": state.turn_id,
-            "trace_id": state.trace_id, "seq": state.seq, "producer": ev.PRODUCER,
-            "payload": payload,
-        }])
+        await self.sink.publish(
+            [
+                {
+                    "event_id": request_id,
+                    "type": MEMORY_REMEMBER_REQUESTED,
+                    "ts": now_ms() * 1000,
+                    "tenant": state.tenant,
+                    "session": state.session_id,
+                    "turn": state.turn_id,
+                    "trace_id": state.trace_id,
+                    "seq": state.seq,
+                    "producer": ev.PRODUCER,
+                    "payload": payload,
+                }
+            ]
+        )
         size = len(str(payload.get("text", "")).encode("utf-8"))
-        return m.on_remembered(state, [str(payload.get("memory_id", ""))], size, now_ms(),
-                               self.deps.timeouts)
+        return m.on_remembered(
+            state, [str(payload.get("memory_id", ""))], size, now_ms(), self.deps.timeouts
+        )
 
 
 Handler = Callable[[TurnDriver, dict[str, TurnState], TurnState, Any], Awaitable[m.Transition]]

@@ -37,12 +37,22 @@ async def handle_memory_event(
     """Decide a request or project a decision (see the module doc)."""
     if envelope.get("type") == MEMORY_REMEMBER_REQUESTED:
         event_id, kind, payload = await asyncio.to_thread(memory.decider.decide_event, envelope)
-        await sink.publish([{
-            "event_id": event_id, "type": kind, "ts": now_us(),
-            "tenant": envelope["tenant"], "session": envelope.get("session"),
-            "turn": envelope.get("turn"), "trace_id": envelope["trace_id"],
-            "seq": int(envelope.get("seq") or 0), "producer": "memory-guard", "payload": payload,
-        }])
+        await sink.publish(
+            [
+                {
+                    "event_id": event_id,
+                    "type": kind,
+                    "ts": now_us(),
+                    "tenant": envelope["tenant"],
+                    "session": envelope.get("session"),
+                    "turn": envelope.get("turn"),
+                    "trace_id": envelope["trace_id"],
+                    "seq": int(envelope.get("seq") or 0),
+                    "producer": "memory-guard",
+                    "payload": payload,
+                }
+            ]
+        )
         return
     await asyncio.to_thread(memory.projector.apply, envelope, position)
 

@@ -32,8 +32,11 @@ class EdgeThread:
 
         deps = MemoryDeps(memory.recaller, memory.guard, memory.client)
         config = uvicorn.Config(
-            create_app(settings, memory=deps), host=settings.api_host, port=settings.api_port,
-            log_level="warning", timeout_graceful_shutdown=5,
+            create_app(settings, memory=deps),
+            host=settings.api_host,
+            port=settings.api_port,
+            log_level="warning",
+            timeout_graceful_shutdown=5,
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, name="edge", daemon=True)
@@ -56,8 +59,11 @@ def run_platform(settings: Settings, *, loglevel: str = "info") -> None:
     try:
         run_faust(worker.app, loglevel=loglevel)
     finally:
-        for name, stopper in (("edge", edge.stop), ("billing", billing.stop),
-                              ("projectors", projectors.stop)):
+        for name, stopper in (
+            ("edge", edge.stop),
+            ("billing", billing.stop),
+            ("projectors", projectors.stop),
+        ):
             try:
                 stopper()
             except Exception:  # report and keep stopping the others

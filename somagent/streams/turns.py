@@ -42,7 +42,7 @@ class TableProgress:
     recovers the table from the changelog before it processes anything.
     """
 
-    def __init__(self, table: faust.Table) -> None:
+    def __init__(self, table: Any) -> None:
         self.table = table
 
     def load(self, turn_id: str) -> dict[str, Any] | None:
@@ -53,7 +53,7 @@ class TableProgress:
         self.table[turn_id] = state
 
 
-def progress_table(app: faust.App, partitions: int) -> faust.Table:
+def progress_table(app: faust.App, partitions: int) -> Any:
     # Co-partitioned with conversation.events: same partition count.
     return app.Table(PROGRESS_TABLE, default=None, partitions=partitions)
 

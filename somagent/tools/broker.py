@@ -35,6 +35,7 @@ from typing import Final, Protocol
 from somagent.tools import breaker as cb
 from somagent.tools.exceptions import ToolExecutionError, UnknownTool
 from somagent.tools.gates import GateDecision
+from somagent.tools.instances import InstancePool
 from somagent.tools.registry import ToolRegistry
 from somagent.tools.spec import Tool, ToolContext
 from somagent.tools.validation import errors
@@ -129,6 +130,7 @@ class ToolBroker:
     clock_ms: Callable[[], int] = _monotonic_ms
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
     breakers: dict[str, cb.Breaker] = field(default_factory=dict)
+    instances: InstancePool = field(default_factory=InstancePool)
 
     async def invoke(
         self,
@@ -228,8 +230,14 @@ class ToolBroker:
                     call, "circuit-open", f"{tool.name}: circuit breaker is open", started, now
                 )
             budget_s = min(tool.spec.timeout_s, max(0, deadline - now) / 1000)
-            ctx = ToolContext(tenant, budget_s, turn_id, call.call_id, idem_key, emit)
-            result = await self._once(tool, call, ctx, started)
+            instance = self.instances.place(tool.spec, call)
+            ctx = ToolContext(tenant, budget_s, turn_id, call.call_id, idem_key, emit, instance)
+            try:
+                result = await self._once(tool, call, ctx, started)
+            except BaseException:
+                self.instances.record(instance, self.clock_ms() - now, False)
+                raise
+            self.instances.record(instance, self.clock_ms() - now, result.ok)
             now = self.clock_ms()
             b = self.breakers.get(tool.name, cb.Breaker())
             transient = not result.ok and result.error_code in cb.RETRYABLE_CODES

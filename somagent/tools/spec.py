@@ -64,6 +64,8 @@ class ToolContext:
     call_id: str = ""
     idem_key: str = ""
     on_delta: DeltaSink | None = field(default=None, compare=False)
+    #: Which of the tool's interchangeable instances runs this call (``{tool}#{k}``).
+    instance_id: str = ""
 
     async def emit(self, chunk: str) -> None:
         if self.on_delta is not None and chunk:

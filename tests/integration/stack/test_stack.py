@@ -51,12 +51,21 @@ def test_kafka_produce_consume_round_trip(settings: Settings) -> None:
     marker = uuid.uuid4().bytes
     producer = Producer({"bootstrap.servers": settings.kafka_servers, "enable.idempotence": True})
     delivered: list[tuple[int, int]] = []
-    producer.produce(topic, key=marker, value=b"round-trip:" + marker,
-                     on_delivery=lambda e, m: delivered.append((m.partition(), m.offset())))
+    producer.produce(
+        topic,
+        key=marker,
+        value=b"round-trip:" + marker,
+        on_delivery=lambda e, m: delivered.append((m.partition(), m.offset())),
+    )
     assert producer.flush(30) == 0
     partition, offset = delivered[0]
-    consumer = Consumer({"bootstrap.servers": settings.kafka_servers, "group.id": f"t-{uuid.uuid4()}",
-                         "enable.auto.commit": False})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.kafka_servers,
+            "group.id": f"t-{uuid.uuid4()}",
+            "enable.auto.commit": False,
+        }
+    )
     from confluent_kafka import TopicPartition
 
     consumer.assign([TopicPartition(topic, partition, offset)])
@@ -75,7 +84,8 @@ def test_postgres_round_trip_and_migrations(settings: Settings) -> None:
             tid = uuid.uuid4()
             await conn.execute(
                 "INSERT INTO tenants (tenant_id, name, api_key_hash) VALUES ($1, 'acme', $2)",
-                tid, f"h-{tid}",
+                tid,
+                f"h-{tid}",
             )
             name = await conn.fetchval("SELECT name FROM tenants WHERE tenant_id = $1", tid)
             await conn.execute("DELETE FROM tenants WHERE tenant_id = $1", tid)
@@ -100,10 +110,13 @@ def test_redis_round_trip(settings: Settings) -> None:
 
 def test_clickhouse_round_trip(settings: Settings) -> None:
     ch = connect(settings)
-    ch.execute("CREATE TABLE IF NOT EXISTS roundtrip (k String, v Int64) ENGINE = MergeTree ORDER BY k")
+    ch.execute(
+        "CREATE TABLE IF NOT EXISTS roundtrip (k String, v Int64) ENGINE = MergeTree ORDER BY k"
+    )
     ch.insert_json_rows("roundtrip", [{"k": "a", "v": 40}, {"k": "b", "v": 2}])
-    assert ch.query("SELECT sum(v) AS s FROM roundtrip WHERE k IN {ks:Array(String)}",
-                    {"ks": ["a", "b"]}) == [{"s": 42}]
+    assert ch.query(
+        "SELECT sum(v) AS s FROM roundtrip WHERE k IN {ks:Array(String)}", {"ks": ["a", "b"]}
+    ) == [{"s": 42}]
     assert {r["name"] for r in ch.query("SHOW TABLES")} >= {"events", "roundtrip"}
 
 
@@ -112,8 +125,13 @@ def test_qdrant_round_trip(settings: Settings) -> None:
 
     client = open_qdrant(settings)
     name = f"rt_{uuid.uuid4().hex[:8]}"
-    client.create_collection(name, vectors_config=models.VectorParams(size=4, distance=models.Distance.COSINE))  # type: ignore[attr-defined]
-    client.upsert(name, points=[models.PointStruct(id=str(uuid.uuid4()), vector=[1, 0, 0, 0], payload={"t": "x"})])  # type: ignore[attr-defined]
+    client.create_collection(
+        name, vectors_config=models.VectorParams(size=4, distance=models.Distance.COSINE)
+    )  # type: ignore[attr-defined]
+    client.upsert(
+        name,
+        points=[models.PointStruct(id=str(uuid.uuid4()), vector=[1, 0, 0, 0], payload={"t": "x"})],
+    )  # type: ignore[attr-defined]
     hits = client.query_points(name, query=[1, 0, 0, 0], limit=1).points  # type: ignore[attr-defined]
     client.close()  # type: ignore[attr-defined]
     assert hits[0].payload == {"t": "x"} and hits[0].score == pytest.approx(1.0)

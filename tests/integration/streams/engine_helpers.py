@@ -41,7 +41,10 @@ class WorkerProcess:
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "somagent.cli", "serve", "worker", "--loglevel", "info"],
-                env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
 
     def kill(self) -> None:
@@ -104,20 +107,37 @@ class Client:
         tenant = tenant or str(uuid.uuid4())
         event = make_event(
             "TurnRequested",
-            {"turn_id": turn, "session_id": sess, "text": text, "allow_tools": list(tools),
-             "memory_mode": memory, "idempotency_key": None, "deadline_ms": deadline_ms,
-             "capsule_ids": []},
-            tenant=tenant, producer="test", session=sess, turn=turn,
+            {
+                "turn_id": turn,
+                "session_id": sess,
+                "text": text,
+                "allow_tools": list(tools),
+                "memory_mode": memory,
+                "idempotency_key": None,
+                "deadline_ms": deadline_ms,
+                "capsule_ids": [],
+            },
+            tenant=tenant,
+            producer="test",
+            session=sess,
+            turn=turn,
         )
         where: list[tuple[int, int]] = []
-        self.producer.send(event, on_delivery=lambda e, m: where.append((m.partition(), m.offset())))
+        self.producer.send(
+            event, on_delivery=lambda e, m: where.append((m.partition(), m.offset()))
+        )
         self.producer.flush()
         return TurnHandle(turn, sess, tenant, where[0][0], where[0][1], str(event["trace_id"]))
 
     def cancel(self, handle: TurnHandle) -> None:
         event = make_event(
-            "TurnCancelRequested", {"reason": "test"}, tenant=handle.tenant, producer="test",
-            session=handle.session_id, turn=handle.turn_id, trace_id=handle.trace_id,
+            "TurnCancelRequested",
+            {"reason": "test"},
+            tenant=handle.tenant,
+            producer="test",
+            session=handle.session_id,
+            turn=handle.turn_id,
+            trace_id=handle.trace_id,
         )
         self.producer.send(event)
         self.producer.flush()
@@ -127,8 +147,13 @@ class Client:
     ) -> list[dict[str, Any]]:
         """The engine's events of the turn (deduped by event id, in log order) up to
         ``until_type``; the request itself is left out."""
-        consumer = Consumer({"bootstrap.servers": self.settings.kafka_servers,
-                             "group.id": f"reader-{uuid.uuid4()}", "enable.auto.commit": False})
+        consumer = Consumer(
+            {
+                "bootstrap.servers": self.settings.kafka_servers,
+                "group.id": f"reader-{uuid.uuid4()}",
+                "enable.auto.commit": False,
+            }
+        )
         consumer.assign([TopicPartition(CONVERSATION, handle.partition, handle.offset)])
         seen: dict[str, dict[str, Any]] = {}
         deadline = time.monotonic() + timeout_s
@@ -151,13 +176,23 @@ class Client:
         )
 
     def events_on(
-        self, topic: str, handle: TurnHandle, *, until_type: str, count: int = 1,
+        self,
+        topic: str,
+        handle: TurnHandle,
+        *,
+        until_type: str,
+        count: int = 1,
         timeout_s: float = 60.0,
     ) -> list[dict[str, Any]]:
         """Events of ``handle``'s turn (or tenant) on another topic, from its beginning."""
-        consumer = Consumer({"bootstrap.servers": self.settings.kafka_servers,
-                             "group.id": f"reader-{uuid.uuid4()}", "enable.auto.commit": False,
-                             "auto.offset.reset": "earliest"})
+        consumer = Consumer(
+            {
+                "bootstrap.servers": self.settings.kafka_servers,
+                "group.id": f"reader-{uuid.uuid4()}",
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+            }
+        )
         consumer.subscribe([topic])
         found: dict[str, dict[str, Any]] = {}
         deadline = time.monotonic() + timeout_s
@@ -167,7 +202,10 @@ class Client:
                 if msg is None or msg.error() is not None:
                     continue
                 event = self.codec.decode(msg.value())
-                if str(event.get("turn")) != handle.turn_id and str(event["tenant"]) != handle.tenant:
+                if (
+                    str(event.get("turn")) != handle.turn_id
+                    and str(event["tenant"]) != handle.tenant
+                ):
                     continue
                 found.setdefault(str(event["event_id"]), event)
                 if sum(e["type"] == until_type for e in found.values()) >= count:

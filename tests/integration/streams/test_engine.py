@@ -25,8 +25,13 @@ def test_every_step_appends_its_event_in_order(worker: WorkerProcess, client: Cl
     handle = client.request("What is (1/3 + 1/6) * 3?", tools=("calc",))
     events = client.events(handle)
     assert types(events) == [
-        "TurnRecalled", "TurnPlanned", "ToolCallRequested", "ToolCallCompleted",
-        "TurnVerified", "TurnAnswered", "TurnCompleted",
+        "TurnRecalled",
+        "TurnPlanned",
+        "ToolCallRequested",
+        "ToolCallCompleted",
+        "TurnVerified",
+        "TurnAnswered",
+        "TurnCompleted",
     ]
     assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
     answer = events[5]["payload"]
@@ -36,7 +41,10 @@ def test_every_step_appends_its_event_in_order(worker: WorkerProcess, client: Cl
 
 
 def test_a_tool_call_streams_deltas_as_it_runs(worker: WorkerProcess, client: Client) -> None:
-    code = "import sys, time\nfor i in range(3):\n    print('line', i, flush=True)\n    time.sleep(0.2)"
+    code = (
+        "import sys, time\nfor i in range(3):\n"
+        "    print('line', i, flush=True)\n    time.sleep(0.2)"
+    )
     handle = client.request(f"Run this:\n```python\n{code}\n```", tools=("python",))
     events = client.events(handle)
     deltas = [e for e in events if e["type"] == "ToolCallDelta"]
@@ -46,7 +54,9 @@ def test_a_tool_call_streams_deltas_as_it_runs(worker: WorkerProcess, client: Cl
     assert events.index(deltas[0]) < events.index(completed)
 
 
-def test_bad_tool_arguments_fail_the_call_not_the_turn(worker: WorkerProcess, client: Client) -> None:
+def test_bad_tool_arguments_fail_the_call_not_the_turn(
+    worker: WorkerProcess, client: Client
+) -> None:
     code = "x = 1\n" + "#" * 21_000  # over the python tool's 20,000-character argument limit
     handle = client.request(f"```python\n{code}\n```", tools=("python",))
     events = client.events(handle)
@@ -55,7 +65,9 @@ def test_bad_tool_arguments_fail_the_call_not_the_turn(worker: WorkerProcess, cl
     assert "TurnAnswered" in types(events) and "TurnFailed" not in types(events)
 
 
-def test_a_denied_tool_is_audited_and_the_turn_goes_on(worker: WorkerProcess, client: Client) -> None:
+def test_a_denied_tool_is_audited_and_the_turn_goes_on(
+    worker: WorkerProcess, client: Client
+) -> None:
     handle = client.request("What is 2 * 21?", tools=("calc", "shell"))
     events = client.events(handle)
     assert "TurnCompleted" in types(events) and "TurnFailed" not in types(events)
@@ -82,8 +94,9 @@ def test_a_crashing_tool_ends_cleanly(worker: WorkerProcess, client: Client) -> 
 
 
 def test_turn_deadline_fails_the_turn(worker: WorkerProcess, client: Client) -> None:
-    handle = client.request("```python\nimport time\ntime.sleep(8)\n```", tools=("python",),
-                            deadline_ms=1_500)
+    handle = client.request(
+        "```python\nimport time\ntime.sleep(8)\n```", tools=("python",), deadline_ms=1_500
+    )
     events = client.events(handle, timeout_s=60)
     failed = next(e for e in events if e["type"] == "TurnFailed")
     assert failed["payload"]["reason_code"] in {"deadline_exceeded", "step_timeout"}
@@ -91,8 +104,10 @@ def test_turn_deadline_fails_the_turn(worker: WorkerProcess, client: Client) -> 
 
 
 def test_cancel_ends_a_running_turn(worker: WorkerProcess, client: Client) -> None:
-    handle = client.request("```python\nimport time\nprint('started', flush=True)\ntime.sleep(20)\n```",
-                            tools=("python",))
+    handle = client.request(
+        "```python\nimport time\nprint('started', flush=True)\ntime.sleep(20)\n```",
+        tools=("python",),
+    )
     client.events(handle, until_type="ToolCallDelta")
     client.cancel(handle)
     events = client.events(handle, timeout_s=30)
@@ -105,8 +120,9 @@ def test_recall_finds_what_was_remembered_and_never_another_tenants(
 ) -> None:
     tenant_a, tenant_b = str(uuid.uuid4()), str(uuid.uuid4())
     fact = f"The vault code of project {uuid.uuid4().hex[:8]} is orange"
-    first = client.request(f"Note: {fact}. What is 1 + 1?", tools=("calc",), memory="readwrite",
-                           tenant=tenant_a)
+    first = client.request(
+        f"Note: {fact}. What is 1 + 1?", tools=("calc",), memory="readwrite", tenant=tenant_a
+    )
     assert "TurnCompleted" in types(client.events(first))
     client.events_on("memory.events", first, until_type="MemoryRemembered")
 
@@ -132,8 +148,10 @@ def test_sigkill_mid_turn_resumes_and_the_side_effect_runs_once(
     worker: WorkerProcess, client: Client, tmp_path: Path
 ) -> None:
     marker = tmp_path / "effect.log"
-    code = (f"open({str(marker)!r}, 'a').write('row\\n')\n"
-            "print('wrote', flush=True)\nimport time\ntime.sleep(4)\nprint('done', flush=True)")
+    code = (
+        f"open({str(marker)!r}, 'a').write('row\\n')\n"
+        "print('wrote', flush=True)\nimport time\ntime.sleep(4)\nprint('done', flush=True)"
+    )
     handle = client.request(f"```python\n{code}\n```", tools=("python",), deadline_ms=180_000)
     client.events(handle, until_type="ToolCallDelta")
     assert marker.read_text() == "row\n"

@@ -13,7 +13,10 @@ REPO = Path(__file__).resolve().parents[3]
 
 def _compose_cli() -> list[str] | None:
     docker = shutil.which("docker")
-    if docker and subprocess.run([docker, "compose", "version"], capture_output=True).returncode == 0:
+    if (
+        docker
+        and subprocess.run([docker, "compose", "version"], capture_output=True).returncode == 0
+    ):
         return [docker, "compose"]
     legacy = shutil.which("docker-compose")
     return [legacy] if legacy else None
@@ -29,7 +32,13 @@ def test_compose_file_is_valid() -> None:
 
 def test_compose_declares_every_server_and_role() -> None:
     text = (REPO / "docker-compose.yml").read_text()
-    for image in ("apache/kafka:3.9", "postgres:", "redis:", "clickhouse/clickhouse-server", "qdrant/qdrant"):
+    for image in (
+        "apache/kafka:3.9",
+        "postgres:",
+        "redis:",
+        "clickhouse/clickhouse-server",
+        "qdrant/qdrant",
+    ):
         assert image in text
     for role in ('["serve", "api"]', '["serve", "worker"]', '["serve", "projector"]'):
         assert role in text
