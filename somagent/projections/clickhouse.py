@@ -132,32 +132,50 @@ def chdb_params(params: Mapping[str, Any] | None) -> dict[str, str] | None:
 
 _CHDB_LOCK = threading.Lock()
 _CHDB_SESSIONS: dict[Path, Any] = {}
+_CHDB_PATH_LOCKS: dict[Path, threading.RLock] = {}
+
+
+def _path_lock(path: Path) -> threading.RLock:
+    with _CHDB_LOCK:
+        return _CHDB_PATH_LOCKS.setdefault(path, threading.RLock())
+
+
+def _open_session(path: Path, database: str) -> Any:
+    """This process's session over ``path``, opened on first use (caller holds the path lock)."""
+    from chdb import session
+
+    sess = _CHDB_SESSIONS.get(path)
+    if sess is None:
+        sess = session.Session(str(path))  # type: ignore[no-untyped-call]
+        # Unqualified names in the shared DDL resolve to this database.
+        sess.query(f"CREATE DATABASE IF NOT EXISTS {database}")  # type: ignore[no-untyped-call]
+        sess.query(f"USE {database}")  # type: ignore[no-untyped-call]
+        _CHDB_SESSIONS[path] = sess
+    return sess
 
 
 class ChdbClickHouse:
-    """The ClickHouse engine in-process over ``path``; one shared session per directory."""
+    """The ClickHouse engine in-process over ``path``; one shared session per directory.
+
+    Statements on one directory run one at a time (a per-directory lock). The
+    session is looked up per statement, so after :func:`release_chdb` the next
+    statement of any instance opens it again instead of using a closed one.
+    """
 
     backend = "chdb"
 
     def __init__(self, path: Path, database: str) -> None:
-        from chdb import session
-
         self.path = path.resolve()
         self.database = database
         self.path.mkdir(parents=True, exist_ok=True)
-        with _CHDB_LOCK:
-            if self.path not in _CHDB_SESSIONS:
-                sess = session.Session(str(self.path))  # type: ignore[no-untyped-call]
-                # Unqualified names in the shared DDL resolve to this database.
-                sess.query(f"CREATE DATABASE IF NOT EXISTS {database}")  # type: ignore[no-untyped-call]
-                sess.query(f"USE {database}")  # type: ignore[no-untyped-call]
-                _CHDB_SESSIONS[self.path] = sess
-            self._session = _CHDB_SESSIONS[self.path]
-        self._lock = threading.Lock()
+        self._lock = _path_lock(self.path)
+        with self._lock:
+            _open_session(self.path, database)
 
     def _run(self, sql: str, fmt: str, params: Mapping[str, Any] | None) -> Any:
         with self._lock:  # chDB raises ChdbError on a failed statement
-            return self._session.query(sql, fmt, params=chdb_params(params))
+            sess = _open_session(self.path, self.database)
+            return sess.query(sql, fmt, params=chdb_params(params))
 
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
         self._run(sql, "CSV", params)
@@ -193,11 +211,16 @@ class ChdbClickHouse:
 
 
 def release_chdb(path: Path) -> None:
-    """Close this process's chDB session over ``path`` (before handing the directory on)."""
-    with _CHDB_LOCK:
-        sess = _CHDB_SESSIONS.pop(path.resolve(), None)
-    if sess is not None:
-        sess.close()
+    """Close this process's chDB session over ``path`` (before handing the directory on).
+
+    Waits for a statement in progress on that directory; a later statement in
+    this process opens the session again.
+    """
+    resolved = path.resolve()
+    with _path_lock(resolved):
+        sess = _CHDB_SESSIONS.pop(resolved, None)
+        if sess is not None:
+            sess.close()
 
 
 class DriverClickHouse:
