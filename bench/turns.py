@@ -432,7 +432,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--raw-samples", type=int, default=None, help="raw Kafka round trips")
     args = parser.parse_args(argv)
     args.turns_single = args.turns_single or (40 if args.quick else 200)
-    args.turns_per_lane = args.turns_per_lane or (6 if args.quick else 25)
+    args.turns_per_lane = args.turns_per_lane or (8 if args.quick else 25)
     args.time_limit_s = args.time_limit_s or (45.0 if args.quick else 180.0)
     args.raw_samples = args.raw_samples or (200 if args.quick else 1000)
     print(json.dumps(run(args), indent=2))
