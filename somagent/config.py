@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator
@@ -65,6 +65,10 @@ class Settings(BaseSettings):
     api_host: str = _LOOPBACK
     api_port: Port = 8787
     startup_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 180.0
+    # The Faust worker's app id (its consumer group and table topic prefix), and where a
+    # group without committed offsets starts reading conversation.events.
+    worker_app_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,100}$")] = "somagent"
+    worker_start_from: Literal["earliest", "latest"] = "earliest"
     kafka_heap: str = "512m"
 
     @field_validator("kafka_bootstrap")

@@ -210,6 +210,12 @@ class ChdbClickHouse:
         :func:`release_chdb` closes one for good so another process may own the directory."""
 
 
+def chdb_is_open(path: Path) -> bool:
+    """Whether this process already holds a chDB session over ``path``."""
+    with _CHDB_LOCK:
+        return path.resolve() in _CHDB_SESSIONS
+
+
 def release_chdb(path: Path) -> None:
     """Close this process's chDB session over ``path`` (before handing the directory on).
 

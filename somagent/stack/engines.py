@@ -13,7 +13,7 @@ from importlib.metadata import version as dist_version
 from typing import Any
 
 from somagent.config import Settings
-from somagent.projections.clickhouse import apply_ddl, connect, release_chdb
+from somagent.projections.clickhouse import apply_ddl, chdb_is_open, connect, release_chdb
 from somagent.stack.component import ComponentStatus
 from somagent.stack.exceptions import Unreachable
 
@@ -25,6 +25,7 @@ class ClickHouseEngine:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self._owned = False
 
     @property
     def external(self) -> bool:
@@ -35,6 +36,8 @@ class ClickHouseEngine:
         return self.settings.clickhouse_url or f"chdb://{self.settings.clickhouse_path}"
 
     def start(self) -> None:
+        # A session this process already used (e.g. projector threads) stays open.
+        self._owned = self.external or chdb_is_open(self.settings.clickhouse_path)
         try:
             ch = connect(self.settings)
             apply_ddl(ch)
@@ -50,8 +53,9 @@ class ClickHouseEngine:
         self._release()
 
     def _release(self) -> None:
-        # The platform process must own the chDB directory; this one lets go of it.
-        if not self.external:
+        # The platform process must own the chDB directory; this one lets go of a
+        # session it opened only for the DDL or a probe.
+        if not self._owned:
             release_chdb(self.settings.clickhouse_path)
 
     def stop(self) -> bool:
@@ -72,6 +76,7 @@ class ClickHouseEngine:
         )
 
     def status(self) -> ComponentStatus:
+        self._owned = self.external or chdb_is_open(self.settings.clickhouse_path)
         try:
             ch = connect(self.settings)
             version, healthy, detail = ch.version(), True, ""

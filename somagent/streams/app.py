@@ -17,8 +17,9 @@ from somagent.config import Settings
 APP_ID = "somagent"
 
 
-def make_app(settings: Settings, *, app_id: str = APP_ID) -> faust.App:
+def make_app(settings: Settings, *, app_id: str | None = None) -> faust.App:
     """A Faust app for ``settings``; agents are attached by ``somagent.streams`` modules."""
+    app_id = app_id or settings.worker_app_id
     (settings.home_dir / "faust").mkdir(parents=True, exist_ok=True)
     servers = ";".join(f"kafka://{s}" for s in settings.kafka_servers.split(","))
     return faust.App(
@@ -36,7 +37,7 @@ def make_app(settings: Settings, *, app_id: str = APP_ID) -> faust.App:
         broker_commit_interval=timedelta(seconds=1),
         table_cleanup_interval=30.0,
         producer_acks=-1,
-        consumer_auto_offset_reset="earliest",
+        consumer_auto_offset_reset=settings.worker_start_from,
         # A worker killed with SIGKILL leaves the group only when its session times
         # out; keep that short so a restarted worker resumes its turns quickly.
         broker_session_timeout=10.0,

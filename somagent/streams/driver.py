@@ -102,7 +102,15 @@ class TurnDriver:
         if stored is not None:
             t = m.resume(state_from_dict(stored), now_ms(), self.deps.timeouts)
         else:
-            t = m.start(request_from_event(envelope), now_ms(), self.deps.timeouts)
+            request = request_from_event(envelope)
+            if request.deadline_at_ms <= now_ms():
+                # Unknown to this worker group and already past its deadline: it was
+                # either finished by another group or never picked up in time (the
+                # edge has closed its stream). Appending a failure now could contradict
+                # an earlier outcome, so it is skipped.
+                log.info("skipping expired turn %s (deadline passed, no stored state)", turn_id)
+                return
+            t = m.start(request, now_ms(), self.deps.timeouts)
         await self._run(t)
 
     def on_cancel(self, turn_id: str) -> bool:

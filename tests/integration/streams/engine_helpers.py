@@ -31,7 +31,15 @@ class WorkerProcess:
     """
 
     def __init__(self, settings: Settings, home: Path) -> None:
-        self.env = {**os.environ, **settings.to_env(), "SOMAGENT_HOME": str(home)}
+        # Its own consumer group, starting at the log's end: turns other tests appended
+        # (the edge tests write engine events themselves) are not re-driven.
+        self.env = {
+            **os.environ,
+            **settings.to_env(),
+            "SOMAGENT_HOME": str(home),
+            "SOMAGENT_WORKER_APP_ID": f"engine-test-{uuid.uuid4().hex[:8]}",
+            "SOMAGENT_WORKER_START_FROM": "latest",
+        }
         self.home = home
         self.log = home / "worker.log"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -219,13 +227,20 @@ class Client:
 
 
 def wait_for_worker(client: Client, worker: WorkerProcess, timeout_s: float = 120.0) -> None:
-    """A probe turn completes: the worker has joined the group and owns the partitions."""
-    handle = client.request("What is 1 + 1?", tools=("calc",))
+    """A probe turn completes: the worker has joined the group and owns the partitions.
+
+    A new probe is sent on each try: a worker starting at the log's end does not
+    see requests appended before it was assigned its partitions.
+    """
 
     def done() -> bool:
         if worker.proc is not None and worker.proc.poll() is not None:
             raise AssertionError(f"worker exited:\n{worker.tail()}")
-        return bool(client.events(handle, timeout_s=5.0))
+        handle = client.request("What is 1 + 1?", tools=("calc",))
+        try:
+            return bool(client.events(handle, timeout_s=5.0))
+        except StackTimeout:
+            return False
 
     try:
         until(done, timeout_s=timeout_s, what="the worker to finish a probe turn")
