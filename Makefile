@@ -48,7 +48,7 @@ typecheck: venv
 check: lint typecheck
 
 bench: up
-	$(BIN)/somagent bench
+	$(BIN)/somagent bench $(BENCH_ARGS)
 
 clean: down
 	rm -rf .somagent $(VENV)
