@@ -378,7 +378,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     settings = load_settings()
     url = (args.api_url or settings.api_url).rstrip("/")
     until(lambda: httpx.get(f"{url}/readyz", timeout=5).status_code == 200,
-          timeout_s=120, what=f"the platform's edge at {url}/readyz (is `somagent up` running?)")
+          timeout_s=60, what=f"the platform's edge at {url}/readyz (is `somagent up` running?)")
     load_before = os.getloadavg()[0]
     started = time.perf_counter()
     raw = raw_kafka(settings, args.raw_samples, time_limit_s=120)
@@ -431,10 +431,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--time-limit-s", type=float, default=None, help="per level")
     parser.add_argument("--raw-samples", type=int, default=None, help="raw Kafka round trips")
     args = parser.parse_args(argv)
-    args.turns_single = args.turns_single or (40 if args.quick else 200)
+    args.turns_single = args.turns_single or (100 if args.quick else 300)
     args.turns_per_lane = args.turns_per_lane or (8 if args.quick else 25)
     args.time_limit_s = args.time_limit_s or (45.0 if args.quick else 180.0)
-    args.raw_samples = args.raw_samples or (200 if args.quick else 1000)
+    args.raw_samples = args.raw_samples or (500 if args.quick else 2000)
     print(json.dumps(run(args), indent=2))
     return 0
 

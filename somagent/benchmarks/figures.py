@@ -96,7 +96,8 @@ def billing_figures(data: Json, log_read_per_s: float | None = None) -> list[Fig
         serial = 1.0 / (1.0 / raw + 1.0 / log_read_per_s)
         out.append(Figure("billing", "worker usage events/s", worker, "events/s",
                           "raw fastavro decode + raw consume", serial,
-                          note="consume rate: replay's log_read_only in this run"))
+                          note="decode then consume, one after the other (consume rate: replay's "
+                               "log_read_only in this run); the worker overlaps the two"))
     core = _num(data, "core_events_per_s")
     if core is not None:
         out.append(Figure("billing", "core (decode+price+ledger) events/s", core, "events/s",
@@ -141,7 +142,9 @@ def recall_figures(data: Json) -> list[Figure]:
     return out
 
 
-def edge_figures(data: Json) -> list[Figure]:
+def edge_figures(data: Json, small: Json | None = None) -> list[Figure]:
+    """Streams held, RSS, memory per stream (slope against ``small``, a run with fewer
+    streams, when given) and SSE latency against a direct consumer."""
     out = []
     streams = _num(data, "streams_open_server_gauge")
     rss = _num(data, "server_rss_mib_with_streams_open")
@@ -155,6 +158,13 @@ def edge_figures(data: Json) -> list[Figure]:
         out.append(Figure("edge", "memory per stream (RSS / streams, upper bound)",
                           rss * 1024 / streams, "KiB", better="lower",
                           note="includes the process's base RSS"))
+    small_streams = _num(small or {}, "streams_open_server_gauge")
+    small_rss = _num(small or {}, "server_rss_mib_with_streams_open")
+    if streams and rss is not None and small_streams is not None and small_rss is not None \
+            and streams > small_streams:
+        slope = (rss - small_rss) * 1024 / (streams - small_streams)
+        out.append(Figure("edge", "memory per stream (marginal)", slope, "KiB", better="lower",
+                          note=f"RSS slope between {small_streams:.0f} and {streams:.0f} streams"))
     sse = data.get("sse_latency_ms", {})
     direct = data.get("direct_consumer_latency_ms", {})
     if "p50" in sse:
@@ -204,6 +214,8 @@ def figures_for(results: Mapping[str, Json | None]) -> list[Figure]:
             continue
         if name == "billing":
             out += billing_figures(data, _num(replay, "log_read_only_events_per_s"))
+        elif name == "edge":
+            out += edge_figures(data, results.get("edge.small"))
         else:
             out += EXTRACTORS[name](data)
     return out

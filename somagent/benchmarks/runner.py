@@ -27,9 +27,14 @@ from somagent.benchmarks.exceptions import BenchError
 
 #: Arguments per script; ``--quick`` for every script not listed.
 QUICK_ARGS: dict[str, list[str]] = {
-    "edge": ["--streams", "200", "--rate", "1000"],  # bench/edge.py has no --quick
+    "edge": ["--streams", "1000", "--rate", "1000"],  # bench/edge.py has no --quick
 }
 FULL_ARGS: dict[str, list[str]] = {}
+#: Extra runs of a script under another result name: ``edge.small`` holds 100 streams,
+#: so memory per stream is the slope of the server's RSS between the two runs.
+EXTRA_RUNS: dict[str, list[tuple[str, list[str]]]] = {
+    "edge": [("edge.small", ["--streams", "100", "--rate", "1000"])],
+}
 STDERR_TAIL_CHARS = 4000
 KILL_GRACE_S = 90.0
 
@@ -89,6 +94,11 @@ def args_for(name: str, quick: bool) -> list[str]:
     return list(FULL_ARGS.get(name, []))
 
 
+def runs_for(name: str, quick: bool) -> list[tuple[str, list[str]]]:
+    """(result name, arguments) of each run of script ``name``."""
+    return [(name, args_for(name, quick)), *EXTRA_RUNS.get(name, [])]
+
+
 def _stop(proc: subprocess.Popen[str]) -> tuple[str, str]:
     """SIGINT (lets the script stop its private stack), then SIGKILL its process group."""
     try:
@@ -99,9 +109,10 @@ def _stop(proc: subprocess.Popen[str]) -> tuple[str, str]:
         return proc.communicate()
 
 
-def run_script(path: Path, args: list[str], timeout_s: float, cwd: Path) -> ScriptResult:
+def run_script(path: Path, args: list[str], timeout_s: float, cwd: Path,
+               name: str | None = None) -> ScriptResult:
     """Run one script to completion (or its limit) and read its JSON."""
-    name = path.stem
+    name = name or path.stem
     started = time.monotonic()
     proc = subprocess.Popen(
         [sys.executable, "-P", str(path), *args], cwd=cwd, text=True,
@@ -117,9 +128,9 @@ def run_script(path: Path, args: list[str], timeout_s: float, cwd: Path) -> Scri
     tail = stderr[-STDERR_TAIL_CHARS:]
     result = ScriptResult(name, args, False, seconds, proc.returncode, stderr_tail=tail)
     if timed_out:
-        result.error = f"bench/{name}.py ran past its {timeout_s:.0f} s limit"
+        result.error = f"bench/{path.name} ran past its {timeout_s:.0f} s limit"
     elif proc.returncode != 0:
-        result.error = f"bench/{name}.py exited with status {proc.returncode}"
+        result.error = f"bench/{path.name} exited with status {proc.returncode}"
     else:
         try:
             result.data = parse_output(name, stdout)
@@ -137,11 +148,11 @@ def run_all(
     """Run ``scripts`` one after another (they share the machine; never in parallel)."""
     results = []
     for path in scripts:
-        args = args_for(path.stem, quick)
-        if on_start is not None:
-            on_start(path, args)
-        result = run_script(path, args, timeout_s, cwd)
-        if on_done is not None:
-            on_done(result)
-        results.append(result)
+        for name, args in runs_for(path.stem, quick):
+            if on_start is not None:
+                on_start(path, args)
+            result = run_script(path, args, timeout_s, cwd, name)
+            if on_done is not None:
+                on_done(result)
+            results.append(result)
     return results

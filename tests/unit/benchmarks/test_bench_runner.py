@@ -63,3 +63,18 @@ def test_time_limit_interrupts_the_script(tmp_path: Path) -> None:
     assert not result.ok and "past its 1 s limit" in result.error
     assert "KeyboardInterrupt" in result.stderr_tail
     assert sys.executable  # the scripts ran under this interpreter
+
+
+def test_edge_runs_twice_for_the_memory_slope() -> None:
+    from somagent.benchmarks.runner import runs_for
+
+    runs = runs_for("edge", quick=True)
+    assert [name for name, _ in runs] == ["edge", "edge.small"]
+    assert runs_for("codec", quick=True) == [("codec", ["--quick"])]
+
+
+def test_extra_run_gets_its_own_result_name(tmp_path: Path) -> None:
+    edge = script(tmp_path, "edge", "import json, sys\nprint(json.dumps({'a': sys.argv[1:]}))\n")
+    results = run_all([edge], quick=True, timeout_s=60, cwd=tmp_path)
+    assert [r.name for r in results] == ["edge", "edge.small"]
+    assert results[1].data == {"a": ["--streams", "100", "--rate", "1000"]}
