@@ -114,7 +114,7 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def replace_section(document: str, section: str, title: str = "# Performance") -> str:
+def replace_section(document: str, section: str, title: str = "## Performance") -> str:
     """``document`` with the text between :data:`BEGIN` and :data:`END` replaced by
     ``section`` (markers appended, under ``title``, when absent)."""
     block = f"{BEGIN}\n{section.rstrip()}\n{END}"

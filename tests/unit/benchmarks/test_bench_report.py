@@ -72,7 +72,7 @@ def test_section_replaced_between_markers_only() -> None:
     assert "old table" not in new and "new table" in new
     assert new.startswith("# Performance\n\nintro") and new.endswith("## Profile\nkept\n")
     assert replace_section(new, "new table\n") == new
-    assert replace_section("", "t").startswith("# Performance")
+    assert replace_section("", "t").startswith("## Performance")
     assert replace_section("# Other\n", "t").count(BEGIN) == 1
 
 
