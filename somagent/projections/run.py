@@ -53,8 +53,9 @@ async def run_postgres(
     stats: ProjectorStats | None = None,
     budgets: bool = True,
     on_batch: Callable[[str, dict[tuple[str, int], int]], None] | None = None,
+    batch: int = BATCH,
 ) -> ProjectorStats:
-    """The Postgres projector until ``stop`` is set."""
+    """The Postgres projector until ``stop`` is set (``batch``: records per transaction)."""
     stats = stats or ProjectorStats()
     conn = await asyncpg.connect(settings.postgres_dsn)
     redis: Any = None
@@ -70,7 +71,7 @@ async def run_postgres(
         if redis is not None:
             await _reconcile(proj, redis, await _live_sessions(conn))
         while not stop.is_set():
-            records = await asyncio.to_thread(reader.batch, BATCH, 0.5)
+            records = await asyncio.to_thread(reader.batch, batch, 0.5)
             if not records and reader.positions == stats.positions:
                 continue
             touched = await proj.apply(records, reader.positions)
@@ -113,6 +114,7 @@ def run_clickhouse_blocking(
     ch: ClickHouse | None = None,
     stats: ProjectorStats | None = None,
     on_batch: Callable[[str, dict[tuple[str, int], int]], None] | None = None,
+    batch: int = 4 * BATCH,
 ) -> ProjectorStats:
     """The ClickHouse projector until ``stop.is_set()`` (a threading or asyncio Event)."""
     stats = stats or ProjectorStats()
@@ -123,7 +125,7 @@ def run_clickhouse_blocking(
     reader = LogReader(settings, make_codec(settings), parts, proj.positions(), name=name)
     try:
         while not stop.is_set():
-            records = reader.batch(BATCH * 4, 0.5)
+            records = reader.batch(batch, 0.5)
             if not records and reader.positions == stats.positions:
                 continue
             proj.apply(records, reader.positions)
@@ -145,13 +147,20 @@ async def run_projectors_async(
     only: str | None = None,
     prefix: str = "",
     on_batch: Callable[[str, dict[tuple[str, int], int]], None] | None = None,
+    batch: int | None = None,
 ) -> None:
     """Both projectors (or ``only`` one) until ``stop`` is set; a failure stops both."""
     tasks = []
     if only in (None, "postgres"):
         tasks.append(
             asyncio.create_task(
-                run_postgres(settings, stop, name=f"{prefix}postgres", on_batch=on_batch)
+                run_postgres(
+                    settings,
+                    stop,
+                    name=f"{prefix}postgres",
+                    on_batch=on_batch,
+                    batch=batch or BATCH,
+                )
             )
         )
     if only in (None, "clickhouse"):
@@ -163,6 +172,7 @@ async def run_projectors_async(
                     stop,
                     name=f"{prefix}clickhouse",
                     on_batch=on_batch,
+                    batch=batch or 4 * BATCH,
                 )
             )
         )
@@ -183,6 +193,7 @@ def run_projectors(
     only: str | None = None,
     prefix: str = "",
     status_file: Path | None = None,
+    batch: int | None = None,
 ) -> None:
     """Run the projectors in the foreground until SIGTERM or SIGINT (``serve projector``).
 
@@ -206,7 +217,9 @@ def run_projectors(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await run_projectors_async(settings, stop, only=only, prefix=prefix, on_batch=on_batch)
+        await run_projectors_async(
+            settings, stop, only=only, prefix=prefix, on_batch=on_batch, batch=batch
+        )
 
     asyncio.run(main())
 
@@ -216,15 +229,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--only", choices=("postgres", "clickhouse"))
     parser.add_argument("--prefix", default="", help="projector name prefix (positions key)")
     parser.add_argument("--status-file", type=Path, help="positions as JSON after each batch")
+    parser.add_argument("--batch", type=int, help="records per batch (transaction / insert)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     run_projectors(
-        load_settings(), only=args.only, prefix=args.prefix, status_file=args.status_file
+        load_settings(),
+        only=args.only,
+        prefix=args.prefix,
+        status_file=args.status_file,
+        batch=args.batch,
     )
-
-
-if __name__ == "__main__":
-    main()
 
 
 class ProjectorThreads:
@@ -287,3 +301,7 @@ class ProjectorThreads:
             thread.join(timeout_s)
         if self.errors:
             raise self.errors[0]
+
+
+if __name__ == "__main__":
+    main()

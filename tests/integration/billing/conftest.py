@@ -21,14 +21,14 @@ def producer(settings: Settings) -> Iterator[EventProducer]:
     prod.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def billing(settings: Settings) -> Iterator[BillingThread]:
     thread = BillingThread(settings, BillingConfig(grace_s=1.0, group="it-billing", batch=2000))
     yield thread
     thread.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def projectors(settings: Settings) -> Iterator[ProjectorThreads]:
     threads = ProjectorThreads(settings, prefix="it-")
     yield threads

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import PopulatedLog
+from projection_helpers import PopulatedLog
 
 from somagent.config import Settings
 

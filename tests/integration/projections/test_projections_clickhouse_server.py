@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import PopulatedLog, caught_up, log_ends
+from projection_helpers import PopulatedLog, caught_up, log_ends
 
 from somagent.config import Settings
 from somagent.projections import chproj

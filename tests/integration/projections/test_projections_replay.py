@@ -10,7 +10,7 @@ import uuid
 
 import asyncpg
 import pytest
-from conftest import PopulatedLog, caught_up, log_ends
+from projection_helpers import PopulatedLog, caught_up, log_ends
 
 from somagent.config import Settings
 from somagent.projections.audit import (

@@ -20,7 +20,7 @@ from typing import Any
 
 import asyncpg
 import pytest
-from conftest import PopulatedLog, database
+from projection_helpers import PopulatedLog, database
 
 from somagent.config import Settings
 from somagent.projections import chproj, postgres
@@ -52,6 +52,8 @@ def _start(env: dict[str, str], status: Path, log: Path) -> subprocess.Popen[byt
         "k-",
         "--status-file",
         str(status),
+        "--batch",
+        "200",
     ]
     return subprocess.Popen(cmd, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
 
