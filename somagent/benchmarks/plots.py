@@ -79,8 +79,7 @@ def plot_replay(replay: Mapping[str, Any], path: Path) -> Path | None:
     fig, ax = plt.subplots(figsize=(7, 4))
     colors = ["tab:blue" if "replay" in b[0] else "tab:grey" for b in bars]
     ax.barh([b[0] for b in bars], [float(b[1] or 0) for b in bars], color=colors)
-    ax.set_xscale("log")
-    ax.set_xlabel("events/s (log)")
+    ax.set_xlabel("events/s")
     ax.set_title(f"Replay throughput, {replay.get('events', '?')} events (baselines in grey)")
     for i, (_, value) in enumerate(bars):
         ax.text(float(value or 0), i, f" {float(value or 0):,.0f}", va="center", fontsize=8)

@@ -117,3 +117,15 @@ def test_ratio_needs_a_nonzero_baseline() -> None:
     assert Figure("x", "y", 1.0, "ms").ratio is None
     assert Figure("x", "y", 1.0, "ms", "b", 0.0).ratio is None
     assert Figure("x", "y", 3.0, "ms", "b", 2.0).to_dict()["ratio"] == 1.5
+
+
+def test_memory_per_stream_is_the_rss_slope_between_two_runs() -> None:
+    big, small = sample("edge"), sample("edge.small")
+    rows = {f.figure: f for f in edge_figures(big, small)}
+    slope = rows["memory per stream (marginal)"]
+    expected = (big["server_rss_mib_with_streams_open"] - small["server_rss_mib_with_streams_open"]
+                ) * 1024 / (big["streams_open_server_gauge"] - small["streams_open_server_gauge"])
+    assert slope.value == pytest.approx(expected)
+    assert "memory per stream (marginal)" not in {f.figure for f in edge_figures(big)}
+    with_small = figures_for({"edge": big, "edge.small": small})
+    assert any(f.figure == "memory per stream (marginal)" for f in with_small)

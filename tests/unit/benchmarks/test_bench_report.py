@@ -22,7 +22,7 @@ MACHINE = {"nproc": 2, "cpu_model": "AMD EPYC", "ram_gib": 23.5, "kernel": "6", 
 
 def results(failed: str | None = None) -> list[dict[str, Any]]:
     out = []
-    for name in ("billing", "codec", "edge", "math", "recall", "replay", "turns"):
+    for name in ("billing", "codec", "edge", "edge.small", "math", "recall", "replay", "turns"):
         ok = name != failed
         out.append({
             "name": name, "args": ["--quick"], "ok": ok, "seconds": 12.0,
