@@ -248,7 +248,12 @@ async def _lane(client: httpx.AsyncClient, session: str, jwt: str, level: Level,
                 budget: list[int], deadline: float) -> None:
     while budget[0] > 0 and time.monotonic() < deadline:
         budget[0] -= 1
-        sample = await _one_turn(client, session, jwt)
+        try:
+            sample = await _one_turn(client, session, jwt)
+        except httpx.HTTPError as exc:  # counted and reported; the lane goes on
+            kind = f"error:{type(exc).__name__}"
+            level.refused[kind] = level.refused.get(kind, 0) + 1
+            continue
         if sample.status != 200:
             level.refused[str(sample.status)] = level.refused.get(str(sample.status), 0) + 1
             budget[0] += 1  # a refused turn is not a turn; back off as told (bounded)
