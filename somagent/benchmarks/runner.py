@@ -124,6 +124,9 @@ def run_script(path: Path, args: list[str], timeout_s: float, cwd: Path,
     except subprocess.TimeoutExpired:
         timed_out = True
         stdout, stderr = _stop(proc)
+    except KeyboardInterrupt:  # the script runs in its own session: pass Ctrl-C on
+        _stop(proc)
+        raise
     seconds = time.monotonic() - started
     tail = stderr[-STDERR_TAIL_CHARS:]
     result = ScriptResult(name, args, False, seconds, proc.returncode, stderr_tail=tail)
