@@ -21,7 +21,8 @@ from somagent.stack.stack import RunningStack, Stack
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _test_settings(home: Path) -> Settings:
+def fresh_stack_settings(home: Path) -> Settings:
+    """Settings for a fresh stack under ``home`` on free loopback ports."""
     return load_settings(
         home=home,
         cache_dir=Path(os.environ.get("SOMAGENT_CACHE_DIR", REPO / ".somagent" / "cache")),
@@ -38,7 +39,7 @@ def _test_settings(home: Path) -> Settings:
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     """The real local stack (Kafka, PostgreSQL, Redis, chDB, Qdrant) for this test session."""
     home = tmp_path_factory.mktemp("somagent-home")
-    the_stack = Stack(_test_settings(home))
+    the_stack = Stack(fresh_stack_settings(home))
     try:
         running = the_stack.up()
         yield running

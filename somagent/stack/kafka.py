@@ -49,6 +49,18 @@ def broker_reachable(settings: Settings, timeout_s: float = 5.0) -> bool:
     return bool(meta.brokers)
 
 
+def new_cluster_id() -> str:
+    """Kafka's Uuid text form: 16 random bytes, URL-safe base64 without padding.
+
+    Like Kafka's own ``Uuid.randomUuid()``, an id starting with ``-`` is drawn
+    again: the storage tool would read it as an option.
+    """
+    while True:
+        raw = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not raw.startswith("-"):
+            return raw
+
+
 class Kafka:
     """The ``kafka`` component of the stack."""
 
@@ -166,9 +178,7 @@ class Kafka:
             return
         cluster_file = self.dir / "cluster.id"
         if not cluster_file.exists():
-            # Kafka's Uuid text form: 16 random bytes, URL-safe base64 without padding.
-            raw = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
-            cluster_file.write_text(raw)
+            cluster_file.write_text(new_cluster_id())
         cluster_id = cluster_file.read_text().strip()
         result = subprocess.run(
             [

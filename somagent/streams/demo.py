@@ -2,7 +2,9 @@
 
 Creates a demo tenant (Postgres), mints a session token (``POST /v1/session/mint``),
 runs a turn (``POST /v1/turn``) and prints the raw Server-Sent Events as they
-arrive, then asks recall for what the turn remembered.
+arrive, then asks recall (with the same text) until the memory the turn
+remembered is visible: remember is acknowledged on the log first and projected
+into Qdrant a moment later.
 """
 
 from __future__ import annotations
@@ -79,6 +81,16 @@ def run_demo(settings: Settings, text: str) -> None:
                 raise StackError(f"turn was refused with {response.status_code}")
             for line in response.iter_lines():
                 print(line, flush=True)
-        recall = client.post("/v1/memory/recall", headers=auth, json={"query": "launch Friday"})
-        print("\n# POST /v1/memory/recall  query='launch Friday'")
-        print(json.dumps(recall.json(), indent=2))
+        # Remember is asynchronous (guard, then projector); wait until recall sees it.
+        print(f"\n# POST /v1/memory/recall  query={text!r}")
+        found: dict[str, object] = {}
+
+        def remembered() -> bool:
+            reply = client.post("/v1/memory/recall", headers=auth, json={"query": text})
+            found.update(reply.json())
+            return reply.status_code == 200 and bool(found.get("evidence"))
+
+        try:
+            until(remembered, timeout_s=30.0, what="the remembered turn to be recallable")
+        finally:
+            print(json.dumps(found, indent=2))
