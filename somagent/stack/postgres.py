@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-import warnings
 import subprocess
+import warnings
 from pathlib import Path
 from typing import Any
 
