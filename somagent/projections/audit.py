@@ -108,12 +108,14 @@ def trail_from_log(
                     )
     finally:
         reader.close()
-    seen: set[str] = set()
-    unique = []
-    for row in sorted(
-        found, key=lambda x: (x["ts_us"], x["seq"], x["topic"], x["partition"], x["offset"])
-    ):
-        if row["event_id"] not in seen:  # a redelivered event appears once, at its first position
-            seen.add(row["event_id"])
-            unique.append(row)
-    return unique
+    # A redelivered event appears once, at its last position: the same copy the
+    # ClickHouse `events` table keeps (ReplacingMergeTree versioned by offset).
+    last: dict[str, dict[str, Any]] = {}
+    for row in found:
+        kept = last.get(row["event_id"])
+        if kept is None or (row["partition"], row["offset"]) > (kept["partition"], kept["offset"]):
+            last[row["event_id"]] = row
+    return sorted(
+        last.values(),
+        key=lambda x: (x["ts_us"], x["seq"], x["topic"], x["partition"], x["offset"]),
+    )
