@@ -8,31 +8,16 @@ Kafka jars are cached in the repository's ``.somagent/cache`` between runs.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from somagent.config import Settings, load_settings
-from somagent.stack.process import free_port
+from somagent.config import Settings
 from somagent.stack.stack import RunningStack, Stack
+from somagent.stack.testing import fresh_stack_settings
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def fresh_stack_settings(home: Path) -> Settings:
-    """Settings for a fresh stack under ``home`` on free loopback ports."""
-    return load_settings(
-        home=home,
-        cache_dir=Path(os.environ.get("SOMAGENT_CACHE_DIR", REPO / ".somagent" / "cache")),
-        kafka_port=free_port(),
-        kafka_controller_port=free_port(),
-        postgres_port=free_port(),
-        redis_port=free_port(),
-        api_port=free_port(),
-        topic_partitions=3,
-    )
 
 
 @pytest.fixture(scope="session")

@@ -154,6 +154,14 @@ class EventProducer:
         """Queue already-encoded bytes (used for dead letters)."""
         self._produce(topic, value, key, headers, None)
 
+    def poll(self, timeout_s: float = 0.0) -> int:
+        """Serve delivery callbacks for up to ``timeout_s``; the number served.
+
+        Safe to call from another thread than the one producing (librdkafka's
+        producer is thread-safe), which is how async callers wait for acks.
+        """
+        return int(self._producer.poll(timeout_s))
+
     def flush(self, timeout_s: float = 30.0) -> None:
         """Wait until every queued record is acknowledged.
 

@@ -1,31 +1,69 @@
 """An :class:`~somagent.streams.driver.EventSink` over the project's idempotent producer.
 
 Events go to ``catalog.topic_for(type)`` keyed per the catalog (a session's turn
-events share one partition). ``publish`` returns after every event of the batch
-is acknowledged by the broker (``acks=all``); the blocking flush runs in a
-thread so the event loop keeps serving other turns.
+events share one partition). ``publish`` returns once every event of the batch
+is acknowledged by the broker (``acks=all``): each record's delivery report
+resolves an asyncio future, served by a background thread that polls the
+producer. Concurrent turns therefore wait only for their own records, not for a
+process-wide flush.
+
+Ordering: a batch's records are produced in order to their partition and the
+producer is idempotent, so they land in order; a turn publishes its next batch
+only after the previous one is acknowledged.
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Sequence
 from typing import Any
 
+from confluent_kafka import KafkaError, Message
+
+from somagent.events.exceptions import ProduceError
 from somagent.events.kafka import EventProducer
 
 
-class KafkaEventSink:
-    """Publishes envelopes in order and waits for their acknowledgement."""
+def _settle(future: asyncio.Future[None], err: KafkaError | None, where: str) -> None:
+    if future.done():
+        return
+    if err is None:
+        future.set_result(None)
+    else:
+        future.set_exception(ProduceError(f"produce to {where} failed: {err}"))
 
-    def __init__(self, producer: EventProducer) -> None:
+
+class KafkaEventSink:
+    """Publishes envelopes and waits for their acknowledgements (see the module doc)."""
+
+    def __init__(self, producer: EventProducer, *, poll_interval_s: float = 0.05) -> None:
         self.producer = producer
-        self._lock = asyncio.Lock()
+        self._poll_interval_s = poll_interval_s
+        self._stop = threading.Event()
+        self._poller = threading.Thread(target=self._poll, name="event-sink-acks", daemon=True)
+        self._poller.start()
+
+    def _poll(self) -> None:
+        while not self._stop.is_set():
+            self.producer.poll(self._poll_interval_s)
 
     async def publish(self, events: Sequence[dict[str, Any]]) -> None:
-        # One batch at a time: a flush covers everything queued before it, and the
-        # lock keeps a turn's batches in order relative to each other.
-        async with self._lock:
-            for event in events:
-                self.producer.send(event)
-            await asyncio.to_thread(self.producer.flush, 30.0)
+        loop = asyncio.get_running_loop()
+        pending: list[asyncio.Future[None]] = []
+        for event in events:
+            future: asyncio.Future[None] = loop.create_future()
+
+            def delivered(
+                err: KafkaError | None, msg: Message, future: asyncio.Future[None] = future
+            ) -> None:
+                where = f"{msg.topic()}[{msg.partition()}] key={msg.key()!r}"
+                loop.call_soon_threadsafe(_settle, future, err, where)
+
+            self.producer.send(event, on_delivery=delivered)
+            pending.append(future)
+        await asyncio.wait_for(asyncio.gather(*pending), timeout=60.0)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._poller.join(5.0)

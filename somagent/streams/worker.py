@@ -47,6 +47,7 @@ class Worker:
     memory: MemoryRuntime
     producer: EventProducer
     clickhouse: ClickHouse
+    sink: KafkaEventSink
 
 
 def usage_prices(plan: str | None = None) -> ev.UsagePrices:
@@ -83,7 +84,9 @@ def build_worker(
     driver = TurnDriver(deps, sink, TableProgress(progress_table(app, settings.topic_partitions)))
     register_turns(app, driver, concurrency=concurrency)
     register_memory(app, memory, sink)
-    return Worker(app=app, driver=driver, memory=memory, producer=producer, clickhouse=ch)
+    return Worker(
+        app=app, driver=driver, memory=memory, producer=producer, clickhouse=ch, sink=sink
+    )
 
 
 def run_faust(app: faust.App, *, loglevel: str = "info", services: Any = ()) -> None:

@@ -12,9 +12,9 @@ import io
 from collections.abc import Iterator
 
 import pytest
-from conftest import fresh_stack_settings
 
 from somagent.stack.stack import Stack
+from somagent.stack.testing import fresh_stack_settings
 from somagent.streams.demo import run_demo
 
 pytestmark = pytest.mark.integration
