@@ -71,7 +71,9 @@ def build_worker(
     """Wire the engine for ``settings``; ``memory``/``clickhouse`` share in-process engines."""
     (settings.home_dir / "faust").mkdir(parents=True, exist_ok=True)
     codec = kafka_codec(settings)
-    producer = EventProducer(settings, codec)
+    # Every turn step waits for its events' acks, so lingering to fill batches only adds
+    # latency; concurrent turns still share batches while requests are in flight.
+    producer = EventProducer(settings, codec, config={"linger.ms": 0})
     install_faust_codec(codec, dead_letters=producer)
     app = make_app(settings)
     memory = memory or MemoryRuntime.open(settings)
