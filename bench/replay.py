@@ -89,6 +89,56 @@ def _consume_only(settings: Settings, n: int) -> float:
     return got / (time.perf_counter() - start)
 
 
+def _bare_clickhouse_insert(settings: Settings, events: int) -> float:
+    """Events/s of bulk-inserting the rows replay produced, with no decoding or logic."""
+    from somagent.projections.clickhouse import connect
+
+    ch = connect(settings)
+    tables = [
+        r["name"]
+        for r in ch.query(
+            "SELECT name FROM system.tables WHERE database = currentDatabase() "
+            "AND name LIKE '%\\_replay' AND engine NOT LIKE '%View'"
+        )
+    ]
+    batches = []
+    for table in tables:
+        rows = ch.query(f"SELECT * FROM {table}")
+        if rows:
+            ch.execute(f"DROP TABLE IF EXISTS {table}_bare")
+            ch.execute(f"CREATE TABLE {table}_bare AS {table}")
+            cols = list(rows[0])
+            batches.append((f"{table}_bare", cols, [[r[c] for r in rows] for c in cols]))
+    start = time.perf_counter()
+    for name, cols, data in batches:
+        ch.insert_columns(name, cols, data)
+    return events / (time.perf_counter() - start)
+
+
+async def _bare_postgres_insert(settings: Settings, events: int) -> float:
+    """Events/s of COPYing the rows replay produced into empty copies of its tables."""
+    import asyncpg
+
+    from somagent.projections import postgres
+
+    conn = await asyncpg.connect(settings.postgres_dsn)
+    try:
+        batches = []
+        for table in postgres.TABLES:
+            rows = await conn.fetch(f"SELECT * FROM {table}_replay")
+            await conn.execute(
+                f"CREATE TEMP TABLE {table}_bare (LIKE {table}_replay INCLUDING DEFAULTS)"
+            )
+            batches.append((f"{table}_bare", [tuple(r.values()) for r in rows]))
+        start = time.perf_counter()
+        for name, records in batches:
+            if records:
+                await conn.copy_records_to_table(name, records=records)
+        return events / (time.perf_counter() - start)
+    finally:
+        await conn.close()
+
+
 def run(n: int, workers: int | None = None) -> dict[str, Any]:
     events = []
     seed = 0
@@ -113,6 +163,8 @@ def run(n: int, workers: int | None = None) -> dict[str, Any]:
         log_read = _consume_only(settings, n)
         ch = replay_clickhouse(settings, workers=workers)
         pg = asyncio.run(replay_postgres(settings))
+        ch_bare = _bare_clickhouse_insert(settings, ch.events)
+        pg_bare = asyncio.run(_bare_postgres_insert(settings, pg.events))
     return {
         "benchmark": "replay",
         "events": n,
@@ -126,6 +178,15 @@ def run(n: int, workers: int | None = None) -> dict[str, Any]:
         "postgres_events_per_s": round(pg.events_per_s),
         "clickhouse_ratio": round(ch.events_per_s / raw, 3),
         "postgres_ratio": round(pg.events_per_s / raw, 3),
+        "clickhouse_bare_insert_events_per_s": round(ch_bare),
+        "postgres_bare_insert_events_per_s": round(pg_bare),
+        "clickhouse_ratio_vs_bare_insert": round(ch.events_per_s / ch_bare, 3),
+        "postgres_ratio_vs_bare_insert": round(pg.events_per_s / pg_bare, 3),
+        "bare_insert": (
+            "the rows replay produced, read back and bulk-inserted again into an empty "
+            "copy of each table (ClickHouse: one columnar INSERT per table; Postgres: "
+            "COPY per table); events/s = replayed events / insert seconds"
+        ),
         "target_clickhouse_events_per_s": 100_000,
         "clickhouse_backend": "chdb",
         "clickhouse_reader_processes": workers or "default",
