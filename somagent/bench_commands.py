@@ -34,7 +34,14 @@ def bench(
     """Run every bench/*.py against the real local stack; write report.json, report.md, PNGs."""
     from somagent.benchmarks.exceptions import BenchError
     from somagent.benchmarks.plots import write_plots
-    from somagent.benchmarks.report import build_report, machine_info, render_markdown, write_report
+    from somagent.benchmarks.report import (
+        BEGIN,
+        build_report,
+        machine_info,
+        render_markdown,
+        replace_section,
+        write_report,
+    )
     from somagent.benchmarks.runner import ScriptResult, discover, run_all
 
     try:
@@ -62,6 +69,10 @@ def bench(
     markdown = render_markdown(report)
     docs_file = REPO / "docs" / "performance.md" if docs else None
     written = write_report(report, markdown, out, docs_file)
+    readme = REPO / "README.md"
+    if docs and BEGIN in readme.read_text():  # README's Performance table, same markers
+        readme.write_text(replace_section(readme.read_text(), markdown))
+        written.append(readme)
     written += write_plots(report, out)
     sys.stdout.write(markdown)
     typer.echo(f"wrote {', '.join(str(p) for p in written)} in {time.monotonic() - t0:.0f} s",
