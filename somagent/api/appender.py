@@ -43,10 +43,9 @@ class Appender:
         self.audit_failures = 0
 
     def _serve(self) -> None:
-        # EventProducer has no public poll; delivery callbacks fire inside poll().
-        producer = self._events._producer
+        # Delivery callbacks fire inside poll(), served here off the event loop.
         while not self._stop.is_set():
-            producer.poll(0.05)
+            self._events.poll(0.05)
 
     async def append(self, event: Mapping[str, Any], *, topic: str | None = None) -> Position:
         """Append ``event``; return its (partition, offset) once acknowledged.
