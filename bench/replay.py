@@ -25,16 +25,13 @@ import io  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import platform  # noqa: E402
-import tempfile  # noqa: E402
 import time  # noqa: E402
-from collections.abc import Iterator  # noqa: E402
-from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition  # noqa: E402
 from fastavro import schemaless_reader  # noqa: E402
 
-from somagent.config import Settings, load_settings  # noqa: E402
+from somagent.config import Settings  # noqa: E402
 from somagent.events.codec import HEADER_SIZE, EventCodec  # noqa: E402
 from somagent.events.examples import example_events  # noqa: E402
 from somagent.events.kafka import EventProducer  # noqa: E402
@@ -42,31 +39,12 @@ from somagent.events.schema_log import kafka_registry  # noqa: E402
 from somagent.projections import chproj  # noqa: E402
 from somagent.projections.replay import replay_clickhouse, replay_postgres  # noqa: E402
 from somagent.projections.source import partitions_of  # noqa: E402
-from somagent.stack.process import free_port  # noqa: E402
-from somagent.stack.stack import Stack  # noqa: E402
-
-REPO = Path(__file__).resolve().parents[1]
+from somagent.stack.testing import throwaway_stack  # noqa: E402
 
 
-@contextlib.contextmanager
-def bench_stack(partitions: int = 6) -> Iterator[Settings]:
+def bench_stack(partitions: int = 6) -> contextlib.AbstractContextManager[Settings]:
     """The real stack in a temporary directory on free loopback ports; stopped afterwards."""
-    with tempfile.TemporaryDirectory(prefix="somagent-bench-") as home:
-        settings = load_settings(
-            home=Path(home),
-            cache_dir=Path(os.environ.get("SOMAGENT_CACHE_DIR", REPO / ".somagent" / "cache")),
-            kafka_port=free_port(),
-            kafka_controller_port=free_port(),
-            postgres_port=free_port(),
-            redis_port=free_port(),
-            api_port=free_port(),
-            topic_partitions=partitions,
-        )
-        stack = Stack(settings)
-        try:
-            yield stack.up().settings
-        finally:
-            stack.down()
+    return throwaway_stack(partitions=partitions)
 
 
 def _consume_only(settings: Settings, n: int) -> float:

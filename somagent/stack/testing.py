@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from somagent.config import Settings, load_settings
@@ -27,3 +30,16 @@ def fresh_stack_settings(home: Path, *, partitions: int = 3) -> Settings:
         api_port=free_port(),
         topic_partitions=partitions,
     )
+
+
+@contextlib.contextmanager
+def throwaway_stack(*, partitions: int = 6, prefix: str = "somagent-bench-") -> Iterator[Settings]:
+    """The real stack in a temporary directory on free loopback ports; stopped afterwards."""
+    from somagent.stack.stack import Stack
+
+    with tempfile.TemporaryDirectory(prefix=prefix) as home:
+        stack = Stack(fresh_stack_settings(Path(home), partitions=partitions))
+        try:
+            yield stack.up().settings
+        finally:
+            stack.down()
