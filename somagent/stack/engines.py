@@ -18,73 +18,48 @@ from somagent.stack.component import ComponentStatus
 from somagent.stack.exceptions import Unreachable
 
 
-class ClickHouseEngine:
-    """The ``clickhouse`` component: chDB by default, a server when configured."""
+class _Engine:
+    """What both engines share: external or embedded, probe, status two ways."""
 
-    name = "clickhouse"
+    name = ""
+    url_variable = ""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._owned = False
+
+    @property
+    def url(self) -> str | None:
+        raise NotImplementedError
 
     @property
     def external(self) -> bool:
-        return self.settings.clickhouse_url is not None
+        return self.url is not None
 
     @property
     def address(self) -> str:
-        return self.settings.clickhouse_url or f"chdb://{self.settings.clickhouse_path}"
+        raise NotImplementedError
+
+    def _probe(self) -> str:
+        """Ask the engine one real question; return its version."""
+        raise NotImplementedError
+
+    def _version_from_check(self, detail: str) -> str:
+        raise NotImplementedError
 
     def start(self) -> None:
-        # A session this process already used (e.g. projector threads) stays open.
-        self._owned = self.external or chdb_is_open(self.settings.clickhouse_path)
         try:
-            ch = connect(self.settings)
-            apply_ddl(ch)
-            ch.close()
+            self._probe()
         except Exception as exc:
-            self._release()
             if self.external:
                 raise Unreachable(
-                    f"clickhouse: SOMAGENT_CLICKHOUSE_URL={self.settings.clickhouse_url} "
-                    f"is unreachable or rejected the DDL: {exc}"
+                    f"{self.name}: {self.url_variable}={self.url} is unreachable: {exc}"
                 ) from exc
             raise
-        self._release()
-
-    def _release(self) -> None:
-        # The platform process must own the chDB directory; this one lets go of a
-        # session it opened only for the DDL or a probe.
-        if not self._owned:
-            release_chdb(self.settings.clickhouse_path)
 
     def stop(self) -> bool:
         return False
 
-    def status_via(self, readiness: dict[str, Any]) -> ComponentStatus:
-        """Status as reported by the owning platform process's ``/readyz``."""
-        check = readiness.get("checks", {}).get(self.name, {})
-        detail = str(check.get("detail", "no check reported"))
-        healthy = bool(check.get("ok"))
-        return ComponentStatus(
-            name=self.name,
-            mode="external" if self.external else "embedded",
-            address=self.address,
-            healthy=healthy,
-            version=detail.split()[-1] if healthy else None,
-            detail="" if healthy else detail,
-        )
-
-    def status(self) -> ComponentStatus:
-        self._owned = self.external or chdb_is_open(self.settings.clickhouse_path)
-        try:
-            ch = connect(self.settings)
-            version, healthy, detail = ch.version(), True, ""
-            ch.close()
-        except Exception as exc:
-            version, healthy, detail = None, False, str(exc)
-        finally:
-            self._release()
+    def _row(self, healthy: bool, version: str | None, detail: str) -> ComponentStatus:
         return ComponentStatus(
             name=self.name,
             mode="external" if self.external else "embedded",
@@ -93,6 +68,68 @@ class ClickHouseEngine:
             version=version,
             detail=detail,
         )
+
+    def status(self) -> ComponentStatus:
+        try:
+            return self._row(True, self._probe(), "")
+        except Exception as exc:
+            return self._row(False, None, str(exc))
+
+    def status_via(self, readiness: dict[str, Any]) -> ComponentStatus:
+        """Status as reported by the owning platform process's ``/readyz``."""
+        check = readiness.get("checks", {}).get(self.name, {})
+        detail = str(check.get("detail", "no check reported"))
+        if check.get("ok"):
+            return self._row(True, self._version_from_check(detail), "")
+        return self._row(False, None, detail)
+
+
+class ClickHouseEngine(_Engine):
+    """The ``clickhouse`` component: chDB by default, a server when configured.
+
+    ``start`` also applies the DDL of ``infra/clickhouse``.
+    """
+
+    name = "clickhouse"
+    url_variable = "SOMAGENT_CLICKHOUSE_URL"
+
+    @property
+    def url(self) -> str | None:
+        return self.settings.clickhouse_url
+
+    @property
+    def address(self) -> str:
+        return self.url or f"chdb://{self.settings.clickhouse_path}"
+
+    def _probe(self, ddl: bool = False) -> str:
+        # A chDB session this process already holds (e.g. projector threads) stays
+        # open; one opened only for this probe is released, so that the platform
+        # process can own the directory.
+        keep = self.external or chdb_is_open(self.settings.clickhouse_path)
+        try:
+            ch = connect(self.settings)
+            if ddl:
+                apply_ddl(ch)
+            version = ch.version()
+            ch.close()
+            return version
+        finally:
+            if not keep:
+                release_chdb(self.settings.clickhouse_path)
+
+    def start(self) -> None:
+        try:
+            self._probe(ddl=True)
+        except Exception as exc:
+            if self.external:
+                raise Unreachable(
+                    f"clickhouse: {self.url_variable}={self.url} "
+                    f"is unreachable or rejected the DDL: {exc}"
+                ) from exc
+            raise
+
+    def _version_from_check(self, detail: str) -> str:
+        return detail.split()[-1]  # "<backend> <version>"
 
 
 def open_qdrant(settings: Settings) -> object:
@@ -105,77 +142,34 @@ def open_qdrant(settings: Settings) -> object:
     return QdrantClient(path=str(settings.qdrant_path))
 
 
-class QdrantEngine:
+def _local_mode_version() -> str:
+    # Local mode is the engine compiled into qdrant-client; it has no server version.
+    return f"qdrant-client {dist_version('qdrant-client')} (local mode)"
+
+
+class QdrantEngine(_Engine):
     """The ``qdrant`` component: embedded local mode by default, a server when configured."""
 
     name = "qdrant"
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
+    url_variable = "SOMAGENT_QDRANT_URL"
 
     @property
-    def external(self) -> bool:
-        return self.settings.qdrant_url is not None
+    def url(self) -> str | None:
+        return self.settings.qdrant_url
 
     @property
     def address(self) -> str:
-        return self.settings.qdrant_url or f"embedded://{self.settings.qdrant_path}"
+        return self.url or f"embedded://{self.settings.qdrant_path}"
 
     def _probe(self) -> str:
         client = open_qdrant(self.settings)
         try:
             client.get_collections()  # type: ignore[attr-defined]
             if self.external:
-                info = client.info()  # type: ignore[attr-defined]
-                return str(info.version)
-            # Local mode is the engine compiled into qdrant-client; it has no server version.
-            return f"qdrant-client {dist_version('qdrant-client')} (local mode)"
+                return str(client.info().version)  # type: ignore[attr-defined]
+            return _local_mode_version()
         finally:
             client.close()  # type: ignore[attr-defined]
 
-    def start(self) -> None:
-        try:
-            self._probe()
-        except Exception as exc:
-            if self.external:
-                raise Unreachable(
-                    f"qdrant: SOMAGENT_QDRANT_URL={self.settings.qdrant_url} is unreachable: {exc}"
-                ) from exc
-            raise
-
-    def stop(self) -> bool:
-        return False
-
-    def status_via(self, readiness: dict[str, Any]) -> ComponentStatus:
-        """Status as reported by the owning platform process's ``/readyz``."""
-        check = readiness.get("checks", {}).get(self.name, {})
-        healthy = bool(check.get("ok"))
-        version = None
-        if healthy:
-            version = (
-                str(check.get("detail"))
-                if self.external
-                else f"qdrant-client {dist_version('qdrant-client')} (local mode)"
-            )
-        return ComponentStatus(
-            name=self.name,
-            mode="external" if self.external else "embedded",
-            address=self.address,
-            healthy=healthy,
-            version=version,
-            detail="" if healthy else str(check.get("detail", "no check reported")),
-        )
-
-    def status(self) -> ComponentStatus:
-        try:
-            version, healthy, detail = self._probe(), True, ""
-        except Exception as exc:
-            version, healthy, detail = None, False, str(exc)
-        return ComponentStatus(
-            name=self.name,
-            mode="external" if self.external else "embedded",
-            address=self.address,
-            healthy=healthy,
-            version=version,
-            detail=detail,
-        )
+    def _version_from_check(self, detail: str) -> str:
+        return detail if self.external else _local_mode_version()
