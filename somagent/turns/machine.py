@@ -271,6 +271,26 @@ def on_planned(
         },
     )
     out.tokens(planned_id, plan.usage)
+    denied, results = _deny_calls(out, plan, allowed)
+    planned = state.evolve(
+        plan=plan,
+        tool_results=tuple(results),
+        completed_calls=frozenset(c.index for c in denied),
+    )
+    if denied and len(denied) == len(plan.calls):
+        return failed(
+            out,
+            planned,
+            FailureReason.TOOL_DENIED,
+            f"every planned tool was denied: {sorted({c.tool for c in denied})}",
+        )
+    _request_calls(out, planned)
+    step = Step.TOOLS if planned.pending_calls() else Step.VERIFY
+    return advance(out, planned, step, now_ms, timeouts)
+
+
+def _deny_calls(out: Out, plan: Plan, allowed: set[str]) -> tuple[list[ToolCall], list[ToolResult]]:
+    """Emit ``PolicyDenied`` per planned call outside ``allowed``; their failed results."""
     denied = [c for c in plan.calls if c.tool not in allowed]
     results = []
     for call in denied:
@@ -291,20 +311,13 @@ def on_planned(
                 call_id=call.call_id,
             )
         )
-    planned = state.evolve(
-        plan=plan,
-        tool_results=tuple(results),
-        completed_calls=frozenset(c.index for c in denied),
-    )
-    if denied and len(denied) == len(plan.calls):
-        return failed(
-            out,
-            planned,
-            FailureReason.TOOL_DENIED,
-            f"every planned tool was denied: {sorted({c.tool for c in denied})}",
-        )
+    return denied, results
+
+
+def _request_calls(out: Out, planned: TurnState) -> None:
+    """Emit ``ToolCallRequested`` (with its idempotency key) per call still to run."""
     for call in planned.pending_calls():
-        key = idem_key(state.turn_id, Step.TOOLS.value, call.index)
+        key = idem_key(planned.turn_id, Step.TOOLS.value, call.index)
         out.event(
             ev.TOOL_CALL_REQUESTED,
             {
@@ -316,8 +329,6 @@ def on_planned(
             },
             call.index,
         )
-    step = Step.TOOLS if planned.pending_calls() else Step.VERIFY
-    return advance(out, planned, step, now_ms, timeouts)
 
 
 def on_tool_delta(
