@@ -64,14 +64,3 @@ class EvidenceBlock:
             "trace_id": self.trace_id,
             "capsule_id": self.capsule_id,
         }
-
-    def to_event_dict(self) -> dict[str, object]:
-        """The Avro ``somagent.EvidenceBlock`` record (``score_ppm``, ``created_at`` in µs)."""
-        return {
-            "memory_id": self.memory_id,
-            "text": self.text,
-            "score_ppm": round(self.score * 1_000_000),
-            "source": self.source,
-            "created_at": self.created_at_us,
-            "trace_id": self.trace_id,
-        }

@@ -7,11 +7,9 @@ command that launched it) and is remembered by a pid file under
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
-import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -132,12 +130,3 @@ def which(program: str, component: str, hint: str) -> str:
     if not found:
         raise MissingTool(f"{component} needs `{program}` on PATH: {hint}")
     return found
-
-
-def monotonic_deadline(timeout_s: float) -> float:
-    return time.monotonic() + timeout_s
-
-
-def environ_without(*prefixes: str) -> dict[str, str]:
-    """A copy of the environment without variables starting with any of ``prefixes``."""
-    return {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}

@@ -19,6 +19,7 @@ import httpx
 
 from somagent.config import Settings
 from somagent.stack.exceptions import StackError
+from somagent.stack.platform import readiness
 from somagent.stack.wait import until
 
 
@@ -41,7 +42,8 @@ def wait_ready(settings: Settings, timeout_s: float = 120.0) -> None:
     """Wait until the edge answers ``/readyz`` with 200."""
 
     def ready() -> bool:
-        return httpx.get(f"{settings.api_url}/readyz", timeout=5).status_code == 200
+        body = readiness(settings)
+        return body is not None and body["http_status"] == 200
 
     until(ready, timeout_s=timeout_s, what=f"the edge at {settings.api_url}/readyz")
 

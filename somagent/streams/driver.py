@@ -80,10 +80,6 @@ class TurnDeps:
         return self.memory.recaller
 
 
-class Cancelled(Exception):
-    """The turn's cancel signal fired while an action ran."""
-
-
 class TurnDriver:
     """Runs turns to the end; one instance per worker process, shared by all turns."""
 

@@ -18,6 +18,7 @@ from somagent.memory.remember import (
     request_from_event,
     requested_payload,
 )
+from somagent.turns.state import Evidence
 
 KEY = b"events-test-key-0123456789abcdef"
 NOW_US = 1_764_000_000_123_456
@@ -138,5 +139,5 @@ def test_evidence_block_shapes() -> None:
     block = EvidenceBlock("m", "text", 0.8765432, "api", NOW_US, "tr", "cap")
     assert block.to_dict()["created_at"] == "2025-11-24T16:00:00.123456Z" == iso_from_us(NOW_US)
     assert block.to_dict()["score"] == 0.876543
-    event = block.to_event_dict()
+    event = Evidence.from_block(block).to_event_dict()  # what TurnRecalled carries
     assert event["score_ppm"] == 876543 and event["created_at"] == NOW_US
