@@ -66,7 +66,9 @@ class Settings(BaseSettings):
     api_port: Port = 8787
     startup_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 180.0
     # The Faust worker's app id (its consumer group and table topic prefix), and where a
-    # group without committed offsets starts reading conversation.events.
+    # group without committed offsets starts reading conversation.events. Keep "earliest"
+    # in production: with "latest", a worker restarted before its group committed on a
+    # partition skips the turns requested there.
     worker_app_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,100}$")] = "somagent"
     worker_start_from: Literal["earliest", "latest"] = "earliest"
     kafka_heap: str = "512m"

@@ -15,7 +15,7 @@ from typing import Any
 from confluent_kafka import Consumer, TopicPartition
 
 from somagent.config import Settings
-from somagent.events.catalog import CONVERSATION
+from somagent.events.catalog import CONVERSATION, MEMORY
 from somagent.events.codec import EventCodec
 from somagent.events.envelope import make_event
 from somagent.events.kafka import EventProducer, kafka_codec
@@ -31,20 +31,49 @@ class WorkerProcess:
     """
 
     def __init__(self, settings: Settings, home: Path) -> None:
-        # Its own consumer group, starting at the log's end: turns other tests appended
-        # (the edge tests write engine events themselves) are not re-driven.
+        # Its own consumer group, with committed positions at the log's end on every
+        # partition before it first starts: turns other tests appended (the edge tests
+        # write engine events themselves) are not re-driven, and a restarted worker
+        # resumes from committed positions (never "latest", which could skip a turn
+        # requested on a partition that had no commit yet).
+        self.group = f"engine-test-{uuid.uuid4().hex[:8]}"
+        self.settings = settings
         self.env = {
             **os.environ,
             **settings.to_env(),
             "SOMAGENT_HOME": str(home),
-            "SOMAGENT_WORKER_APP_ID": f"engine-test-{uuid.uuid4().hex[:8]}",
-            "SOMAGENT_WORKER_START_FROM": "latest",
+            "SOMAGENT_WORKER_APP_ID": self.group,
         }
+        self._seeded = False
         self.home = home
         self.log = home / "worker.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
+    def _seed_group_offsets(self) -> None:
+        consumer = Consumer(
+            {
+                "bootstrap.servers": self.settings.kafka_servers,
+                "group.id": self.group,
+                "enable.auto.commit": False,
+            }
+        )
+        try:
+            ends = []
+            for topic in (CONVERSATION, MEMORY):
+                meta = consumer.list_topics(topic, timeout=30).topics[topic]
+                for partition in meta.partitions:
+                    _, high = consumer.get_watermark_offsets(
+                        TopicPartition(topic, partition), timeout=30
+                    )
+                    ends.append(TopicPartition(topic, partition, high))
+            consumer.commit(offsets=ends, asynchronous=False)
+        finally:
+            consumer.close()
+
     def start(self) -> None:
+        if not self._seeded:
+            self._seed_group_offsets()
+            self._seeded = True
         self.home.mkdir(parents=True, exist_ok=True)
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
