@@ -7,11 +7,17 @@ Speaks ``POST {base_url}/chat/completions`` with ``stream: true`` and
 * **plan** – offers the allowed tools as ``tools`` (type ``function``; names
   with characters outside ``[A-Za-z0-9_-]`` are escaped, ``memory.search`` →
   ``memory__search``, and mapped back), and assembles streamed ``tool_calls``
-  deltas by index into :class:`~somagent.turns.state.ToolCall` s. Arguments
+  deltas by index into :class:`~somagent.turns.state.ToolCall` s. With tools it
+  sends ``tool_choice`` (:attr:`OpenAICompatPlanner.tool_choice`, ``"auto"``
+  unless set; ``"required"`` makes servers that support it constrain the
+  output to a tool call). Arguments
   that are not a JSON object become ``{"__invalid_json__": <text>}`` so the
   broker fails that call with ``invalid-arguments`` instead of the turn.
 * **answer** – asks for an answer citing only the listed ``[mem:<id>]`` and
   ``[tool:<call_id>]`` ids; streamed text can be forwarded through ``on_text``.
+
+A chunk carrying an ``error`` object (what OpenAI and llama.cpp's server send when
+generation fails after the ``200`` status line) raises :class:`PlannerError`.
 
 Token usage comes from the provider's final ``usage`` chunk (source
 ``provider``); a provider that reports none is counted with the local
@@ -120,6 +126,11 @@ class OpenAICompatPlanner:
     temperature: float = 0.0
     client: httpx.AsyncClient | None = None
     on_text: Callable[[str], Awaitable[None]] | None = None
+    # ``tool_choice`` sent with the offered tools, as the chat-completions API defines it:
+    # "auto" (the model decides; the default), "required" (at least one tool call),
+    # "none", or {"type": "function", "function": {"name": ...}} (that function; not every
+    # server supports the object form).
+    tool_choice: str | Mapping[str, Any] = "auto"
 
     @property
     def name(self) -> str:
@@ -145,21 +156,25 @@ class OpenAICompatPlanner:
                     if data == "[DONE]":
                         return
                     try:
-                        yield json.loads(data)
+                        chunk = json.loads(data)
                     except ValueError as exc:
                         raise PlannerError(f"{url}: malformed stream chunk {data[:200]!r}") from exc
+                    if isinstance(chunk, dict) and chunk.get("error"):
+                        detail = json.dumps(chunk["error"])[:500]
+                        raise PlannerError(
+                            f"{url} (model {self.model}) failed mid-stream: {detail}"
+                        )
+                    yield chunk
         except httpx.HTTPError as exc:
             raise PlannerError(f"{url} (model {self.model}): {exc!r}") from exc
         finally:
             if self.client is None:
                 await client.aclose()
 
-    async def _complete(
-        self,
-        messages: list[dict[str, Any]],
-        tools: list[dict[str, Any]] | None,
-        stream_text: bool,
-    ) -> _Stream:
+    def request_body(
+        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None
+    ) -> dict[str, Any]:
+        """The JSON body of one streamed chat-completions request."""
         body: dict[str, Any] = {
             "model": self.model,
             "messages": messages,
@@ -169,9 +184,19 @@ class OpenAICompatPlanner:
         }
         if tools:
             body["tools"] = tools
-            body["tool_choice"] = "auto"
+            body["tool_choice"] = (
+                self.tool_choice if isinstance(self.tool_choice, str) else dict(self.tool_choice)
+            )
+        return body
+
+    async def _complete(
+        self,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]] | None,
+        stream_text: bool,
+    ) -> _Stream:
         out = _Stream()
-        async for chunk in self._chunks(body):
+        async for chunk in self._chunks(self.request_body(messages, tools)):
             added = out.add(chunk)
             if added and stream_text and self.on_text is not None:
                 await self.on_text(added)
