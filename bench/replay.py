@@ -6,7 +6,9 @@ turns) are appended to the catalog topics; then ``replay_clickhouse`` and
 ``somagent replay`` does. The baseline in the same run is raw fastavro
 ``schemaless_reader`` over the same bodies (decoding alone) and reading the same
 log with no decoding at all (``log_read_only``: the Kafka client's ceiling on
-this machine); ``ratio`` is replay events/s over the raw decode rate. Prints
+this machine); ``ratio`` is replay events/s over the raw decode rate. By default
+chDB decodes the Avro (``somagent.projections.chavro``); ``--python-decode``
+measures the Python path that ClickHouse servers use. Prints
 one JSON object; timings are never asserted.
 Target: ≥ 100,000 events/s into ClickHouse.
 """
@@ -28,7 +30,7 @@ import platform  # noqa: E402
 import time  # noqa: E402
 from typing import Any  # noqa: E402
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition  # noqa: E402
+from confluent_kafka import Consumer, TopicPartition  # noqa: E402
 from fastavro import schemaless_reader  # noqa: E402
 
 from somagent.config import Settings  # noqa: E402
@@ -48,20 +50,29 @@ def bench_stack(partitions: int = 6) -> contextlib.AbstractContextManager[Settin
 
 
 def _consume_only(settings: Settings, n: int) -> float:
-    """Records/s of reading the same log with no decoding at all (the Kafka ceiling)."""
+    """Records/s of reading the same log with no decoding at all (the Kafka ceiling).
+
+    Same consumer settings as the projectors' ``LogReader``: explicit start
+    offsets (no ListOffsets round trip) and short ``consume`` timeouts (no wait
+    for a full last batch), so start-up is not measured as reading.
+    """
     parts = partitions_of(settings, chproj.TOPICS)
     consumer = Consumer(
         {
             "bootstrap.servers": settings.kafka_servers,
             "group.id": "bench-read",
             "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "fetch.max.bytes": 64 * 1024 * 1024,
+            "max.partition.fetch.bytes": 16 * 1024 * 1024,
+            "queued.min.messages": 200_000,
         }
     )
-    consumer.assign([TopicPartition(t, p, OFFSET_BEGINNING) for t, p in parts])
+    consumer.assign([TopicPartition(t, p, 0) for t, p in parts])
     got, start = 0, time.perf_counter()
     try:
         while got < n:
-            got += len(consumer.consume(20_000, 0.5))
+            got += len(consumer.consume(20_000, 0.1))
     finally:
         consumer.close()
     return got / (time.perf_counter() - start)
@@ -117,8 +128,8 @@ async def _bare_postgres_insert(settings: Settings, events: int) -> float:
         await conn.close()
 
 
-def run(n: int, workers: int | None = None) -> dict[str, Any]:
-    events = []
+def run(n: int, workers: int | None = None, engine: bool | None = None) -> dict[str, Any]:
+    events: list[dict[str, Any]] = []
     seed = 0
     while len(events) < n:
         events.extend(example_events(seed))
@@ -139,7 +150,7 @@ def run(n: int, workers: int | None = None) -> dict[str, Any]:
         producer.close()
 
         log_read = _consume_only(settings, n)
-        ch = replay_clickhouse(settings, workers=workers)
+        ch = replay_clickhouse(settings, workers=workers, engine_decode=engine)
         pg = asyncio.run(replay_postgres(settings))
         ch_bare = _bare_clickhouse_insert(settings, ch.events)
         pg_bare = asyncio.run(_bare_postgres_insert(settings, pg.events))
@@ -167,7 +178,8 @@ def run(n: int, workers: int | None = None) -> dict[str, Any]:
         ),
         "target_clickhouse_events_per_s": 100_000,
         "clickhouse_backend": "chdb",
-        "clickhouse_reader_processes": workers or "default",
+        "clickhouse_decoder": "python" if engine is False else "chdb (Avro read by ClickHouse)",
+        "clickhouse_reader_processes": (workers or "default") if engine is False else 1,
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
     }
@@ -177,9 +189,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=500_000)
     parser.add_argument("--quick", action="store_true", help="50,000 events")
-    parser.add_argument("--workers", type=int, default=None, help="ClickHouse reader processes")
+    parser.add_argument(
+        "--workers", type=int, default=None, help="reader processes (with --python-decode)"
+    )
+    parser.add_argument(
+        "--python-decode",
+        action="store_true",
+        help="decode the Avro in Python (the path for ClickHouse servers) instead of in chDB",
+    )
     args = parser.parse_args(argv)
-    print(json.dumps(run(50_000 if args.quick else args.events, args.workers)))
+    engine = False if args.python_decode else None
+    print(json.dumps(run(50_000 if args.quick else args.events, args.workers, engine)))
     return 0
 
 

@@ -22,12 +22,13 @@ import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 
 from somagent.config import Settings
-from somagent.projections import chproj, postgres
+from somagent.events.codec import EventCodec
+from somagent.projections import chavro, chproj, chreplay, postgres
 from somagent.projections.clickhouse import ClickHouse, connect
 from somagent.projections.exceptions import ProjectionError
 from somagent.projections.source import LogReader, TopicPart, end_offsets, make_codec, partitions_of
@@ -156,7 +157,7 @@ def _one_batch(
     progress: Progress | None,
 ) -> None:
     records = [
-        r for r in reader.batch(20_000, 0.5) if r.offset < ends.get((r.topic, r.partition), 0)
+        r for r in reader.batch(20_000, 0.1) if r.offset < ends.get((r.topic, r.partition), 0)
     ]
     for tp, end in ends.items():
         reader.positions[tp] = min(reader.positions.get(tp, 0), end)
@@ -173,12 +174,16 @@ def replay_clickhouse(
     ch: ClickHouse | None = None,
     progress: Progress | None = None,
     workers: int | None = None,
+    engine_decode: bool | None = None,
 ) -> ReplayReport:
     """Rebuild ``events`` (and its rollups) into ``*_replay`` and optionally verify.
 
-    ``workers`` > 1 reads and decodes disjoint sets of partitions in that many
-    processes while this one inserts (the default: half the CPUs but at least 2,
-    at most 8 and one per partition, for logs of 100,000 records or more; else 1).
+    With chDB (and a writer schema :mod:`chavro` supports), ClickHouse decodes
+    the Avro itself (``engine_decode``, the default there; rows identical to the
+    Python path's). Otherwise ``workers`` > 1 reads and decodes disjoint sets of
+    partitions in that many processes while this one inserts (the default: half
+    the CPUs but at least 2, at most 8 and one per partition, for logs of
+    100,000 records or more; else 1).
     """
     import time
 
@@ -192,37 +197,15 @@ def replay_clickhouse(
         ends = end_offsets(settings, parts)
     proj = chproj.ClickHouseProjector(ch, name=f"{live_name}{SUFFIX}", suffix=SUFFIX)
     proj.ensure_tables(fresh=True)
-    if workers is None:
-        big = sum(ends.values()) >= 100_000
-        # About half the CPUs (at least 2): the inserting process and, on a local
-        # stack, the broker need the rest. Measured 1.7x over one reader on 2 CPUs.
-        cpus = os.cpu_count() or 1
-        workers = max(1, min(max(2, cpus // 2), 8, len(parts))) if big else 1
+    codec = make_codec(settings)
     started = time.monotonic()
-    batches = (
-        _parallel_batches(settings, parts, ends, workers, f"{live_name}{SUFFIX}")
-        if workers > 1
-        else _serial_batches(settings, parts, ends, f"{live_name}{SUFFIX}")
-    )
-    events = 0
-    total = sum(ends.values())
-    # The insert of one batch overlaps the reading and decoding of the next (the
-    # engine call releases the GIL); at most one insert is in flight, and each
-    # insert writes positions only after its rows.
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="replay-insert")
-    pending: Future[int] | None = None
-    try:
-        for columns, positions in batches:
-            if pending is not None:
-                pending.result()
-            pending = pool.submit(proj.apply_columns, columns, positions)
-            events += len(columns[0]) if columns else 0
-            if progress is not None:
-                progress(sum(min(positions.get(tp, 0), e) for tp, e in ends.items()), total)
-        if pending is not None:
-            pending.result()
-    finally:
-        pool.shutdown(wait=True)
+    rows = _engine_rows(codec, ch.backend) if engine_decode is not False else None
+    if engine_decode and rows is None:
+        raise ProjectionError("engine decoding needs chDB and a writer schema chavro supports")
+    if rows is not None:
+        events = _replay_engine(settings, codec, rows, proj, parts, ends, progress)
+    else:
+        events = _replay_python(settings, proj, parts, ends, workers, progress)
     report = ReplayReport("clickhouse", events, time.monotonic() - started)
     if verify:
         live_rows = _live_event_hashes(live, ends)
@@ -237,13 +220,104 @@ def replay_clickhouse(
     return report
 
 
+def _engine_rows(codec: EventCodec, backend: str) -> chavro.RowSchema | None:
+    if backend != "chdb":
+        return None
+    try:
+        return chavro.row_schema(codec.writer.schema)
+    except chavro.Unsupported:
+        return None
+
+
+T = TypeVar("T")
+
+
+def _pipeline(
+    batches: Iterator[T],
+    apply: Callable[[T], int],
+    positions: Callable[[T], dict[TopicPart, int]],
+    ends: dict[TopicPart, int],
+    progress: Progress | None,
+) -> int:
+    """Apply each batch in a second thread while the next one is read; the rows applied.
+
+    The insert of one batch overlaps the reading of the next (the engine call
+    releases the GIL); at most one insert is in flight, and batches are applied
+    in order, each writing its positions after its rows.
+    """
+    events = 0
+    total = sum(ends.values())
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="replay-insert")
+    pending: Future[int] | None = None
+    try:
+        for batch in batches:
+            if pending is not None:
+                events += pending.result()
+            pending = pool.submit(apply, batch)
+            if progress is not None:
+                done = positions(batch)
+                progress(sum(min(done.get(tp, 0), e) for tp, e in ends.items()), total)
+        if pending is not None:
+            events += pending.result()
+    finally:
+        pool.shutdown(wait=True)
+    return events
+
+
+def _replay_engine(
+    settings: Settings,
+    codec: EventCodec,
+    rows: chavro.RowSchema,
+    proj: chproj.ClickHouseProjector,
+    parts: list[TopicPart],
+    ends: dict[TopicPart, int],
+    progress: Progress | None,
+) -> int:
+    """One reader, no Avro decoding in Python; ClickHouse decodes (see :mod:`chreplay`)."""
+    reader = LogReader(settings, codec, parts, {}, name=proj.name, dead_letters=False)
+    inserter = chreplay.AvroInserter(proj, rows, reader)
+    try:
+        batches = chreplay.raw_batches(reader, chreplay.Splitter(codec.fingerprint, ends), ends)
+        return _pipeline(batches, inserter.insert, lambda b: b.positions, ends, progress)
+    finally:
+        inserter.close()
+        reader.close()
+
+
+def _replay_python(
+    settings: Settings,
+    proj: chproj.ClickHouseProjector,
+    parts: list[TopicPart],
+    ends: dict[TopicPart, int],
+    workers: int | None,
+    progress: Progress | None,
+) -> int:
+    """Decode in Python (in ``workers`` processes) and insert columns."""
+    if workers is None:
+        big = sum(ends.values()) >= 100_000
+        # About half the CPUs (at least 2): the inserting process and, on a local
+        # stack, the broker need the rest. Measured 1.7x over one reader on 2 CPUs.
+        cpus = os.cpu_count() or 1
+        workers = max(1, min(max(2, cpus // 2), 8, len(parts))) if big else 1
+    batches = (
+        _parallel_batches(settings, parts, ends, workers, proj.name)
+        if workers > 1
+        else _serial_batches(settings, parts, ends, proj.name)
+    )
+
+    def apply(batch: Batch) -> int:
+        return proj.apply_columns(*batch)
+
+    return _pipeline(batches, apply, lambda b: b[1], ends, progress)
+
+
 Batch = tuple[list[list[Any]], dict[TopicPart, int]]
 
 
 def _bounded_batch(reader: LogReader, ends: dict[TopicPart, int]) -> list[Any]:
     """One batch below ``ends``; positions clamped to ``ends``."""
     records = [
-        r for r in reader.batch(20_000, 0.5) if r.offset < ends.get((r.topic, r.partition), 0)
+        r for r in reader.batch(20_000, 0.1) if r.offset < ends.get((r.topic, r.partition), 0)
     ]
     for tp, end in ends.items():
         reader.positions[tp] = min(reader.positions.get(tp, 0), end)

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
+from confluent_kafka import Consumer, Message, TopicPartition
 from fastavro import parse_schema, schemaless_reader
 
 from somagent.config import Settings
@@ -144,38 +144,55 @@ class LogReader:
                 "group.id": f"somagent-projector-{name}",
                 "enable.auto.commit": False,
                 "enable.partition.eof": False,
+                # Positions are assigned explicitly (0 included: no ListOffsets
+                # round trip, which cost ~0.5 s per start); one below the log start
+                # (retention) resumes at the earliest record, never at the end.
+                "auto.offset.reset": "earliest",
                 "isolation.level": "read_committed",
                 "fetch.max.bytes": 64 * 1024 * 1024,
                 "max.partition.fetch.bytes": 16 * 1024 * 1024,
                 "queued.min.messages": 200_000,
             }
         )
-        self._assigned = [
-            TopicPartition(t, p, off if off > 0 else OFFSET_BEGINNING)
-            for (t, p), off in self.positions.items()
-        ]
+        self._assigned = [TopicPartition(t, p, off) for (t, p), off in self.positions.items()]
         self._consumer.assign(self._assigned)
         self._dlq = EventProducer(settings, codec) if dead_letters else None
 
     def batch(self, max_records: int = 5000, timeout_s: float = 0.5) -> list[Record]:
         """Up to ``max_records`` decoded records; may be empty. Advances ``positions``."""
+        return self.decode_messages(self.messages(max_records, timeout_s))
+
+    def messages(self, max_records: int = 5000, timeout_s: float = 0.5) -> list[Message]:
+        """Up to ``max_records`` raw messages, not decoded; advances ``positions`` past them.
+
+        Returns as soon as ``max_records`` are there or ``timeout_s`` has passed.
+        Error events are logged and left out.
+        """
         messages = self._consumer.consume(num_messages=max_records, timeout=timeout_s)
-        out: list[Record] = []
-        decode = self.decoder.decode
+        out: list[Message] = []
         for msg in messages:
             if msg.error() is not None:
                 log.warning("projector %s: %s", self.name, msg.error())
                 continue
+            out.append(msg)
+        self._advance()
+        return out
+
+    def decode_messages(self, messages: Iterable[Message]) -> list[Record]:
+        """``messages`` decoded in order; undecodable ones dead-lettered (or skipped)."""
+        out: list[Record] = []
+        decode = self.decoder.decode
+        for msg in messages:
             topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
             assert topic is not None and partition is not None and offset is not None
-            self.positions[(topic, partition)] = offset + 1
+            key = (topic, partition)
+            self.positions[key] = max(self.positions.get(key, 0), offset + 1)
             try:
                 event = decode(msg.value(), Where(topic, partition, offset))  # type: ignore[arg-type]
             except DecodeError as exc:
                 self._dead_letter(msg, exc)
                 continue
             out.append(Record(topic, partition, offset, event))
-        self._advance()
         return out
 
     def _advance(self) -> None:
