@@ -170,23 +170,27 @@ class LogReader:
         """
         messages = self._consumer.consume(num_messages=max_records, timeout=timeout_s)
         out: list[Message] = []
+        positions = self.positions
         for msg in messages:
             if msg.error() is not None:
                 log.warning("projector %s: %s", self.name, msg.error())
                 continue
+            positions[(msg.topic(), msg.partition())] = msg.offset() + 1  # type: ignore[index,operator]
             out.append(msg)
         self._advance()
         return out
 
     def decode_messages(self, messages: Iterable[Message]) -> list[Record]:
-        """``messages`` decoded in order; undecodable ones dead-lettered (or skipped)."""
+        """``messages`` decoded in order; undecodable ones dead-lettered (or skipped).
+
+        Leaves ``positions`` alone (:meth:`messages` advanced them), so another
+        thread may decode while this reader reads on.
+        """
         out: list[Record] = []
         decode = self.decoder.decode
         for msg in messages:
             topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
             assert topic is not None and partition is not None and offset is not None
-            key = (topic, partition)
-            self.positions[key] = max(self.positions.get(key, 0), offset + 1)
             try:
                 event = decode(msg.value(), Where(topic, partition, offset))  # type: ignore[arg-type]
             except DecodeError as exc:
