@@ -288,6 +288,10 @@ class LedgerBook:
         if state is not None:
             state.ids.add(event_id)
 
+    def open_windows_count(self) -> int:
+        """Windows not yet closed plus closed ones with unemitted usage."""
+        return len(self._open) + len(self._dirty)
+
     def open_windows(self) -> Iterator[WindowKey]:
         return iter(sorted(self._open, key=_order))
 

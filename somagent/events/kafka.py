@@ -130,6 +130,7 @@ class EventProducer:
         key: bytes | None,
         headers: Headers,
         on_delivery: Callable[[KafkaError | None, Message], None] | None,
+        partition: int | None = None,
     ) -> None:
         callback = self._on_delivery
         if on_delivery is not None:
@@ -138,21 +139,30 @@ class EventProducer:
                 self._on_delivery(err, msg)
                 on_delivery(err, msg)
 
+        pinned: dict[str, Any] = {"on_delivery": callback}
+        if partition is not None:
+            pinned["partition"] = partition
         while True:
             try:
-                self._producer.produce(
-                    topic, value=value, key=key, headers=headers, on_delivery=callback
-                )
+                self._producer.produce(topic, value=value, key=key, headers=headers, **pinned)
                 break
             except BufferError:  # local queue full: serve callbacks, then retry
                 self._producer.poll(0.1)
         self._producer.poll(0)
 
     def send_raw(
-        self, topic: str, value: bytes | None, key: bytes | None, headers: Headers
+        self,
+        topic: str,
+        value: bytes | None,
+        key: bytes | None,
+        headers: Headers,
+        *,
+        partition: int | None = None,
+        on_delivery: Callable[[KafkaError | None, Message], None] | None = None,
     ) -> None:
-        """Queue already-encoded bytes (used for dead letters)."""
-        self._produce(topic, value, key, headers, None)
+        """Queue already-encoded bytes (dead letters, state changelogs); ``partition``
+        pins the partition instead of the key's hash."""
+        self._produce(topic, value, key, headers, on_delivery, partition)
 
     def poll(self, timeout_s: float = 0.0) -> int:
         """Serve delivery callbacks for up to ``timeout_s``; the number served.

@@ -40,6 +40,7 @@ from confluent_kafka import (
 
 from somagent.billing.exceptions import BillingError, TooLate
 from somagent.billing.ledger import DEFAULT_RETENTION_US, LedgerBook, Usage, WindowKey, WindowState
+from somagent.billing.partition import key_from_text
 from somagent.billing.pricebook import PriceBook, load_pricebook
 from somagent.config import Settings
 from somagent.events.catalog import (
@@ -114,10 +115,45 @@ def usage_from_event(
     )
 
 
-def _key_from_text(text: str) -> WindowKey:
-    tenant, rest = text.split("/", 1)
-    agent, session, start = rest.rsplit("/", 2)
-    return WindowKey(tenant, agent, session or None, int(start))
+def read_changelog(
+    settings: Settings, topic: str, partition: int, *, timeout_s: float = 300.0
+) -> list[tuple[bytes, bytes | None]]:
+    """Every committed ``(key, value)`` record of one changelog partition, in order.
+
+    Raises:
+        BillingError: the read did not reach the partition's end within ``timeout_s``.
+    """
+    reader = Consumer(
+        {
+            "bootstrap.servers": settings.kafka_servers,
+            "group.id": f"{GROUP}-restore",
+            "enable.auto.commit": False,
+            "isolation.level": "read_committed",
+        }
+    )
+    out: list[tuple[bytes, bytes | None]] = []
+    try:
+        low, high = reader.get_watermark_offsets(TopicPartition(topic, partition), timeout=30)
+        if high <= low:
+            return out
+        reader.assign([TopicPartition(topic, partition, OFFSET_BEGINNING)])
+        deadline = time.monotonic() + timeout_s
+        # Commit markers take offsets but are never delivered: follow the consumer's
+        # position, which steps over them, up to the high mark.
+        while True:
+            for msg in reader.consume(10_000, 0.5):
+                if msg.error() is None:
+                    out.append((msg.key() or b"", msg.value()))
+            position = reader.position([TopicPartition(topic, partition)])[0].offset
+            if position >= high:
+                return out
+            if time.monotonic() > deadline:
+                raise BillingError(
+                    f"restoring {topic} partition {partition} stalled at offset "
+                    f"{position} of {high}"
+                )
+    finally:
+        reader.close()
 
 
 class BillingWorker:
@@ -181,50 +217,19 @@ class BillingWorker:
 
     def _restore(self, partition: int) -> LedgerBook:
         book = LedgerBook(int(self.config.grace_s * 1e6), self.config.retention_us)
-        reader = Consumer(
-            {
-                "bootstrap.servers": self.settings.kafka_servers,
-                "group.id": f"{GROUP}-restore",
-                "enable.auto.commit": False,
-                "isolation.level": "read_committed",
-            }
-        )
-        try:
-            low, high = reader.get_watermark_offsets(
-                TopicPartition(self.config.changelog_topic, partition), timeout=30
-            )
-            windows: dict[bytes, bytes | None] = {}
-            ids: dict[bytes, bytes | None] = {}
-            if high > low:
-                tp = TopicPartition(self.config.changelog_topic, partition, OFFSET_BEGINNING)
-                reader.assign([tp])
-                deadline = time.monotonic() + 300
-                # Commit markers take offsets but are never delivered: follow the
-                # consumer's position, which steps over them, up to the high mark.
-                while True:
-                    for msg in reader.consume(10_000, 0.5):
-                        if msg.error() is None:
-                            key = msg.key() or b""
-                            target = windows if key.startswith(_WINDOW) else ids
-                            target[key[2:]] = msg.value()
-                    position = reader.position([TopicPartition(tp.topic, partition)])[0].offset
-                    if position >= high:
-                        break
-                    if time.monotonic() > deadline:
-                        raise BillingError(
-                            f"restoring {tp.topic} partition {partition} stalled at offset "
-                            f"{position} of {high}"
-                        )
-            for key_text, value in windows.items():
-                if value is not None:
-                    book.restore(
-                        _key_from_text(key_text.decode()), WindowState.from_dict(json.loads(value))
-                    )
-            for event_id, value in ids.items():
-                if value is not None:
-                    book.restore_id(_key_from_text(value.decode()), event_id.decode())
-        finally:
-            reader.close()
+        windows: dict[bytes, bytes | None] = {}
+        ids: dict[bytes, bytes | None] = {}
+        for key, value in read_changelog(self.settings, self.config.changelog_topic, partition):
+            target = windows if key.startswith(_WINDOW) else ids
+            target[key[2:]] = value
+        for key_text, value in windows.items():
+            if value is not None:
+                book.restore(
+                    key_from_text(key_text.decode()), WindowState.from_dict(json.loads(value))
+                )
+        for event_id, value in ids.items():
+            if value is not None:
+                book.restore_id(key_from_text(value.decode()), event_id.decode())
         log.info("billing: partition %d restored %d windows", partition, len(book.windows))
         return book
 
@@ -234,7 +239,7 @@ class BillingWorker:
         """Consume one batch and commit its effects in one transaction; return usage counted."""
         messages = self._consumer.consume(self.config.batch, timeout_s)
         now_us = time.time_ns() // 1000 if self.config.wall_clock else None
-        if not messages and not any(b._open or b._dirty for b in self.books.values()):
+        if not messages and not any(b.open_windows_count() for b in self.books.values()):
             return 0
         self._producer.begin_transaction()
         try:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from confluent_kafka import KafkaError, Message
@@ -32,6 +32,19 @@ def _settle(future: asyncio.Future[None], err: KafkaError | None, where: str) ->
         future.set_result(None)
     else:
         future.set_exception(ProduceError(f"produce to {where} failed: {err}"))
+
+
+def _ack_future(
+    loop: asyncio.AbstractEventLoop,
+) -> tuple[asyncio.Future[None], Callable[[KafkaError | None, Message], None]]:
+    """A future and the delivery callback (run on the poller thread) that settles it."""
+    future: asyncio.Future[None] = loop.create_future()
+
+    def delivered(err: KafkaError | None, msg: Message) -> None:
+        where = f"{msg.topic()}[{msg.partition()}] key={msg.key()!r}"
+        loop.call_soon_threadsafe(_settle, future, err, where)
+
+    return future, delivered
 
 
 class KafkaEventSink:
@@ -52,17 +65,30 @@ class KafkaEventSink:
         loop = asyncio.get_running_loop()
         pending: list[asyncio.Future[None]] = []
         for event in events:
-            future: asyncio.Future[None] = loop.create_future()
-
-            def delivered(
-                err: KafkaError | None, msg: Message, future: asyncio.Future[None] = future
-            ) -> None:
-                where = f"{msg.topic()}[{msg.partition()}] key={msg.key()!r}"
-                loop.call_soon_threadsafe(_settle, future, err, where)
-
+            future, delivered = _ack_future(loop)
             self.producer.send(event, on_delivery=delivered)
             pending.append(future)
         await asyncio.wait_for(asyncio.gather(*pending), timeout=60.0)
+
+    async def publish_raw(
+        self,
+        topic: str,
+        records: Sequence[tuple[bytes, bytes | None]],
+        partition: int,
+        *,
+        timeout_s: float = 60.0,
+    ) -> None:
+        """Write already-encoded ``(key, value)`` records to one partition, in order,
+        and return once all are acknowledged (state changelogs)."""
+        loop = asyncio.get_running_loop()
+        pending: list[asyncio.Future[None]] = []
+        for key, value in records:
+            future, delivered = _ack_future(loop)
+            self.producer.send_raw(
+                topic, value, key, [], partition=partition, on_delivery=delivered
+            )
+            pending.append(future)
+        await asyncio.wait_for(asyncio.gather(*pending), timeout=timeout_s)
 
     def close(self) -> None:
         self._stop.set()
