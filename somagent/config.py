@@ -72,6 +72,10 @@ class Settings(BaseSettings):
     worker_app_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,100}$")] = "somagent"
     worker_start_from: Literal["earliest", "latest"] = "earliest"
     kafka_heap: str = "512m"
+    # Which billing aggregator runs: the Faust ``billing`` agent (at least once, state
+    # records + outbox; ~10k usage events/s here) or the transactional confluent-kafka
+    # worker (exactly-once batches; ~65k/s). Both produce the same ledger.
+    billing_engine: Literal["faust", "transactional"] = "faust"
 
     @field_validator("kafka_bootstrap")
     @classmethod

@@ -382,6 +382,7 @@ def run_billing(
 def tenant_plans(settings: Settings, refresh_s: float = 30.0) -> Callable[[str], str | None]:
     """tenant id → plan from Postgres ``tenants``, refreshed every ``refresh_s`` seconds."""
     import asyncio
+    from concurrent.futures import ThreadPoolExecutor
 
     import asyncpg
 
@@ -401,7 +402,9 @@ def tenant_plans(settings: Settings, refresh_s: float = 30.0) -> Callable[[str],
     def plan_for(tenant: str) -> str | None:
         if time.monotonic() - loaded[0] > refresh_s:
             try:
-                cache.update(asyncio.run(fetch()))
+                # Its own thread and loop: callers may run inside an event loop (Faust).
+                with ThreadPoolExecutor(1) as pool:
+                    cache.update(pool.submit(asyncio.run, fetch()).result(timeout=10))
             except Exception as exc:
                 log.warning("billing: cannot refresh tenant plans from Postgres: %s", exc)
             loaded[0] = time.monotonic()

@@ -30,11 +30,37 @@ def serve_projector() -> None:
     run_projectors(_settings())
 
 
-def serve_billing() -> None:
-    """The billing worker (billing.usage → one-minute windows → billing.ledger)."""
-    from somagent.streams.billing import run_billing
+def serve_billing(
+    engine: Annotated[
+        str | None,
+        typer.Option(help="faust (the billing agent) or transactional; default from settings"),
+    ] = None,
+    group: Annotated[
+        str | None, typer.Option(help="consumer group / Faust app id of the billing agent")
+    ] = None,
+    loglevel: Annotated[str, typer.Option(help="log level")] = "info",
+) -> None:
+    """Billing (billing.usage → one-minute windows → billing.ledger), until SIGTERM/SIGINT."""
+    settings = _settings()
+    chosen = engine or settings.billing_engine
+    if chosen == "faust":
+        from somagent.streams.billing import BillingConfig, tenant_plans
+        from somagent.streams.billing_agent import build_billing_app
+        from somagent.streams.worker import run_faust
 
-    run_billing(_settings())
+        config = BillingConfig(group=group) if group else BillingConfig()
+        app, agent = build_billing_app(settings, config, plan_for=tenant_plans(settings))
+        try:
+            run_faust(app, loglevel=loglevel)
+        finally:
+            agent.close()
+    elif chosen == "transactional":
+        from somagent.streams.billing import run_billing
+
+        run_billing(settings)
+    else:
+        typer.echo(f"error: --engine must be faust or transactional, got {chosen!r}", err=True)
+        raise typer.Exit(2)
 
 
 def serve_all(loglevel: Annotated[str, typer.Option(help="log level")] = "info") -> None:

@@ -50,18 +50,24 @@ class EdgeThread:
 def run_platform(settings: Settings, *, loglevel: str = "info") -> None:
     """Run every role in this process until SIGTERM/SIGINT."""
     from somagent.projections.run import ProjectorThreads
-    from somagent.streams.billing import BillingThread
+    from somagent.streams.billing import BillingThread, tenant_plans
+    from somagent.streams.billing_agent import BillingAgent
 
     worker = build_worker(settings, clickhouse=connect(settings))
+    billing: BillingThread | BillingAgent
+    if settings.billing_engine == "faust":  # the agent shares the worker's Faust app
+        billing = BillingAgent(settings, plan_for=tenant_plans(settings))
+        billing.register(worker.app)
+    else:
+        billing = BillingThread(settings)
     edge = EdgeThread(settings, worker.memory)
     projectors = ProjectorThreads(settings)
-    billing = BillingThread(settings)
     try:
         run_faust(worker.app, loglevel=loglevel)
     finally:
         for name, stopper in (
             ("edge", edge.stop),
-            ("billing", billing.stop),
+            ("billing", billing.stop if isinstance(billing, BillingThread) else billing.close),
             ("projectors", projectors.stop),
         ):
             try:

@@ -30,13 +30,22 @@ class WorkerProcess:
     test process never opens them a second time.
     """
 
-    def __init__(self, settings: Settings, home: Path) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        home: Path,
+        *,
+        role: tuple[str, ...] = ("serve", "worker"),
+        topics: tuple[str, ...] = (CONVERSATION, MEMORY),
+    ) -> None:
         # Its own consumer group, with committed positions at the log's end on every
         # partition before it first starts: turns other tests appended (the edge tests
         # write engine events themselves) are not re-driven, and a restarted worker
         # resumes from committed positions (never "latest", which could skip a turn
         # requested on a partition that had no commit yet).
         self.group = f"engine-test-{uuid.uuid4().hex[:8]}"
+        self.role = role
+        self.topics = topics
         self.settings = settings
         self.env = {
             **os.environ,
@@ -59,7 +68,7 @@ class WorkerProcess:
         )
         try:
             ends = []
-            for topic in (CONVERSATION, MEMORY):
+            for topic in self.topics:
                 meta = consumer.list_topics(topic, timeout=30).topics[topic]
                 for partition in meta.partitions:
                     _, high = consumer.get_watermark_offsets(
@@ -77,7 +86,7 @@ class WorkerProcess:
         self.home.mkdir(parents=True, exist_ok=True)
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "somagent.cli", "serve", "worker", "--loglevel", "info"],
+                [sys.executable, "-m", "somagent.cli", *self.role, "--loglevel", "info"],
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
