@@ -11,7 +11,12 @@ In one run, on a fresh local stack (real Kafka, Postgres, Redis):
 * ``worker``: the real :class:`BillingWorker` (one worker, one consumer group
   member) consuming the pre-appended ``billing.usage`` log until every usage
   record is counted, with transactional ledger output, changelog state and
-  offset commits.
+  offset commits;
+* ``faust_agent``: the Faust ``billing`` agent (:mod:`somagent.streams.billing_agent`,
+  the platform's default) over the same log, in a child process;
+* ``faust_consume_only``: a Faust agent that only counts and acknowledges the
+  same raw records (no decoding, no logic): Faust's own ceiling on this machine,
+  the baseline the agent is compared with (``faust_agent_ratio``).
 
 ``ratio`` figures divide by ``raw_decode``. Prints one JSON object; timings are
 never asserted. Target: ≥ 50,000 usage events/s per worker.
@@ -135,6 +140,8 @@ def run(n: int) -> dict[str, Any]:
         elapsed = time.perf_counter() - (start or time.perf_counter())
         counted, ledger_rows = worker.usage_in, worker.rows_out
         worker.close()
+        faust_consume = _faust_rate(settings, "consume", n)
+        faust_agent = _faust_rate(settings, "agent", n)
     e2e = counted / elapsed if elapsed > 0 else 0.0
     return {
         "benchmark": "billing",
@@ -149,18 +156,84 @@ def run(n: int) -> dict[str, Any]:
         "core_ratio": round(core / raw, 3),
         "worker_ratio": round(e2e / raw, 3),
         "worker_ratio_to_plain_decode": round(e2e / raw_plain, 3),
+        "faust_consume_only_events_per_s": round(faust_consume),
+        "faust_agent_events_per_s": round(faust_agent),
+        "faust_agent_ratio": round(faust_agent / faust_consume, 3),
         "target_worker_events_per_s": 50_000,
         "note": "worker time starts at its first counted batch (after group join and restore)",
         "python": platform.python_version(),
     }
 
 
+def faust_child(mode: str, n: int) -> None:
+    """In a child process: run ``mode`` (agent | consume) over the log; print events/s."""
+    import os
+
+    from somagent.config import load_settings
+    from somagent.streams.app import make_app
+    from somagent.streams.billing import BillingConfig
+    from somagent.streams.billing_agent import build_billing_app
+    from somagent.streams.worker import run_faust
+
+    settings = load_settings()
+    group = f"bench-faust-{mode}-{uuid.uuid4().hex[:6]}"
+    seen = {"n": 0, "t0": 0.0}
+    if mode == "agent":
+        app, agent = build_billing_app(settings, BillingConfig(group=group, batch=10_000))
+
+        def counted() -> int:
+            return agent.usage_in
+    else:
+        app = make_app(settings, app_id=group)
+        topic = app.topic("billing.usage", key_serializer="raw", value_serializer="raw")
+
+        async def consume(stream: Any) -> None:
+            async for events in stream.noack().noack_take(10_000, within=0.05):
+                seen["n"] += len(events)
+                for event in events:
+                    await stream.ack(event)
+
+        app.agent(topic, name="bench_consume")(consume)
+
+        def counted() -> int:
+            return seen["n"]
+
+    async def check() -> None:
+        now, got = time.perf_counter(), counted()
+        if got and not seen["t0"]:
+            seen["t0"] = now
+        if got >= n:
+            print(json.dumps({"events_per_s": round(got / (now - seen["t0"]))}), flush=True)
+            os._exit(0)  # Faust's shutdown is slow and irrelevant to the figure
+
+    app.timer(0.02)(check)
+    run_faust(app, loglevel="warning")
+
+
+def _faust_rate(settings: Settings, mode: str, n: int) -> float:
+    import os
+    import subprocess
+
+    env = {**os.environ, **settings.to_env()}
+    cmd = [sys.executable, "-P", __file__, "--faust-child", mode, "--events", str(n)]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+    for line in out.stdout.splitlines():
+        if line.startswith("{"):
+            return float(json.loads(line)["events_per_s"])
+    raise RuntimeError(f"faust {mode} child printed no rate:\n{out.stderr[-2000:]}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--quick", action="store_true", help="50,000 events")
+    parser.add_argument("--faust-child", choices=["agent", "consume"], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    print(json.dumps(run(50_000 if args.quick else args.events)))
+    n = 50_000 if args.quick else args.events
+    if args.faust_child:
+        faust_child(args.faust_child, n)
+        return 0
+    print(json.dumps(run(n)))
     return 0
 
 

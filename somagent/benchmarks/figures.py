@@ -90,11 +90,17 @@ def billing_figures(data: Json, log_read_per_s: float | None = None) -> list[Fig
     worker, raw = _num(data, "worker_events_per_s"), _num(data, "raw_decode_events_per_s")
     if worker is None:
         return []
-    out = [Figure("billing", "worker usage events/s", worker, "events/s",
+    out = [Figure("billing", "transactional worker usage events/s", worker, "events/s",
                   "raw fastavro decode", raw)]
+    agent = _num(data, "faust_agent_events_per_s")
+    ceiling = _num(data, "faust_consume_only_events_per_s")
+    if agent is not None:
+        out.append(Figure("billing", "Faust billing agent usage events/s", agent, "events/s",
+                          "Faust agent consuming only", ceiling,
+                          note="a Faust agent that only counts and acks the same raw records"))
     if raw and log_read_per_s:
         serial = 1.0 / (1.0 / raw + 1.0 / log_read_per_s)
-        out.append(Figure("billing", "worker usage events/s", worker, "events/s",
+        out.append(Figure("billing", "transactional worker usage events/s", worker, "events/s",
                           "raw fastavro decode + raw consume", serial,
                           note="decode then consume, one after the other (consume rate: replay's "
                                "log_read_only in this run); the worker overlaps the two"))

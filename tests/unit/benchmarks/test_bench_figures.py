@@ -71,7 +71,7 @@ def test_billing_baseline_adds_raw_consume_from_replay() -> None:
     billing, replay = sample("billing"), sample("replay")
     decode, consume = billing["raw_decode_events_per_s"], replay["log_read_only_events_per_s"]
     rows = by_name(billing_figures(billing, consume))
-    combined = rows[("worker usage events/s", "raw fastavro decode + raw consume")]
+    combined = rows[("transactional worker usage events/s", "raw fastavro decode + raw consume")]
     assert combined.baseline_value == pytest.approx(1 / (1 / decode + 1 / consume))
     assert combined.value == billing["worker_events_per_s"]
     assert len(billing_figures(billing, None)) == len(billing_figures(billing, consume)) - 1
