@@ -218,9 +218,10 @@ def _faust_rate(settings: Settings, mode: str, n: int) -> float:
     cmd = [sys.executable, "-P", __file__, "--faust-child", mode, "--events", str(n)]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
     for line in out.stdout.splitlines():
-        if line.startswith("{"):
-            return float(json.loads(line)["events_per_s"])
-    raise RuntimeError(f"faust {mode} child printed no rate:\n{out.stderr[-2000:]}")
+        if '{"events_per_s"' in line:  # Faust may prefix terminal control codes
+            return float(json.loads(line[line.index("{") :])["events_per_s"])
+    tail = (out.stdout + out.stderr)[-3000:]
+    raise RuntimeError(f"faust {mode} child (rc {out.returncode}) printed no rate:\n{tail}")
 
 
 def main(argv: list[str] | None = None) -> int:

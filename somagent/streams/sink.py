@@ -79,16 +79,31 @@ class KafkaEventSink:
         timeout_s: float = 60.0,
     ) -> None:
         """Write already-encoded ``(key, value)`` records to one partition, in order,
-        and return once all are acknowledged (state changelogs)."""
+        and return once all are acknowledged (state changelogs).
+
+        One future per call, settled by the last delivery report (or the first
+        failure), so large batches do not cost one event-loop wake-up per record.
+        """
+        if not records:
+            return
         loop = asyncio.get_running_loop()
-        pending: list[asyncio.Future[None]] = []
+        future: asyncio.Future[None] = loop.create_future()
+        remaining = [len(records)]
+        lock = threading.Lock()  # reports are served by the poller and by produce's poll(0)
+
+        def delivered(err: KafkaError | None, msg: Message) -> None:
+            with lock:
+                remaining[0] -= 1
+                last = remaining[0] == 0
+            if err is not None or last:
+                where = f"{msg.topic()}[{msg.partition()}] key={msg.key()!r}"
+                loop.call_soon_threadsafe(_settle, future, err, where)
+
         for key, value in records:
-            future, delivered = _ack_future(loop)
             self.producer.send_raw(
                 topic, value, key, [], partition=partition, on_delivery=delivered
             )
-            pending.append(future)
-        await asyncio.wait_for(asyncio.gather(*pending), timeout=timeout_s)
+        await asyncio.wait_for(future, timeout=timeout_s)
 
     def close(self) -> None:
         self._stop.set()
