@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from integration.streams.engine_helpers import WorkerProcess
+from billing_helpers import FaustBilling
 
 from somagent.config import Settings
-from somagent.events.catalog import BILLING_USAGE
 from somagent.events.codec import EventCodec
 from somagent.events.kafka import EventProducer
 from somagent.events.schema_log import kafka_registry
@@ -22,29 +20,6 @@ def producer(settings: Settings) -> Iterator[EventProducer]:
     prod = EventProducer(settings, EventCodec(kafka_registry(settings)))
     yield prod
     prod.close()
-
-
-class FaustBilling:
-    """``somagent serve billing --engine faust`` as a child process (SIGKILL-able).
-
-    Its consumer group starts at the end of ``billing.usage``: usage the other
-    engine already billed is not billed twice (two engines' rows for one window
-    would share event ids but not necessarily content).
-    """
-
-    def __init__(self, settings: Settings, home: Path) -> None:
-        self.proc = WorkerProcess(
-            settings,
-            home,
-            role=("serve", "billing", "--engine", "faust", "--group", f"it-billing-{home.name}"),
-            topics=(BILLING_USAGE,),
-        )
-        self.proc.role = (*self.proc.role[:-1], self.proc.group)
-
-    @property
-    def errors(self) -> list[BaseException]:
-        alive = self.proc.proc is not None and self.proc.proc.poll() is None
-        return [] if alive else [RuntimeError(f"billing agent exited:\n{self.proc.tail()}")]
 
 
 @pytest.fixture(scope="module", params=["transactional", "faust"])

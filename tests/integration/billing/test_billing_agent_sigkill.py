@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import FaustBilling
+from billing_helpers import FaustBilling
 from test_billing_totals import ch_totals, expected_totals, pg_totals, send, usage_event
 
 from somagent.billing.windows import MINUTE_US, window_start
