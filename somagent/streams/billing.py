@@ -1,11 +1,13 @@
-"""The billing worker: ``billing.usage`` → one-minute windows → ``billing.ledger``.
+"""The transactional billing worker: ``billing.usage`` → one-minute windows → ``billing.ledger``.
 
-Thin by design: decode, call the pure :class:`~somagent.billing.ledger.LedgerBook`
-(one per input partition), emit its rows. It is a confluent-kafka consumer loop
-with **Kafka transactions**, not a Faust agent: each batch's ledger rows, its
-window-state changelog records and its input offsets commit atomically
-(read-process-write exactly once), which Faust's ``exactly_once`` does not
-reliably give (see ``somagent.streams.app``).
+The alternative to the Faust ``billing`` agent (:mod:`somagent.streams.billing_agent`,
+the default; ``SOMAGENT_BILLING_ENGINE=transactional`` selects this one), about
+seven times faster here. Thin by design: decode, call the pure
+:class:`~somagent.billing.ledger.LedgerBook` (one per input partition), emit its
+rows. It is a confluent-kafka consumer loop with **Kafka transactions**: each
+batch's ledger rows, its window-state changelog records and its input offsets
+commit atomically (read-process-write exactly once), which Faust's
+``exactly_once`` does not reliably give (see ``somagent.streams.app``).
 
 State: every window's totals/revision and every counted usage id live in the
 compacted topic ``billing.windows.changelog`` (partition = input partition). On
