@@ -33,6 +33,8 @@ from somagent.projections.clickhouse import ClickHouse, connect
 from somagent.projections.source import LogReader, make_codec, partitions_of
 
 log = logging.getLogger(__name__)
+# Called after each applied batch with the projector's name and its new positions.
+OnBatch = Callable[[str, dict[tuple[str, int], int]], None]
 BATCH = 5000
 
 
@@ -44,6 +46,21 @@ class ProjectorStats:
     events: int = 0
     positions: dict[tuple[str, int], int] = field(default_factory=dict)
 
+    def applied(
+        self,
+        name: str,
+        events: int,
+        positions: dict[tuple[str, int], int],
+        on_batch: OnBatch | None,
+    ) -> None:
+        """Count one applied batch, log it and report its positions to ``on_batch``."""
+        self.batches += 1
+        self.events += events
+        self.positions = dict(positions)
+        log.debug("projector %s: %d events, positions %s", name, events, self.positions)
+        if on_batch is not None:
+            on_batch(name, self.positions)
+
 
 async def run_postgres(
     settings: Settings,
@@ -52,7 +69,7 @@ async def run_postgres(
     name: str = "postgres",
     stats: ProjectorStats | None = None,
     budgets: bool = True,
-    on_batch: Callable[[str, dict[tuple[str, int], int]], None] | None = None,
+    on_batch: OnBatch | None = None,
     batch: int = BATCH,
 ) -> ProjectorStats:
     """The Postgres projector until ``stop`` is set (``batch``: records per transaction)."""
@@ -75,12 +92,7 @@ async def run_postgres(
             if not records and reader.positions == stats.positions:
                 continue
             touched = await proj.apply(records, reader.positions)
-            stats.batches += 1
-            stats.events += len(records)
-            stats.positions = dict(reader.positions)
-            log.debug("projector %s: %d events, positions %s", name, len(records), stats.positions)
-            if on_batch is not None:
-                on_batch(name, stats.positions)
+            stats.applied(name, len(records), reader.positions, on_batch)
             if touched and redis is not None:
                 await _reconcile(proj, redis, touched)
     finally:
@@ -113,7 +125,7 @@ def run_clickhouse_blocking(
     name: str = "clickhouse",
     ch: ClickHouse | None = None,
     stats: ProjectorStats | None = None,
-    on_batch: Callable[[str, dict[tuple[str, int], int]], None] | None = None,
+    on_batch: OnBatch | None = None,
     batch: int = 4 * BATCH,
 ) -> ProjectorStats:
     """The ClickHouse projector until ``stop.is_set()`` (a threading or asyncio Event)."""
@@ -129,12 +141,7 @@ def run_clickhouse_blocking(
             if not records and reader.positions == stats.positions:
                 continue
             proj.apply(records, reader.positions)
-            stats.batches += 1
-            stats.events += len(records)
-            stats.positions = dict(reader.positions)
-            log.debug("projector %s: %d events, positions %s", name, len(records), stats.positions)
-            if on_batch is not None:
-                on_batch(name, stats.positions)
+            stats.applied(name, len(records), reader.positions, on_batch)
     finally:
         reader.close()
     return stats
@@ -146,7 +153,7 @@ async def run_projectors_async(
     *,
     only: str | None = None,
     prefix: str = "",
-    on_batch: Callable[[str, dict[tuple[str, int], int]], None] | None = None,
+    on_batch: OnBatch | None = None,
     batch: int | None = None,
 ) -> None:
     """Both projectors (or ``only`` one) until ``stop`` is set; a failure stops both."""
