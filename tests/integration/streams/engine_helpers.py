@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -201,7 +202,29 @@ class Client:
             }
         )
         consumer.assign([TopicPartition(CONVERSATION, handle.partition, handle.offset)])
-        seen: dict[str, dict[str, Any]] = {}
+        done, seen = self._read(
+            consumer,
+            lambda e: str(e.get("turn")) == handle.turn_id and e["type"] != "TurnRequested",
+            lambda found: any(e["type"] == until_type for e in found),
+            timeout_s,
+        )
+        if done:
+            return seen
+        raise StackTimeout(
+            f"turn {handle.turn_id}: no {until_type} within {timeout_s}s; saw "
+            f"{[e['type'] for e in seen]}"
+        )
+
+    def _read(
+        self,
+        consumer: Consumer,
+        keep: Callable[[dict[str, Any]], bool],
+        done: Callable[[list[dict[str, Any]]], bool],
+        timeout_s: float,
+    ) -> tuple[bool, list[dict[str, Any]]]:
+        """Poll ``consumer`` (closed afterwards) until ``done`` holds for the events ``keep``
+        accepted so far (deduped by event id, in log order) or ``timeout_s`` passes."""
+        found: dict[str, dict[str, Any]] = {}
         deadline = time.monotonic() + timeout_s
         try:
             while time.monotonic() < deadline:
@@ -209,17 +232,13 @@ class Client:
                 if msg is None or msg.error() is not None:
                     continue
                 event = self.codec.decode(msg.value())
-                if str(event.get("turn")) != handle.turn_id or event["type"] == "TurnRequested":
-                    continue
-                seen.setdefault(str(event["event_id"]), event)
-                if event["type"] == until_type:
-                    return list(seen.values())
+                if keep(event):
+                    found.setdefault(str(event["event_id"]), event)
+                    if done(list(found.values())):
+                        return True, list(found.values())
         finally:
             consumer.close()
-        raise StackTimeout(
-            f"turn {handle.turn_id}: no {until_type} within {timeout_s}s; saw "
-            f"{[e['type'] for e in seen.values()]}"
-        )
+        return False, list(found.values())
 
     def events_on(
         self,
@@ -240,24 +259,14 @@ class Client:
             }
         )
         consumer.subscribe([topic])
-        found: dict[str, dict[str, Any]] = {}
-        deadline = time.monotonic() + timeout_s
-        try:
-            while time.monotonic() < deadline:
-                msg = consumer.poll(0.5)
-                if msg is None or msg.error() is not None:
-                    continue
-                event = self.codec.decode(msg.value())
-                if (
-                    str(event.get("turn")) != handle.turn_id
-                    and str(event["tenant"]) != handle.tenant
-                ):
-                    continue
-                found.setdefault(str(event["event_id"]), event)
-                if sum(e["type"] == until_type for e in found.values()) >= count:
-                    return list(found.values())
-        finally:
-            consumer.close()
+        done, found = self._read(
+            consumer,
+            lambda e: str(e.get("turn")) == handle.turn_id or str(e["tenant"]) == handle.tenant,
+            lambda found: sum(e["type"] == until_type for e in found) >= count,
+            timeout_s,
+        )
+        if done:
+            return found
         raise StackTimeout(f"turn {handle.turn_id}: fewer than {count} {until_type} on {topic}")
 
     def close(self) -> None:
