@@ -21,7 +21,7 @@ from somagent.events import tracing
 from somagent.events.catalog import DEAD_LETTER, key_for
 from somagent.events.codec import EventCodec
 from somagent.events.exceptions import DecodeError, EventsError, Where
-from somagent.events.kafka import EVENT_TYPE_HEADER, EventProducer
+from somagent.events.kafka import EVENT_TYPE_HEADER, EventProducer, Headers, dlq_headers
 
 log = logging.getLogger(__name__)
 
@@ -96,14 +96,8 @@ class EventTopic(faust.Topic):
         if isinstance(raw_headers, Mapping):
             raw_headers = list(raw_headers.items())
         original = [(str(k), v) for k, v in raw_headers if isinstance(v, bytes)]
-        headers: list[tuple[str, str | bytes | None]] = [
-            ("dlq.reason", error.reason.encode()),
-            ("dlq.detail", str(error).encode()),
-            ("dlq.topic", message.topic.encode()),
-            ("dlq.partition", str(message.partition).encode()),
-            ("dlq.offset", str(message.offset).encode()),
-            *original,
-        ]
+        where = Where(message.topic, message.partition, message.offset)
+        headers: Headers = [*dlq_headers(error.reason, str(error), where), *original]
         producer.send_raw(installed.dead_letter_topic, message.value, message.key, headers)
         producer.flush()
 

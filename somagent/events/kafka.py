@@ -211,17 +211,21 @@ class Received:
         return raw.decode("ascii", "replace") if raw is not None else None
 
 
-def dead_letter_headers(msg: Message, error: DecodeError) -> Headers:
-    """Headers of a dead letter: reason code, detail and the source position."""
-    original: Headers = list(record_headers(msg))
+def dlq_headers(reason: str, detail: str, where: Where) -> Headers:
+    """The ``dlq.*`` headers every dead letter carries: reason code, detail, source position."""
     return [
-        ("dlq.reason", error.reason.encode()),
-        ("dlq.detail", str(error).encode()),
-        ("dlq.topic", str(msg.topic()).encode()),
-        ("dlq.partition", str(msg.partition()).encode()),
-        ("dlq.offset", str(msg.offset()).encode()),
-        *original,
+        ("dlq.reason", reason.encode()),
+        ("dlq.detail", detail.encode()),
+        ("dlq.topic", where.topic.encode()),
+        ("dlq.partition", str(where.partition).encode()),
+        ("dlq.offset", str(where.offset).encode()),
     ]
+
+
+def dead_letter_headers(msg: Message, error: DecodeError) -> Headers:
+    """Headers of a dead letter: :func:`dlq_headers`, then the record's own headers."""
+    where = Where(str(msg.topic()), int(msg.partition() or 0), int(msg.offset() or 0))
+    return [*dlq_headers(error.reason, str(error), where), *record_headers(msg)]
 
 
 class EventConsumer:

@@ -42,7 +42,7 @@ from confluent_kafka import (
 
 from somagent.billing.exceptions import BillingError, TooLate
 from somagent.billing.ledger import DEFAULT_RETENTION_US, LedgerBook, Usage, WindowKey, WindowState
-from somagent.billing.partition import key_from_text
+from somagent.billing.partition import ID_PREFIX, WINDOW_PREFIX, key_from_text
 from somagent.billing.pricebook import PriceBook, load_pricebook
 from somagent.config import Settings
 from somagent.events.catalog import (
@@ -56,7 +56,12 @@ from somagent.events.catalog import (
 from somagent.events.codec import EventCodec
 from somagent.events.envelope import plain
 from somagent.events.exceptions import DecodeError, Where
-from somagent.events.kafka import EVENT_TYPE_HEADER, EventProducer, dead_letter_headers
+from somagent.events.kafka import (
+    EVENT_TYPE_HEADER,
+    EventProducer,
+    dead_letter_headers,
+    dlq_headers,
+)
 from somagent.events.schema_log import kafka_registry, producer_config
 from somagent.projections.source import PlainDecoder
 
@@ -64,15 +69,14 @@ log = logging.getLogger(__name__)
 
 CHANGELOG = "billing.windows.changelog"
 GROUP = "somagent-billing"
-_WINDOW = b"w|"
-_ID = b"i|"
 
 
-def changelog_topic(settings: Settings, name: str = CHANGELOG) -> Topic:
+def changelog_topic(settings: Settings, name: str = CHANGELOG, owner: str = "billing") -> Topic:
+    """A compacted window-state topic, one partition per input partition."""
     return Topic(
         name,
         "w|window key or i|usage id",
-        "billing window state (compacted)",
+        f"{owner} window state (compacted)",
         partitions=settings.topic_partitions,
         cleanup_policy="compact",
     )
@@ -222,7 +226,7 @@ class BillingWorker:
         windows: dict[bytes, bytes | None] = {}
         ids: dict[bytes, bytes | None] = {}
         for key, value in read_changelog(self.settings, self.config.changelog_topic, partition):
-            target = windows if key.startswith(_WINDOW) else ids
+            target = windows if key.startswith(WINDOW_PREFIX) else ids
             target[key[2:]] = value
         for key_text, value in windows.items():
             if value is not None:
@@ -315,14 +319,17 @@ class BillingWorker:
                 continue
             text = key.text().encode()
             produce(
-                changelog, json.dumps(state.to_dict()).encode(), _WINDOW + text, partition=partition
+                changelog,
+                json.dumps(state.to_dict()).encode(),
+                WINDOW_PREFIX + text,
+                partition=partition,
             )
             for event_id in ids.get(key, ()):
-                produce(changelog, text, _ID + event_id.encode(), partition=partition)
+                produce(changelog, text, ID_PREFIX + event_id.encode(), partition=partition)
         for key, gone_ids in evicted:
-            produce(changelog, None, _WINDOW + key.text().encode(), partition=partition)
+            produce(changelog, None, WINDOW_PREFIX + key.text().encode(), partition=partition)
             for event_id in gone_ids:
-                produce(changelog, None, _ID + event_id.encode(), partition=partition)
+                produce(changelog, None, ID_PREFIX + event_id.encode(), partition=partition)
 
     def _decode(self, msg: Message) -> Usage | None:
         where = Where(str(msg.topic()), int(msg.partition() or 0), int(msg.offset() or 0))
@@ -338,15 +345,10 @@ class BillingWorker:
     ) -> None:
         log.error("billing: dead-lettering %s: %s", reason, detail)
         if exc is not None:
-            headers: list[tuple[str, str | bytes | None]] = [*dead_letter_headers(msg, exc)]
+            headers = dead_letter_headers(msg, exc)
         else:
-            headers = [
-                ("dlq.reason", reason.encode()),
-                ("dlq.detail", detail.encode()),
-                ("dlq.topic", str(msg.topic()).encode()),
-                ("dlq.partition", str(msg.partition()).encode()),
-                ("dlq.offset", str(msg.offset()).encode()),
-            ]
+            where = Where(str(msg.topic()), int(msg.partition() or 0), int(msg.offset() or 0))
+            headers = dlq_headers(reason, detail, where)
         self._dlq.send_raw(DEAD_LETTER, msg.value(), msg.key(), headers)
         self._dlq.flush()
 

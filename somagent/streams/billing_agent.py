@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import faust
@@ -37,29 +37,24 @@ from somagent.billing.ledger import LedgerRow, Usage
 from somagent.billing.partition import PartitionBook
 from somagent.billing.pricebook import PriceBook, load_pricebook
 from somagent.config import Settings
-from somagent.events.catalog import DEAD_LETTER, Topic, ensure_topics
+from somagent.events.catalog import DEAD_LETTER, ensure_topics
 from somagent.events.codec import EventCodec
 from somagent.events.exceptions import DecodeError, Where
-from somagent.events.kafka import EventProducer, Headers
+from somagent.events.kafka import EventProducer, dlq_headers
 from somagent.events.schema_log import kafka_registry
 from somagent.projections.source import PlainDecoder
-from somagent.streams.billing import BillingConfig, read_changelog, usage_from_event
+from somagent.streams.billing import (
+    BillingConfig,
+    changelog_topic,
+    read_changelog,
+    usage_from_event,
+)
 from somagent.streams.sink import KafkaEventSink
 
 log = logging.getLogger(__name__)
 
 CHANGELOG = "billing.windows.faust"
 AGENT_NAME = "billing"
-
-
-def agent_changelog_topic(settings: Settings, name: str = CHANGELOG) -> Topic:
-    return Topic(
-        name,
-        "w|window key or i|usage id",
-        "Faust billing agent window state (compacted)",
-        partitions=settings.topic_partitions,
-        cleanup_policy="compact",
-    )
 
 
 class BillingAgent:
@@ -91,7 +86,7 @@ class BillingAgent:
         self.usage_in = 0
         self.rows_out = 0
         self._lock = asyncio.Lock()
-        ensure_topics(settings, [agent_changelog_topic(settings, changelog)])
+        ensure_topics(settings, [changelog_topic(settings, changelog, "Faust billing agent")])
 
     def register(self, app: faust.App, *, tick_s: float = 1.0) -> None:
         """Attach the ``billing`` agent, its wall-clock timer and rebalance hooks."""
@@ -110,7 +105,7 @@ class BillingAgent:
         async def tick() -> None:
             if self.config.wall_clock:
                 async with self._lock:
-                    await self._commit(list(self.parts), time.time_ns() // 1000)
+                    await self._commit(time.time_ns() // 1000)
 
         app.timer(tick_s)(tick)
 
@@ -125,20 +120,19 @@ class BillingAgent:
     async def process(self, events: Sequence[EventT[bytes]]) -> None:
         """Count one batch and make its effects durable (steps 1–3 of the module doc)."""
         now_us = time.time_ns() // 1000 if self.config.wall_clock else None
-        touched: set[int] = set()
         for event in events:
             msg = event.message
             part = await self._partition(msg.partition)
-            usage = self._decode(msg.value, Where(msg.topic, msg.partition, msg.offset))
+            where = Where(msg.topic, msg.partition, msg.offset)
+            usage = self._decode(msg.value, msg.key, where)
             if usage is None:
                 continue
             try:
                 if part.accept(usage, msg.offset):
                     self.usage_in += 1
             except TooLate as exc:
-                self._dead_letter(msg.value, msg.key, "too-late", str(exc), msg)
-            touched.add(msg.partition)
-        await self._commit(sorted(touched | set(self.parts)), now_us)
+                self._dead_letter(msg.value, msg.key, "too-late", str(exc), where)
+        await self._commit(now_us)
 
     async def _partition(self, partition: int) -> PartitionBook:
         part = self.parts.get(partition)
@@ -160,12 +154,13 @@ class BillingAgent:
             await self._send_rows({partition: part.pending_rows()})
         return part
 
-    async def _commit(self, partitions: Iterable[int], now_us: int | None) -> None:
+    async def _commit(self, now_us: int | None) -> None:
+        """Close and persist every loaded partition: one without records in this batch
+        may still have windows due by the wall clock."""
         rows: dict[int, list[LedgerRow]] = {}
         writes = []
-        for p in partitions:
-            part = self.parts.get(p)
-            if part is None or not part.busy:
+        for p, part in self.parts.items():
+            if not part.busy:
                 continue
             rows[p] = part.close(now_us)
             records = part.records()
@@ -183,26 +178,19 @@ class BillingAgent:
             self.parts[p].confirm(batch)
             self.rows_out += len(batch)
 
-    def _decode(self, value: bytes | None, where: Where) -> Usage | None:
+    def _decode(self, value: bytes | None, key: bytes | None, where: Where) -> Usage | None:
         try:
             event = self.decoder.decode(value or b"", where)
         except DecodeError as exc:
-            self._dead_letter(value, None, exc.reason, str(exc), where)
+            self._dead_letter(value, key, exc.reason, str(exc), where)
             return None
         return usage_from_event(event, self.pricebook, self.plan_for)
 
     def _dead_letter(
-        self, value: bytes | None, key: bytes | None, reason: str, detail: str, where: Any
+        self, value: bytes | None, key: bytes | None, reason: str, detail: str, where: Where
     ) -> None:
         log.error("billing agent: dead-lettering %s: %s", reason, detail)
-        headers: Headers = [
-            ("dlq.reason", reason.encode()),
-            ("dlq.detail", detail.encode()),
-            ("dlq.topic", str(where.topic).encode()),
-            ("dlq.partition", str(where.partition).encode()),
-            ("dlq.offset", str(where.offset).encode()),
-        ]
-        self.producer.send_raw(DEAD_LETTER, value, key, headers)
+        self.producer.send_raw(DEAD_LETTER, value, key, dlq_headers(reason, detail, where))
 
     def close(self) -> None:
         self.sink.close()
