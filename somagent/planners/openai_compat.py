@@ -63,6 +63,21 @@ ANSWER_SYSTEM: Final = (
 )
 
 
+def offered_tools(tools: Sequence[ToolDescription]) -> list[dict[str, Any]]:
+    """The request's ``tools``: one ``function`` per tool, under its :func:`wire_name`."""
+    return [
+        {
+            "type": "function",
+            "function": {
+                "name": wire_name(t.name),
+                "description": t.description,
+                "parameters": dict(t.args_schema),
+            },
+        }
+        for t in tools
+    ]
+
+
 def wire_name(tool: str) -> str:
     """A tool name as a chat-completions function name (``[A-Za-z0-9_-]``, ≤ 64 chars)."""
     return _NAME_OK.sub(lambda m: "__" if m.group(0) == "." else f"_x{ord(m.group(0)):x}_", tool)[
@@ -220,17 +235,7 @@ class OpenAICompatPlanner:
         self, text: str, tools: Sequence[ToolDescription], evidence: Sequence[Evidence]
     ) -> Plan:
         names = {wire_name(t.name): t.name for t in tools}
-        offered = [
-            {
-                "type": "function",
-                "function": {
-                    "name": wire_name(t.name),
-                    "description": t.description,
-                    "parameters": dict(t.args_schema),
-                },
-            }
-            for t in tools
-        ]
+        offered = offered_tools(tools)
         user = f"{text}\n\n{_evidence_block(evidence)}"
         messages = [{"role": "system", "content": PLAN_SYSTEM}, {"role": "user", "content": user}]
         out = await self._complete(messages, offered or None, stream_text=False)

@@ -20,7 +20,11 @@ import pytest
 from llama_server_helpers import CONTEXT_TOKENS, MAX_TOKENS, LlamaServer
 
 from somagent.planners.exceptions import PlannerError
-from somagent.planners.openai_compat import ANSWER_SYSTEM, PLAN_SYSTEM, wire_name
+from somagent.planners.openai_compat import (
+    ANSWER_SYSTEM,
+    PLAN_SYSTEM,
+    offered_tools,
+)
 from somagent.stack.process import free_port
 from somagent.turns.state import INVALID_JSON_KEY, Evidence, ToolResult
 
@@ -64,20 +68,6 @@ MEMORY_SEARCH = Tool(
 )
 TOOLS = (CALC, MEMORY_SEARCH)
 SCHEMAS = {t.name: t.args_schema for t in TOOLS}
-
-
-def _offered(tools: Any) -> list[dict[str, Any]]:
-    return [
-        {
-            "type": "function",
-            "function": {
-                "name": wire_name(t.name),
-                "description": t.description,
-                "parameters": dict(t.args_schema),
-            },
-        }
-        for t in tools
-    ]
 
 
 async def _raw_stream(server: LlamaServer, body: dict[str, Any]) -> list[dict[str, Any]]:
@@ -136,7 +126,7 @@ async def test_forced_tool_call_maps_escaped_name_back(llama_server: LlamaServer
             {"role": "system", "content": PLAN_SYSTEM},
             {"role": "user", "content": "Search my memory for my name.\n\nEvidence: none."},
         ],
-        _offered([MEMORY_SEARCH]),
+        offered_tools([MEMORY_SEARCH]),
     )
     deltas = [
         tc
@@ -174,7 +164,7 @@ async def test_plan_usage_is_what_the_server_reported(llama_server: LlamaServer)
             {"role": "system", "content": PLAN_SYSTEM},
             {"role": "user", "content": f"{text}\n\nEvidence: none."},
         ],
-        _offered([MEMORY_SEARCH]),
+        offered_tools([MEMORY_SEARCH]),
     )
     reported = [c["usage"] for c in await _raw_stream(llama_server, body) if c.get("usage")]
     assert len(reported) == 1, reported  # one usage chunk, at the end (include_usage)
