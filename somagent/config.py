@@ -62,6 +62,11 @@ class Settings(BaseSettings):
     clickhouse_url: str | None = None
     clickhouse_database: str = "somagent"
     qdrant_url: str | None = None
+    # The analytics service (owner of the embedded ClickHouse directory) serves
+    # ClickHouse's HTTP interface here; the Memory Gateway (owner of the vector
+    # store) serves recall/remember here. Both listen on loopback only.
+    clickhouse_http_port: Port = 18123
+    memory_port: Port = 18790
     api_host: str = _LOOPBACK
     api_port: Port = 8787
     startup_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 180.0
@@ -145,6 +150,16 @@ class Settings(BaseSettings):
     def qdrant_path(self) -> Path:
         """Embedded Qdrant's persistent directory (used when no Qdrant URL is set)."""
         return self.home_dir / "qdrant"
+
+    @property
+    def clickhouse_http_url(self) -> str:
+        """The analytics service's ClickHouse HTTP interface (embedded chDB served)."""
+        return f"http://{_LOOPBACK}:{self.clickhouse_http_port}"
+
+    @property
+    def memory_url(self) -> str:
+        """The Memory Gateway's HTTP API."""
+        return f"http://{_LOOPBACK}:{self.memory_port}"
 
     @property
     def api_url(self) -> str:

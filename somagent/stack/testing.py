@@ -28,6 +28,8 @@ def fresh_stack_settings(home: Path, *, partitions: int = 3) -> Settings:
         postgres_port=free_port(),
         redis_port=free_port(),
         api_port=free_port(),
+        clickhouse_http_port=free_port(),
+        memory_port=free_port(),
         topic_partitions=partitions,
     )
 
