@@ -1,0 +1,204 @@
+"""Every role process answers ``GET /healthz`` and ``GET /metrics`` on its own health port.
+
+The supervisor gives each role instance a loopback port in ``SOMAGENT_HEALTH_PORT``
+(several edge processes share the public port, so the supervisor needs one address
+per instance). :class:`HealthServer` serves, from a daemon thread of the role:
+
+* ``/healthz`` → JSON :class:`HealthReport` (200 when healthy, 503 when not): the
+  role, instance, pid, uptime, the role's own verdict with a reason, and its consumer
+  lag where it consumes (records behind the log end, per topic);
+* ``/metrics`` → this process's Prometheus registry (``role`` and ``instance`` are
+  in every scrape target's address, so series from different processes never mix).
+
+Guarantees: the server never blocks the role's event loop (its own thread); a check
+that raises makes the report unhealthy with the exception named, never a 500; lag is
+recomputed at most every ``lag_interval_s`` (it costs Kafka round trips).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+HEALTH_PORT_ENV = "SOMAGENT_HEALTH_PORT"
+ROLE_ENV = "SOMAGENT_ROLE"
+INSTANCE_ENV = "SOMAGENT_ROLE_INSTANCE"
+
+# A check returns (healthy, detail); a lag source returns {topic: records behind}.
+Check = Callable[[], tuple[bool, str]]
+LagSource = Callable[[], dict[str, int]]
+
+
+@dataclass
+class HealthReport:
+    """What ``/healthz`` answers."""
+
+    role: str
+    instance: int
+    pid: int
+    uptime_s: float
+    healthy: bool
+    detail: str
+    lag: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class HealthServer:
+    """The health endpoint of one role process (see the module doc)."""
+
+    def __init__(
+        self,
+        role: str,
+        *,
+        instance: int = 0,
+        port: int = 0,
+        lag_interval_s: float = 5.0,
+    ) -> None:
+        self.role = role
+        self.instance = instance
+        self.started = time.monotonic()
+        self._checks: list[tuple[str, Check]] = []
+        self._lag_sources: list[LagSource] = []
+        self._lag: dict[str, int] = {}
+        self._lag_at = 0.0
+        self._lag_error = ""
+        self._lag_interval_s = lag_interval_s
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
+        self._server.daemon_threads = True
+        self.port = int(self._server.server_address[1])
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name=f"health-{role}", daemon=True
+        )
+
+    @classmethod
+    def from_env(cls, role: str) -> HealthServer:
+        """A server for ``role`` on ``SOMAGENT_HEALTH_PORT`` (0: any free port)."""
+        return cls(
+            os.environ.get(ROLE_ENV, role),
+            instance=int(os.environ.get(INSTANCE_ENV, "0")),
+            port=int(os.environ.get(HEALTH_PORT_ENV, "0")),
+        )
+
+    def add_check(self, name: str, check: Check) -> None:
+        """``check`` decides health; every check must pass for the role to be healthy."""
+        self._checks.append((name, check))
+
+    def add_lag(self, source: LagSource) -> None:
+        self._lag_sources.append(source)
+
+    def start(self) -> HealthServer:
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def lag(self) -> dict[str, int]:
+        """Records behind the log end per topic, refreshed at most every ``lag_interval_s``."""
+        with self._lock:
+            if time.monotonic() - self._lag_at < self._lag_interval_s:
+                return dict(self._lag)
+            merged: dict[str, int] = {}
+            self._lag_error = ""
+            for source in self._lag_sources:
+                try:
+                    for topic, behind in source().items():
+                        merged[topic] = merged.get(topic, 0) + behind
+                except Exception as exc:
+                    self._lag_error = f"lag unknown: {type(exc).__name__}: {exc}"
+            self._lag, self._lag_at = merged, time.monotonic()
+            return dict(merged)
+
+    def report(self) -> HealthReport:
+        healthy, details = True, []
+        for name, check in self._checks:
+            try:
+                ok, detail = check()
+            except Exception as exc:
+                ok, detail = False, f"{type(exc).__name__}: {exc}"
+            healthy &= ok
+            if detail:
+                details.append(f"{name}: {detail}")
+        lag = self.lag()
+        if self._lag_error:
+            details.append(self._lag_error)
+        return HealthReport(
+            role=self.role,
+            instance=self.instance,
+            pid=os.getpid(),
+            uptime_s=round(time.monotonic() - self.started, 3),
+            healthy=healthy,
+            detail="; ".join(details),
+            lag=lag,
+        )
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if self.path.split("?")[0] == "/healthz":
+                    report = server.report()
+                    body = json.dumps(report.as_dict()).encode()
+                    self._send(200 if report.healthy else 503, "application/json", body)
+                elif self.path.split("?")[0] == "/metrics":
+                    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+                    self._send(200, CONTENT_TYPE_LATEST, generate_latest())
+                else:
+                    self._send(404, "text/plain", b"not found\n")
+
+            def _send(self, status: int, content_type: str, body: bytes) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return  # the supervisor polls every second; keep role logs readable
+
+        return Handler
+
+
+class LoopHeartbeat:
+    """Proves an asyncio event loop keeps turning (a role's work happens on it).
+
+    :meth:`run` (a task on the watched loop) stamps the time every ``interval_s``;
+    :meth:`check` fails while the loop has not started or when the last stamp is
+    older than ``stall_s`` (something blocks the loop: a CPU-bound step, a blocking
+    call), which the supervisor turns into a restart after its grace period.
+    """
+
+    def __init__(self, *, interval_s: float = 0.5, stall_s: float = 15.0) -> None:
+        self.interval_s = interval_s
+        self.stall_s = stall_s
+        self.stamp: float | None = None
+
+    async def run(self) -> None:
+        import asyncio
+
+        while True:
+            self.stamp = time.monotonic()
+            await asyncio.sleep(self.interval_s)
+
+    def check(self) -> tuple[bool, str]:
+        if self.stamp is None:
+            return False, "event loop not started yet"
+        age_s = time.monotonic() - self.stamp
+        if age_s > self.stall_s:
+            return False, f"event loop blocked for {age_s:.1f}s"
+        return True, ""
