@@ -1,0 +1,1 @@
+"""Process entry points: the roles (`somagent serve <role>`) and their supervisor."""
