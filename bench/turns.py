@@ -20,7 +20,20 @@ Measured per level:
   delivered to the client;
 * ``client_first_byte_to_answer_ms`` and ``client_request_to_answer_ms``
   (``perf_counter`` of this process);
+* ``client_request_to_done_ms`` — the **end-to-end** figure: this process's
+  ``perf_counter`` from sending ``POST /v1/turn`` to reading ``event: done``
+  (everything a client waits for: edge, Kafka hops, engine, SSE delivery);
+* ``refused_ms``: for requests the edge refused (429/503), request sent → status
+  read (a refusal must be cheap and fast);
+* ``cpu_ms_per_turn``: CPU time (user + system, from ``/proc`` via psutil) the
+  platform's role processes (the supervisor's children, with their own children)
+  used during the level, divided by the completed turns; ``servers_cpu_ms_per_turn``
+  the same for Kafka, PostgreSQL and Redis;
 * ``turns_per_s``: completed turns over the level's wall time.
+
+``--workers 1,2`` repeats every level once per turn-engine process count: the
+platform is re-laid out with ``somagent up --workers N`` (same edges) before each
+sweep and put back to its original layout at the end.
 
 The baseline, measured in the same run before the load: raw confluent-kafka
 round trips on a scratch topic (1 partition), one record in flight at a time:
@@ -71,8 +84,10 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 import asyncpg
 import httpx
+import psutil
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
@@ -83,7 +98,7 @@ from somagent.events.codec import EventCodec
 from somagent.events.schema_log import kafka_registry, producer_config
 from somagent.stack.wait import until
 
-LEVELS = (1, 16, 64)
+LEVELS = (1, 16, 64, 256)
 HOPS_LOG_SPAN = 4
 HOPS_DELIVERED = 5
 WANTED_TYPES = {b"TurnRequested", b"TurnPlanned", b"TurnAnswered", b"TurnCompleted"}
@@ -187,6 +202,7 @@ class TurnSample:
     first_byte: float | None = None
     answer: float | None = None
     answer_wall_us: int | None = None
+    done: float | None = None
     outcome: str = "open"
 
 
@@ -195,7 +211,50 @@ class Level:
     concurrency: int
     samples: list[TurnSample] = field(default_factory=list)
     refused: dict[str, int] = field(default_factory=dict)
+    refused_ms: list[float] = field(default_factory=list)
     wall_s: float = 0.0
+    cpu_s: dict[str, float] = field(default_factory=dict)
+
+
+# -- CPU of the platform's processes ---------------------------------------------------
+
+
+def _tree_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` and its live descendants (0 if gone)."""
+    try:
+        procs = [psutil.Process(pid)]
+        procs += procs[0].children(recursive=True)
+    except psutil.Error:
+        return 0.0
+    total = 0.0
+    for proc in procs:
+        try:
+            t = proc.cpu_times()
+            total += t.user + t.system
+        except psutil.Error:
+            continue
+    return total
+
+
+def platform_pids(settings: Settings) -> dict[str, list[int]]:
+    """Role processes (from the supervisor's state) and server processes (pid files)."""
+    roles: list[int] = []
+    try:
+        state = json.loads((settings.home_dir / "run" / "platform.json").read_text())
+        roles = [int(r["pid"]) for r in state["instances"] if r.get("pid")]
+    except (OSError, ValueError, KeyError):
+        pass
+    servers = []
+    for name in ("kafka", "postgres", "redis"):
+        try:
+            servers.append(int((settings.home_dir / "run" / f"{name}.pid").read_text().split()[0]))
+        except (OSError, ValueError, IndexError):
+            continue
+    return {"roles": roles, "servers": servers}
+
+
+def cpu_snapshot(pids: dict[str, list[int]]) -> dict[str, float]:
+    return {group: sum(_tree_cpu_s(p) for p in members) for group, members in pids.items()}
 
 
 async def _tenant(settings: Settings) -> tuple[str, str]:
@@ -208,29 +267,34 @@ async def _tenant(settings: Settings) -> tuple[str, str]:
     return tenant.tenant_id, api_key
 
 
-async def _mint(client: httpx.AsyncClient, tenant: str, api_key: str) -> tuple[str, str]:
+async def _mint(client: aiohttp.ClientSession, url: str, tenant: str, api_key: str
+                ) -> tuple[str, str]:
     body = {"tenant": tenant, "persona_hash": "sha256-" + "0" * 64,
             "policy_hash": "sha256-" + "1" * 64,
             "budgets": {"tokens": 10**12, "tools_per_min": 0}}
-    r = await client.post("/v1/session/mint", json=body,
-                          headers={"Authorization": f"Bearer {api_key}"})
-    r.raise_for_status()
-    return str(r.json()["session_id"]), str(r.json()["jwt"])
+    async with client.post(f"{url}/v1/session/mint", json=body,
+                           headers={"Authorization": f"Bearer {api_key}"}) as r:
+        r.raise_for_status()
+        minted = await r.json()
+    return str(minted["session_id"]), str(minted["jwt"])
 
 
-async def _one_turn(client: httpx.AsyncClient, session: str, jwt: str) -> TurnSample:
+async def _one_turn(client: aiohttp.ClientSession, url: str, session: str, jwt: str
+                    ) -> TurnSample:
     body = {"session_id": session, "inputs": {"text": "What is the status of the launch?"},
             "allow": {"tools": [], "memory": "none"}}
     sent = time.perf_counter()
-    async with client.stream("POST", "/v1/turn", json=body,
-                             headers={"Authorization": f"Bearer {jwt}"}) as r:
-        sample = TurnSample(r.headers.get("x-turn-id", ""), r.status_code, sent)
-        if r.status_code != 200:
-            await r.aread()
+    async with client.post(f"{url}/v1/turn", json=body,
+                           headers={"Authorization": f"Bearer {jwt}"}) as r:
+        sample = TurnSample(r.headers.get("x-turn-id", ""), r.status, sent)
+        if r.status != 200:
+            await r.read()
+            sample.done = time.perf_counter()
             sample.outcome = r.headers.get("retry-after", "")
             return sample
         event = ""
-        async for line in r.aiter_lines():
+        async for raw in r.content:
+            line = raw.decode().rstrip("\r\n")
             if sample.first_byte is None:
                 sample.first_byte = time.perf_counter()
             if line.startswith("event: "):
@@ -239,23 +303,26 @@ async def _one_turn(client: httpx.AsyncClient, session: str, jwt: str) -> TurnSa
                 sample.answer = time.perf_counter()
                 sample.answer_wall_us = time.time_ns() // 1000
             elif line.startswith("data: ") and event in ("done", "error"):
+                sample.done = time.perf_counter()
                 sample.outcome = "completed" if event == "done" else "failed"
                 break
     return sample
 
 
-async def _lane(client: httpx.AsyncClient, session: str, jwt: str, level: Level,
+async def _lane(client: aiohttp.ClientSession, url: str, session: str, jwt: str, level: Level,
                 budget: list[int], deadline: float) -> None:
     while budget[0] > 0 and time.monotonic() < deadline:
         budget[0] -= 1
         try:
-            sample = await _one_turn(client, session, jwt)
-        except httpx.HTTPError as exc:  # counted and reported; the lane goes on
+            sample = await _one_turn(client, url, session, jwt)
+        except (aiohttp.ClientError, TimeoutError) as exc:  # counted; the lane goes on
             kind = f"error:{type(exc).__name__}"
             level.refused[kind] = level.refused.get(kind, 0) + 1
             continue
         if sample.status != 200:
             level.refused[str(sample.status)] = level.refused.get(str(sample.status), 0) + 1
+            if sample.done is not None:
+                level.refused_ms.append((sample.done - sample.sent) * 1000)
             budget[0] += 1  # a refused turn is not a turn; back off as told (bounded)
             await asyncio.sleep(min(1.0, float(sample.outcome or 0.2)))
             continue
@@ -263,22 +330,25 @@ async def _lane(client: httpx.AsyncClient, session: str, jwt: str, level: Level,
 
 
 async def run_level(url: str, tenant: str, api_key: str, concurrency: int, turns: int,
-                    time_limit_s: float) -> Level:
-    limits = httpx.Limits(max_connections=concurrency + 4,
-                          max_keepalive_connections=concurrency + 4)
-    timeout = httpx.Timeout(60.0, read=None)
-    async with httpx.AsyncClient(base_url=url, timeout=timeout, limits=limits) as client:
-        sessions = await asyncio.gather(*[_mint(client, tenant, api_key)
+                    time_limit_s: float, pids: dict[str, list[int]] | None = None) -> Level:
+    connector = aiohttp.TCPConnector(limit=concurrency + 4, force_close=False)
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=30)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as client:
+        sessions = await asyncio.gather(*[_mint(client, url, tenant, api_key)
                                           for _ in range(concurrency)])
         level = Level(concurrency)
         budget = [turns]
+        before = cpu_snapshot(pids or {})
         started = time.perf_counter()
         deadline = time.monotonic() + time_limit_s
         await asyncio.wait_for(
-            asyncio.gather(*[_lane(client, s, j, level, budget, deadline) for s, j in sessions]),
+            asyncio.gather(*[_lane(client, url, s, j, level, budget, deadline)
+                             for s, j in sessions]),
             timeout=time_limit_s + 90,
         )
         level.wall_s = time.perf_counter() - started
+        after = cpu_snapshot(pids or {})
+        level.cpu_s = {k: round(after[k] - before.get(k, 0.0), 3) for k in after}
     return level
 
 
@@ -349,6 +419,8 @@ def summarise(level: Level, logged: dict[str, dict[str, Any]], raw: dict[str, An
     first_byte = [(s.answer - s.first_byte) * 1000 for s in ok
                   if s.answer is not None and s.first_byte is not None]
     whole = [(s.answer - s.sent) * 1000 for s in ok if s.answer is not None]
+    e2e = [(s.done - s.sent) * 1000 for s in ok if s.done is not None]
+    cpu_ms = {k: round(v * 1000 / len(ok), 2) if ok else None for k, v in level.cpu_s.items()}
     base = raw["produce_consume_ms"]
     over_p, deliv_p = percentiles(overhead), percentiles(delivered)
 
@@ -371,12 +443,43 @@ def summarise(level: Level, logged: dict[str, dict[str, Any]], raw: dict[str, An
         "answer_delivered_ms": deliv_p,
         "client_first_byte_to_answer_ms": percentiles(first_byte),
         "client_request_to_answer_ms": percentiles(whole),
+        "client_request_to_done_ms": percentiles(e2e),
+        "refused_ms": percentiles(level.refused_ms),
+        "cpu_ms_per_turn": cpu_ms.get("roles"),
+        "servers_cpu_ms_per_turn": cpu_ms.get("servers"),
+        "cpu_s": level.cpu_s,
         **ratios(over_p, HOPS_LOG_SPAN, "ratio"),
         **ratios(deliv_p, HOPS_DELIVERED, "delivered_ratio"),
         **ratios(over_p, HOPS_LOG_SPAN, "ratio_project_config",
                  raw["produce_consume_project_config_ms"]),
         "planners_seen": planners,
     }
+
+
+def current_layout(settings: Settings) -> Any:
+    """The running platform's layout (workers, edges), or None when it runs no supervisor."""
+    from somagent.stack.platform import Platform
+
+    return Platform(settings).running_layout()
+
+
+def _workers_now(settings: Settings) -> int:
+    try:
+        state = json.loads((settings.home_dir / "run" / "platform.json").read_text())
+    except (OSError, ValueError):
+        return 0
+    return sum(1 for r in state.get("instances", []) if r.get("role") == "worker")
+
+
+def relayout(settings: Settings, workers: int | None, original: Any) -> None:
+    """``somagent up --workers N`` with the running edge count (restarts the roles)."""
+    from somagent.stack.platform import Layout
+    from somagent.stack.stack import Stack
+
+    edges = original.edges if original is not None else 1
+    print(f"bench/turns: platform with {workers or 'default'} worker(s), {edges} edge(s)",
+          file=sys.stderr)
+    Stack(settings).up(Layout(workers=workers, edges=edges))
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -389,16 +492,30 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     raw = raw_kafka(settings, args.raw_samples, time_limit_s=120)
     tenant, api_key = asyncio.run(_tenant(settings))
     codec = EventCodec(kafka_registry(settings))
-    # Warm-up (not reported): first-use costs of the edge, engine and connections.
-    asyncio.run(run_level(url, tenant, api_key, 1, 3, 30))
-    levels = []
-    for concurrency in args.levels:
-        turns = args.turns_per_lane * concurrency if concurrency > 1 else args.turns_single
-        start = log_positions(settings)
-        level = asyncio.run(run_level(url, tenant, api_key, concurrency, turns,
-                                      args.time_limit_s))
-        logged = read_turn_events(settings, codec, start, {s.turn for s in level.samples})
-        levels.append(summarise(level, logged, raw))
+    original = current_layout(settings)
+    sweeps: list[dict[str, Any]] = []
+    try:
+        for workers in args.workers or [None]:
+            if workers is not None:
+                relayout(settings, workers, original)
+            until(lambda: httpx.get(f"{url}/readyz", timeout=5).status_code == 200,
+                  timeout_s=120, what=f"the edge at {url}/readyz after the re-layout")
+            pids = platform_pids(settings)
+            # Warm-up (not reported): first-use costs of the edge, engine and connections.
+            asyncio.run(run_level(url, tenant, api_key, 4, 12, 30))
+            levels = []
+            for concurrency in args.levels:
+                turns = args.turns_per_lane * concurrency if concurrency > 1 else args.turns_single
+                start = log_positions(settings)
+                level = asyncio.run(run_level(url, tenant, api_key, concurrency, turns,
+                                              args.time_limit_s, pids))
+                logged = read_turn_events(settings, codec, start, {s.turn for s in level.samples})
+                levels.append(summarise(level, logged, raw))
+            sweeps.append({"workers": workers if workers is not None else _workers_now(settings),
+                           "levels": levels})
+    finally:
+        if args.workers and original is not None:
+            relayout(settings, original.workers, original)
     return {
         "bench": "turns",
         "quick": args.quick,
@@ -412,7 +529,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                      "TurnAnswered append -> edge tailer consume (delivered only)"],
         },
         "raw_kafka": raw,
-        "levels": levels,
+        "sweeps": sweeps,
+        "levels": sweeps[-1]["levels"] if sweeps else [],
         "bounds": {"turns_single": args.turns_single, "turns_per_lane": args.turns_per_lane,
                    "time_limit_s_per_level": args.time_limit_s},
         "load_avg_1m_before": round(load_before, 2),
@@ -435,6 +553,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="turns per lane at concurrency > 1")
     parser.add_argument("--time-limit-s", type=float, default=None, help="per level")
     parser.add_argument("--raw-samples", type=int, default=None, help="raw Kafka round trips")
+    parser.add_argument("--workers", type=lambda v: [int(x) for x in v.split(",")], default=None,
+                        help="re-lay the platform out with each turn-worker count, e.g. 1,2")
     args = parser.parse_args(argv)
     args.turns_single = args.turns_single or (100 if args.quick else 300)
     args.turns_per_lane = args.turns_per_lane or (8 if args.quick else 25)

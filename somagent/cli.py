@@ -37,17 +37,29 @@ def fail(exc: SomagentError) -> typer.Exit:
 @app.command()
 def up(
     servers_only: Annotated[
-        bool, typer.Option("--servers-only", help="start the servers but not the platform process")
+        bool,
+        typer.Option("--servers-only", help="servers and the analytics service, no platform roles"),
     ] = False,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, help="turn-engine processes in one consumer group (default: cores)"),
+    ] = None,
+    edges: Annotated[
+        int, typer.Option(min=1, help="edge processes sharing the API port (SO_REUSEPORT)")
+    ] = 1,
 ) -> None:
     """Start the local stack (Kafka, PostgreSQL, Redis, ClickHouse, Qdrant) and the platform.
 
-    Idempotent: running servers and data are reused.
+    The platform runs as supervised processes, one per role (see `somagent status`).
+    Idempotent: running servers and data are reused; a different --workers/--edges
+    restarts the platform processes with the new layout.
     """
+    from somagent.stack.platform import Layout
     from somagent.stack.stack import Stack
 
     try:
-        running = Stack(settings()).up(platform=not servers_only)
+        layout = Layout(workers=workers, edges=edges, platform=not servers_only)
+        running = Stack(settings()).up(layout)
     except SomagentError as exc:
         raise fail(exc) from exc
     timings = ", ".join(f"{k} {v:.1f}s" for k, v in running.timings_s.items())
@@ -78,10 +90,13 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="print JSON")] =
     if as_json:
         print(json.dumps([r.as_dict() for r in rows], indent=2))
     else:
-        table = Table("component", "mode", "version", "address", "pid", "health")
+        table = Table("component", "mode", "version", "address", "pid", "restarts", "lag", "health")
         for r in rows:
             health = "[green]healthy[/]" if r.healthy else f"[red]down[/] {r.detail[:60]}"
-            table.add_row(r.name, r.mode, r.version or "-", r.address, str(r.pid or "-"), health)
+            lag = ", ".join(f"{t} {n}" for t, n in (r.lag or {}).items()) or "-"
+            restarts = "-" if r.restarts is None else str(r.restarts)
+            table.add_row(r.name, r.mode, r.version or "-", r.address, str(r.pid or "-"),
+                          restarts, lag, health)
         out.print(table)
     if not all(r.healthy for r in rows):
         raise typer.Exit(1)
@@ -146,6 +161,7 @@ def capacity(
 _COMMAND_MODULES = (
     "somagent.api.commands",
     "somagent.streams.commands",
+    "somagent.serve.cli",
     "somagent.projections.commands",
     "somagent.math.commands",
     "somagent.bench_commands",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from typing import Annotated
 
 import typer
@@ -31,24 +32,45 @@ def _fail(exc: SomagentError) -> typer.Exit:
     return typer.Exit(1)
 
 
+def _listen(host: str, port: int, reuse_port: bool) -> socket.socket:
+    """A listening socket; with ``reuse_port`` several edge processes bind the same port
+    and the kernel spreads new connections across them (``SO_REUSEPORT``)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
 def serve_api(
     host: Annotated[str | None, typer.Option(help="bind address (SOMAGENT_API_HOST)")] = None,
     port: Annotated[int | None, typer.Option(help="port (SOMAGENT_API_PORT)")] = None,
+    reuse_port: Annotated[
+        bool, typer.Option("--reuse-port", help="share the port with other edge processes")
+    ] = False,
 ) -> None:
     """Run the edge (Starlette + uvicorn) against the configured servers."""
     import uvicorn
 
     from somagent.api.app import create_app
     from somagent.config import load_settings
+    from somagent.serve.health import HealthServer
 
     settings = load_settings()
-    uvicorn.run(
-        create_app(settings),
-        host=host or settings.api_host,
-        port=port or settings.api_port,
-        log_level="info",
-        timeout_graceful_shutdown=5,
-    )
+    app = create_app(settings)
+    health = HealthServer.from_env("edge")
+    health.add_check("edge", app.state.edge.health)
+    health.add_lag(app.state.edge.tailer_lag)
+    health.start()
+    sock = _listen(host or settings.api_host, port or settings.api_port, reuse_port)
+    config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=5)
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        health.close()
 
 
 tenant_app = typer.Typer(no_args_is_help=True, help="Tenants and their API keys.")

@@ -33,6 +33,7 @@ from somagent.events.schema_log import KafkaSchemaLog
 from somagent.limits.budget import RedisTokenBudget
 from somagent.limits.idempotency import RedisIdempotency
 from somagent.limits.ratelimit import RedisSlidingWindow
+from somagent.serve.health import LoopHeartbeat
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,9 @@ class EdgeContext:
         self._memory_lock = threading.Lock()
         self._audit_failures = 0
         self.metrics = EdgeMetrics(self.admission, lambda: float(self.audit_failures))
+        self.heartbeat = LoopHeartbeat()
+        self.started = False
+        self._heartbeat_task: asyncio.Task[None] | None = None
         # Opened in start():
         self.schema_log: KafkaSchemaLog
         self.codec: EventCodec
@@ -111,8 +115,24 @@ class EdgeContext:
         self.budget = RedisTokenBudget(self.redis)
         self.idempotency = RedisIdempotency(self.redis)
         self.records = TurnRecords(self.redis, self.edge.turn_record_ttl_s)
+        self._heartbeat_task = asyncio.create_task(self.heartbeat.run(), name="edge-heartbeat")
+        self.started = True
+
+    def tailer_lag(self) -> dict[str, int]:
+        return self.tailer.lag() if self.started else {}
+
+    def health(self) -> tuple[bool, str]:
+        """Liveness for the supervisor: started, event loop turning, tailer thread alive."""
+        if not self.started:
+            return False, "starting"
+        ok, detail = self.heartbeat.check()
+        if ok and not self.tailer.alive():
+            return False, "the conversation.events tailer thread died"
+        return ok, detail
 
     async def close(self) -> None:
+        if self._heartbeat_task is not None:
+            self._heartbeat_task.cancel()
         for name, closer in (
             ("tailer", lambda: self.tailer.close()),
             ("history", lambda: self.history.close()),

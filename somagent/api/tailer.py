@@ -136,6 +136,25 @@ class Tailer:
         self._thread = threading.Thread(target=self._run, name="edge-tailer", daemon=True)
         self._thread.start()
 
+    def alive(self) -> bool:
+        """Whether the following thread runs (it only ends on :meth:`close`)."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def lag(self) -> dict[str, int]:
+        """Records between this tailer's positions and the log end (Kafka's cached
+        high watermarks, no round trip)."""
+        consumer = self._consumer
+        if consumer is None:
+            return {}
+        behind = 0
+        for partition, position in self.positions().items():
+            _, high = consumer.get_watermark_offsets(
+                TopicPartition(self.topic, partition), cached=True
+            )
+            if high >= 0:
+                behind += max(0, high - position)
+        return {self.topic: behind}
+
     def positions(self) -> dict[int, int]:
         with self._lock:
             return dict(self._positions)

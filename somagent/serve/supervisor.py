@@ -145,8 +145,10 @@ class Supervisor:
         policy: Policy | None = None,
         *,
         argv_for: Callable[[Instance], list[str]] = somagent_argv,
+        layout: dict[str, Any] | None = None,
     ) -> None:
         self.settings = settings
+        self.layout = layout or {}
         self.policy = policy or Policy()
         self._argv_for = argv_for
         self.children = [Child(i, _free_port()) for i in instances]
@@ -256,6 +258,7 @@ class Supervisor:
             "supervisor_pid": os.getpid(),
             "updated_at": time.time(),
             "stopping": self.stopping.is_set(),
+            "layout": self.layout,
             "instances": [c.row() for c in self.children],
         }
 
@@ -302,10 +305,12 @@ class Supervisor:
                 child.state = "stopped"
 
 
-def run_supervisor(settings: Settings, instances: list[Instance]) -> None:
+def run_supervisor(
+    settings: Settings, instances: list[Instance], layout: dict[str, Any] | None = None
+) -> None:
     """``somagent serve platform``: supervise ``instances`` until SIGTERM/SIGINT."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s supervisor %(message)s")
-    supervisor = Supervisor(settings, instances)
+    supervisor = Supervisor(settings, instances, layout=layout)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: supervisor.stop())
     supervisor.run()

@@ -21,6 +21,9 @@ class ComponentStatus:
     version: str | None = None
     pid: int | None = None
     detail: str = ""
+    # Platform roles only: restarts by the supervisor, consumer lag per topic.
+    restarts: int | None = None
+    lag: dict[str, int] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

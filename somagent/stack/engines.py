@@ -13,7 +13,7 @@ from importlib.metadata import version as dist_version
 from typing import Any
 
 from somagent.config import Settings
-from somagent.projections.clickhouse import apply_ddl, chdb_is_open, connect, release_chdb
+from somagent.projections.clickhouse import apply_ddl, connect
 from somagent.stack.component import ComponentStatus
 from somagent.stack.exceptions import Unreachable
 
@@ -85,9 +85,13 @@ class _Engine:
 
 
 class ClickHouseEngine(_Engine):
-    """The ``clickhouse`` component: chDB by default, a server when configured.
+    """The ``clickhouse`` component: chDB served by the analytics role, or a server.
 
-    ``start`` also applies the DDL of ``infra/clickhouse``.
+    Locally, the analytics role (``somagent serve analytics``) owns the chDB
+    directory, applies the DDL of ``infra/clickhouse`` when it starts and serves
+    ClickHouse's HTTP interface; this component asks that interface for the
+    version. With ``SOMAGENT_CLICKHOUSE_URL``, ``start`` checks the server and
+    applies the DDL.
     """
 
     name = "clickhouse"
@@ -99,23 +103,18 @@ class ClickHouseEngine(_Engine):
 
     @property
     def address(self) -> str:
-        return self.url or f"chdb://{self.settings.clickhouse_path}"
+        return self.url or f"{self.settings.clickhouse_http_url} (chdb://{self.settings.clickhouse_path})"
 
     def _probe(self, ddl: bool = False) -> str:
-        # A chDB session this process already holds (e.g. projector threads) stays
-        # open; one opened only for this probe is released, so that the platform
-        # process can own the directory.
-        keep = self.external or chdb_is_open(self.settings.clickhouse_path)
+        if not self.external:
+            return _analytics_version(self.settings)
+        ch = connect(self.settings)
         try:
-            ch = connect(self.settings)
             if ddl:
                 apply_ddl(ch)
-            version = ch.version()
-            ch.close()
-            return version
+            return ch.version()
         finally:
-            if not keep:
-                release_chdb(self.settings.clickhouse_path)
+            ch.close()
 
     def start(self) -> None:
         try:
@@ -128,8 +127,32 @@ class ClickHouseEngine(_Engine):
                 ) from exc
             raise
 
+    def status(self) -> ComponentStatus:
+        row = super().status()
+        if not self.external and not row.healthy:
+            detail = f"the analytics role does not answer ({row.detail})"
+            return self._row(False, None, detail)
+        return row
+
     def _version_from_check(self, detail: str) -> str:
         return detail.split()[-1]  # "<backend> <version>"
+
+
+def _analytics_version(settings: Settings) -> str:
+    """ClickHouse's version as the analytics role's HTTP interface reports it."""
+    import httpx
+
+    from somagent.credentials import service_token
+
+    response = httpx.get(
+        settings.clickhouse_http_url,
+        params={"query": "SELECT version()"},
+        headers={"X-ClickHouse-User": "service",
+                 "X-ClickHouse-Key": service_token(settings.home_dir)},
+        timeout=5.0,
+    )
+    response.raise_for_status()
+    return f"{response.text.strip()} (chdb)"
 
 
 def open_qdrant(settings: Settings) -> object:

@@ -1,24 +1,32 @@
-"""The platform process: edge, Faust worker, billing and projectors in one process.
+"""The platform's processes as one stack component: the supervisor and its roles.
 
-Embedded stores (chDB, Qdrant local mode) have exactly one owning process, so
-``somagent up`` runs the application roles together as one detached process
-(``somagent serve all``), tracked by pid file and ready once the edge's
-``/readyz`` answers 200. ``down`` stops it first. While it runs, the embedded
-engines are probed through its ``/readyz`` instead of being opened twice.
+``somagent up`` starts ``somagent serve platform`` detached (pid file
+``run/platform.pid``); the supervisor starts every role as its own process
+(:mod:`somagent.serve.supervisor`) and writes their state to ``run/platform.json``.
+``up`` returns once every role reports healthy and the edge's ``/readyz`` answers
+200; ``down`` stops the supervisor, which stops its roles; ``status`` shows one row
+per role instance (pid, restarts, health, lag).
+
+The servers-only stack (``up --servers-only``, and the test suite's stack) runs the
+supervisor too, with just the analytics service: it is the local ClickHouse server.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sys
+from dataclasses import dataclass
 from importlib.metadata import version as dist_version
 from typing import Any
 
 import httpx
 
 from somagent.config import Settings
+from somagent.serve.supervisor import state_path
 from somagent.stack import process
 from somagent.stack.component import ComponentStatus
+from somagent.stack.exceptions import StackError
 from somagent.stack.wait import until
 
 
@@ -36,8 +44,23 @@ def readiness(settings: Settings, timeout_s: float = 5.0) -> dict[str, Any] | No
     return body
 
 
+@dataclass(frozen=True)
+class Layout:
+    """How many processes of the scalable roles; ``platform=False`` is servers-only."""
+
+    workers: int | None = None
+    edges: int = 1
+    platform: bool = True
+
+    def argv(self) -> list[str]:
+        out = ["--edges", str(self.edges)]
+        if self.workers is not None:
+            out += ["--workers", str(self.workers)]
+        return out + ([] if self.platform else ["--servers-only"])
+
+
 class Platform:
-    """The ``platform`` process started by ``somagent up``."""
+    """The ``platform`` component: ``somagent serve platform`` and the roles it supervises."""
 
     name = "platform"
 
@@ -49,50 +72,105 @@ class Platform:
     def pid(self) -> int | None:
         return process.read_pid(self.pid_file)
 
-    def start(self) -> None:
-        """Start ``somagent serve all`` (unless running) and wait for ``/readyz`` = 200."""
+    def state(self) -> dict[str, Any] | None:
+        """The supervisor's last written state, or None when it is not running."""
         pid = self.pid()
         if pid is None:
-            process.require_port_free(self.settings.api_port, "platform (edge)")
-            env = {**os.environ, **self.settings.to_env()}
-            pid = process.spawn(
-                [sys.executable, "-m", "somagent.cli", "serve", "all"],
+            return None
+        try:
+            body: dict[str, Any] = json.loads(state_path(self.settings).read_text())
+        except (OSError, ValueError):
+            return None
+        return body if body.get("supervisor_pid") == pid else None
+
+    def running_layout(self) -> Layout | None:
+        state = self.state()
+        if state is None:
+            return None
+        raw = state.get("layout") or {}
+        return Layout(raw.get("workers"), int(raw.get("edges", 1)), bool(raw.get("platform", True)))
+
+    def start(self, layout: Layout) -> None:
+        """Start the supervisor with ``layout`` (restarting one that runs another layout)
+        and wait until every role is healthy (and the edge ready, with the platform)."""
+        running = self.running_layout()
+        if running is not None and running != layout:
+            self.stop()
+        if self.pid() is None:
+            if layout.platform:
+                process.require_port_free(self.settings.api_port, "platform (edge)")
+            if not self.settings.clickhouse_url:
+                process.require_port_free(
+                    self.settings.clickhouse_http_port, "analytics (ClickHouse HTTP)"
+                )
+            state_path(self.settings).unlink(missing_ok=True)
+            process.spawn(
+                [sys.executable, "-m", "somagent.cli", "serve", "platform", *layout.argv()],
                 pid_file=self.pid_file,
                 log_file=self.log_file,
                 cwd=self.settings.home_dir,
-                env=env,
+                env={**os.environ, **self.settings.to_env()},
             )
-        started = pid
+        self.wait_healthy(layout)
+
+    def wait_healthy(self, layout: Layout) -> None:
+        started = self.pid()
 
         def ready() -> bool:
-            process.exited_early(started, self.log_file, "platform (somagent serve all)")
+            if started is not None:
+                process.exited_early(started, self.log_file, "platform supervisor")
+            state = self.state()
+            if state is None or not state["instances"]:
+                return False
+            if not all(row["healthy"] for row in state["instances"]):
+                return False
+            if not layout.platform:
+                return True
             body = readiness(self.settings, timeout_s=2.0)
             return body is not None and body["http_status"] == 200
 
-        until(
-            ready,
-            timeout_s=self.settings.startup_timeout_s,
-            what=f"the platform's edge at {self.settings.api_url}/readyz",
-        )
+        try:
+            until(ready, timeout_s=self.settings.startup_timeout_s,
+                  what="every platform role to report healthy")
+        except StackError as exc:
+            raise StackError(f"{exc}; {self._not_ready()}") from exc
+
+    def _not_ready(self) -> str:
+        state = self.state() or {"instances": []}
+        sick = [r for r in state["instances"] if not r["healthy"]]
+        if not sick:
+            return f"the edge's {self.settings.api_url}/readyz is not 200"
+        parts = []
+        for row in sick:
+            log_file = self.settings.home_dir / "logs" / f"{row['name']}.log"
+            parts.append(f"{row['name']} is {row['state']}: {row['detail'] or '-'} "
+                         f"(restarts {row['restarts']}; log {log_file})")
+        return "; ".join(parts)
 
     def stop(self) -> bool:
         pid = self.pid()
         if pid is None:
             return False
-        process.stop_pid(pid, timeout_s=30.0)
+        process.stop_pid(pid, timeout_s=90.0)
         self.pid_file.unlink(missing_ok=True)
         return True
 
-    def status(self) -> ComponentStatus:
-        body = readiness(self.settings)
-        healthy = body is not None and body["http_status"] == 200
-        detail = "" if healthy else ("not running" if body is None else str(body.get("checks")))
-        return ComponentStatus(
-            name=self.name,
-            mode="local",
-            address=self.settings.api_url,
-            healthy=healthy,
-            version=f"somagent {dist_version('somagent')}" if body is not None else None,
-            pid=self.pid(),
-            detail=detail,
-        )
+    def status(self) -> list[ComponentStatus]:
+        """The supervisor's row, then one row per role instance."""
+        state = self.state()
+        if state is None:
+            return [ComponentStatus(name=self.name, mode="local", address="-", healthy=False,
+                                    detail="not running")]
+        rows = [ComponentStatus(name=self.name, mode="supervisor", address=str(self.log_file),
+                                healthy=True, version=f"somagent {dist_version('somagent')}",
+                                pid=self.pid())]
+        for row in state["instances"]:
+            rows.append(
+                ComponentStatus(
+                    name=row["name"], mode="role", address=row["health_url"],
+                    healthy=bool(row["healthy"]), pid=row["pid"],
+                    detail=row["detail"] or row["last_restart_reason"] or row["state"],
+                    restarts=int(row["restarts"]), lag=dict(row["lag"]),
+                )
+            )
+        return rows

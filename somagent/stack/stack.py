@@ -22,7 +22,7 @@ from somagent.config import Settings
 from somagent.stack.component import ComponentStatus
 from somagent.stack.engines import ClickHouseEngine, QdrantEngine
 from somagent.stack.kafka import Kafka
-from somagent.stack.platform import Platform, readiness
+from somagent.stack.platform import Layout, Platform
 from somagent.stack.postgres import Postgres
 from somagent.stack.redis_server import Redis
 
@@ -57,14 +57,16 @@ class Stack:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
-    def up(self, *, platform: bool = False) -> RunningStack:
+    def up(self, layout: Layout | None = None) -> RunningStack:
         """Start (or reuse) every component and wait until each is ready.
 
-        ``platform`` also starts the application process (``somagent serve all``:
-        edge, engine, billing, projectors) once the servers are ready.
+        ``layout`` says which platform processes run (default: servers only, which
+        still runs the analytics service: the local ClickHouse server). A running
+        supervisor with another layout is restarted with this one.
         """
         from somagent.events.catalog import ensure_topics
 
+        layout = layout or Layout(platform=False)
         timings: dict[str, float] = {}
         t0 = time.monotonic()
         with self._lock():
@@ -74,22 +76,18 @@ class Stack:
                 started = time.monotonic()
                 component.start()
                 timings[component.name] = time.monotonic() - started
-            started = time.monotonic()
             if not self.kafka.external:
                 self.kafka.wait_ready()
             ensure_topics(self.settings)
             timings["kafka"] = time.monotonic() - t0
-            owner = Platform(self.settings)
             for engine in (self.clickhouse, self.qdrant):
-                if owner.pid() is not None and not engine.external:
-                    continue  # the running platform owns it; its /readyz vouches for it
-                started = time.monotonic()
-                engine.start()
-                timings[engine.name] = time.monotonic() - started
-            if platform or owner.pid() is not None:
-                started = time.monotonic()
-                owner.start()
-                timings["platform"] = time.monotonic() - started
+                if engine.external:  # local engines are started by their owning role
+                    started = time.monotonic()
+                    engine.start()
+                    timings[engine.name] = time.monotonic() - started
+            started = time.monotonic()
+            Platform(self.settings).start(layout)
+            timings["platform" if layout.platform else "analytics"] = time.monotonic() - started
         timings["total"] = time.monotonic() - t0
         return RunningStack(self.settings, timings)
 
@@ -103,14 +101,9 @@ class Stack:
         return stopped
 
     def status(self) -> list[ComponentStatus]:
-        """Every server, then the platform process. While the platform runs it owns the
-        embedded engines, so they are reported through its ``/readyz``."""
-        rows = [c.status() for c in (self.kafka, self.postgres, self.redis)]
+        """Every server, the engines (through their owning roles), then the platform roles."""
         platform = Platform(self.settings)
-        body = readiness(self.settings) if platform.pid() is not None else None
-        if body is not None:
-            rows += [self.clickhouse.status_via(body), self.qdrant.status_via(body)]
-        else:
-            rows += [self.clickhouse.status(), self.qdrant.status()]
-        rows.append(platform.status())
+        rows = [c.status() for c in (self.kafka, self.postgres, self.redis)]
+        rows += [self.clickhouse.status(), self.qdrant.status()]
+        rows += platform.status()
         return rows

@@ -1,0 +1,36 @@
+"""``somagent serve platform``: the supervisor of every role (what ``somagent up`` starts)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+
+def serve_platform(
+    workers: Annotated[
+        int | None, typer.Option(help="turn-engine processes (default: number of cores)")
+    ] = None,
+    edges: Annotated[int, typer.Option(help="edge processes sharing the API port")] = 1,
+    servers_only: Annotated[
+        bool, typer.Option("--servers-only", help="only the analytics service (local ClickHouse)")
+    ] = False,
+) -> None:
+    """Run every role as a supervised child process until SIGTERM/SIGINT."""
+    from somagent.config import load_settings
+    from somagent.serve.roles import plan
+    from somagent.serve.supervisor import run_supervisor
+
+    settings = load_settings()
+    try:
+        instances = plan(settings, workers=workers, edges=edges, platform=not servers_only)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    layout = {"workers": workers, "edges": edges, "platform": not servers_only}
+    run_supervisor(settings, instances, layout)
+
+
+def register(app: typer.Typer) -> None:
+    from somagent.api.commands import serve_group
+
+    serve_group(app).command("platform")(serve_platform)
