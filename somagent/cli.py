@@ -147,6 +147,7 @@ _COMMAND_MODULES = (
     "somagent.api.commands",
     "somagent.streams.commands",
     "somagent.projections.commands",
+    "somagent.analytics.commands",
     "somagent.math.commands",
     "somagent.bench_commands",
 )
