@@ -129,6 +129,8 @@ def insert_from_file(
     ClickHouse's ``input()`` reads the request body; chDB cannot feed a body to an
     INSERT ... SELECT, so the body is spooled to ``path`` and the one ``input(...)``
     call is replaced by ``file('<path>', '<fmt>', <structure>)``: the same rows.
+    ``input()`` without a structure (an extension: ClickHouse requires one) reads
+    the data with the structure the engine infers from it, e.g. an Avro file's schema.
 
     Raises:
         ClickHouseError: NOT_IMPLEMENTED unless ``head`` has exactly one ``input('...')``.
@@ -137,10 +139,12 @@ def insert_from_file(
     if len(calls) != 1:
         raise error(
             "NOT_IMPLEMENTED",
-            "an INSERT ... SELECT with data must read it through exactly one input('<structure>')",
+            "an INSERT ... SELECT with data must read it through exactly one "
+            "input('<structure>') (or input())",
         )
     call = calls[0]
-    reader = f"file({quote(str(path))}, {quote(fmt)}, {call.structure})"
+    structure = f", {call.structure}" if call.structure else ""
+    reader = f"file({quote(str(path))}, {quote(fmt)}{structure})"
     sql = head[: call.start] + reader + head[call.end :]
     result = engine.run(conn, sql, "TabSeparated", params)
     return Stats.of(result)

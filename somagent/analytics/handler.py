@@ -212,7 +212,7 @@ class QueryService:
         guard.check_outfile(ast)
         if not principal.readonly:
             return
-        engine, who = self.engine, principal.user
+        engine, who = self.engine, principal.name
         if principal.tenant is None:
             guard.check_statement_kind(ast, who, tenant=False)
             guard.check_functions(ast, who, engine.table_functions)

@@ -46,6 +46,13 @@ class Principal:
     def readonly(self) -> bool:
         return self.role != "service" or self.tenant is not None
 
+    @property
+    def name(self) -> str:
+        """How errors name the caller (``service (tenant <uuid>)`` when acting for one)."""
+        if self.role == "tenant" and self.user != self.tenant:
+            return f"{self.user} (tenant {self.tenant})"
+        return self.user
+
 
 def canonical_tenant(text: str) -> str | None:
     """``text`` as a canonical tenant uuid, or None if it is not one."""

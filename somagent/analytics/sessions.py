@@ -101,7 +101,7 @@ def session_spec(principal: Principal, query: HttpQuery, database: str) -> Sessi
         if _SETTING_NAME.match(name) is None:
             raise error("UNKNOWN_SETTING", f"Unknown setting '{name}'")
     if principal.tenant is not None and db != database:
-        raise error("ACCESS_DENIED", f"{principal.user}: tenants may use database {database} only")
+        raise error("ACCESS_DENIED", f"{principal.name}: tenants may use database {database} only")
     if not principal.readonly:
         readonly = 2 if query.readonly_method else 0
         if "readonly" in settings:
@@ -113,10 +113,10 @@ def session_spec(principal: Principal, query: HttpQuery, database: str) -> Sessi
     for name, value in list(settings.items()):
         if name == "readonly":
             if value != "1":
-                _readonly_denied(principal.user, name)
+                _readonly_denied(principal.name, name)
             del settings[name]
         elif name not in READONLY_SETTINGS:
-            _readonly_denied(principal.user, name)
+            _readonly_denied(principal.name, name)
     if principal.tenant is not None and "max_execution_time" in settings:
         try:
             limit_s = float(settings["max_execution_time"])

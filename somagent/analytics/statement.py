@@ -179,7 +179,8 @@ def _split_at(text: bytes, keyword: Token, name: Token) -> InsertSplit:
 
 @dataclass(frozen=True)
 class InputCall:
-    """The span of ``input(<structure literal>)`` in a statement, and that literal's text."""
+    """The span of ``input(<structure literal>)`` in a statement, and that literal's text
+    (empty for ``input()``: the structure is inferred from the data)."""
 
     start: int
     end: int
@@ -187,19 +188,23 @@ class InputCall:
 
 
 def input_calls(head: str) -> list[InputCall]:
-    """Every ``input('<structure>')`` call in ``head`` (character offsets)."""
+    """Every ``input('<structure>')`` (or ``input()``) call in ``head`` (character offsets)."""
     raw = head.encode("utf-8")
     toks = list(tokens(raw))
     found = []
-    for i, tok in enumerate(toks[:-3]):
+    for i, tok in enumerate(toks[:-2]):
         if tok.kind != "word" or raw[tok.start : tok.end].lower() != b"input":
             continue
-        paren, literal, close = toks[i + 1], toks[i + 2], toks[i + 3]
-        if raw[paren.start : paren.end] != b"(" or literal.kind != "string":
+        if raw[toks[i + 1].start : toks[i + 1].end] != b"(":
             continue
-        if raw[close.start : close.end] != b")":
+        after = toks[i + 2 : i + 4]
+        if raw[after[0].start : after[0].end] == b")":  # input(): the structure is inferred
+            close, text = after[0], ""
+        elif len(after) == 2 and after[0].kind == "string" and raw[after[1].start] == 0x29:
+            close, text = after[1], raw[after[0].start : after[0].end].decode("utf-8")
+        else:
             continue
         start = len(raw[: tok.start].decode("utf-8"))
         end = len(raw[: close.end].decode("utf-8"))
-        found.append(InputCall(start, end, raw[literal.start : literal.end].decode("utf-8")))
+        found.append(InputCall(start, end, text))
     return found

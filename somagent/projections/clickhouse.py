@@ -307,7 +307,16 @@ class DriverClickHouse:
 
 
 def connect(settings: Settings) -> ClickHouse:
-    """The configured ClickHouse: a server when ``SOMAGENT_CLICKHOUSE_URL`` is set, else chDB."""
-    if settings.clickhouse_url:
-        return DriverClickHouse(settings.clickhouse_url)
+    """The configured ClickHouse: a server when ``SOMAGENT_CLICKHOUSE_URL`` is set, else chDB.
+
+    ``clickhouse://`` URLs use the native protocol (``DriverClickHouse``),
+    ``http(s)://`` URLs the HTTP interface (``HttpClickHouse``).
+    """
+    url = settings.clickhouse_url
+    if url and url.startswith(("http://", "https://")):
+        from somagent.analytics.client import HttpClickHouse
+
+        return HttpClickHouse(url)
+    if url:
+        return DriverClickHouse(url)
     return ChdbClickHouse(settings.clickhouse_path, settings.clickhouse_database)
