@@ -38,8 +38,15 @@ _NAMES_BY_CODE: Final = {code: name for name, code in CODES.items()}
 _BOOTSTRAP = re.compile(r"^\s*(CREATE|DROP)\s+DATABASE\b", re.IGNORECASE)
 _WIDE_INT = re.compile(r"^(?:Nullable\(|LowCardinality\()*U?Int(?:64|128|256)\)*$")
 _WIDE_ARRAY = re.compile(r"^Array\((?:Nullable\()?U?Int(?:64|128|256)\)?\)$")
-_ESCAPES: Final = {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\0": "\\0",
-                   "\b": "\\b", "\f": "\\f"}  # fmt: skip
+_ESCAPES: Final = {
+    "\\": "\\\\",
+    "\t": "\\t",
+    "\n": "\\n",
+    "\r": "\\r",
+    "\0": "\\0",
+    "\b": "\\b",
+    "\f": "\\f",
+}
 
 
 def bind_value(value: Any) -> str:
@@ -64,8 +71,12 @@ def parse_error(status: int, headers: Mapping[str, str], body: bytes) -> ClickHo
     message = text
     if (start := text.find("DB::Exception: ")) >= 0:
         message = text[start + len("DB::Exception: ") :]
-    message = re.sub(r"(?:,\s*e\.what\(\) = .*|\s*\([A-Z][A-Z0-9_]+\)\s*\(version .*)$", "",
-                     message, flags=re.DOTALL)  # fmt: skip
+    message = re.sub(
+        r"(?:,\s*e\.what\(\) = .*|\s*\([A-Z][A-Z0-9_]+\)\s*\(version .*)$",
+        "",
+        message,
+        flags=re.DOTALL,
+    )
     return ClickHouseError(code, name, message.strip() or f"HTTP {status}", status)
 
 

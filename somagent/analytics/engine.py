@@ -8,9 +8,11 @@ a connection is configured once for one spec and only reused for that spec, so
 a tenant's filters and readonly=1 can never leak into another request.
 
 Guarantees: every engine error surfaces as :class:`ClickHouseError` with the
-engine's code and name; a connection whose use failed mid-statement or whose
-stream was abandoned is closed, never pooled; the process keeps one anchor
-connection open for its lifetime (the engine shuts down with the last one).
+engine's code and name; a connection on which anything failed, or whose stream
+was abandoned, is closed, never pooled (chDB 4.4 prepends the partial output of
+a failed ``query`` to the next result on the same connection); the process
+keeps one anchor connection open for its lifetime (the engine shuts down with
+the last one).
 """
 
 from __future__ import annotations
@@ -99,9 +101,12 @@ class Engine:
         return from_engine_text(str(exc), self.error_names)
 
     def run(
-        self, conn: Connection, sql: str, fmt: str = "TabSeparated",
+        self,
+        conn: Connection,
+        sql: str,
+        fmt: str = "TabSeparated",
         params: Mapping[str, str] | None = None,
-    ) -> Any:  # fmt: skip
+    ) -> Any:
         """The engine's result of one statement (buffered); raises ClickHouseError."""
         try:
             return conn.query(sql, fmt, params=dict(params or {}))
@@ -147,14 +152,10 @@ class Engine:
 
     @contextmanager
     def session(self, spec: SessionSpec) -> Iterator[Connection]:
-        """A connection for ``spec``: pooled again after a clean exit or a
-        ClickHouseError (the engine reported and recovered), closed otherwise."""
+        """A connection for ``spec``: pooled again after a clean exit, closed after any error."""
         conn = self.checkout(spec)
         try:
             yield conn
-        except ClickHouseError:
-            self.checkin(spec, conn)
-            raise
         except BaseException:
             conn.close()
             raise

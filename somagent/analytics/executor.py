@@ -112,8 +112,11 @@ def finish(engine: Engine, inserter: Any) -> Stats:
         done = inserter.finish()
     except RuntimeError as exc:
         raise engine.error(exc) from None
-    return Stats(written_rows=int(done.rows_written), written_bytes=int(done.bytes_written),
-                 elapsed_ns=int(float(done.elapsed) * 1e9))  # fmt: skip
+    return Stats(
+        written_rows=int(done.rows_written),
+        written_bytes=int(done.bytes_written),
+        elapsed_ns=int(float(done.elapsed) * 1e9),
+    )
 
 
 def insert_from_file(

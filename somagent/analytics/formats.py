@@ -57,9 +57,19 @@ _JSON: Final = frozenset(
     ]
 )
 _BINARY_PREFIXES: Final = (
-    "native", "rowbinary", "parquet", "arrow", "orc", "avro", "protobuf", "capnproto",
-    "msgpack", "bsoneachrow", "npy", "rawblob",
-)  # fmt: skip
+    "native",
+    "rowbinary",
+    "parquet",
+    "arrow",
+    "orc",
+    "avro",
+    "protobuf",
+    "capnproto",
+    "msgpack",
+    "bsoneachrow",
+    "npy",
+    "rawblob",
+)
 
 
 def canonical(name: str) -> str:

@@ -9,8 +9,8 @@ body, a streamed result, or a buffered one. Nothing runs before the checks pass.
 
 Guarantees: every failure is answered in ClickHouse's error shape (never a
 traceback); an engine connection is pooled again only after a clean statement
-or an error the engine reported; a streamed result whose client went away is
-cancelled and its connection closed.
+(never after an error, nor after SET/USE); a streamed result whose client went
+away is cancelled and its connection closed.
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ from somagent.analytics.statement import InsertSplit, split_insert
 
 log = logging.getLogger(__name__)
 APPEND_BYTES = 1 << 20
+SESSION_ROOTS = ("Set", "Use")  # SET, SET ROLE, USE: they change the connection's session
 
 
 @dataclass
@@ -60,17 +61,23 @@ class Statement:
 
 
 class Lease:
-    """One checked-out engine connection; released exactly once."""
+    """One checked-out engine connection; released exactly once.
+
+    ``reusable`` is cleared when a statement changed the session itself (``SET``,
+    ``USE``): over HTTP such a change lasts one request, as without a ClickHouse
+    session, so that connection is closed instead of pooled.
+    """
 
     def __init__(self, engine: Engine, spec: SessionSpec, conn: Connection) -> None:
         self.engine, self.spec, self.conn = engine, spec, conn
         self.done = False
+        self.reusable = True
 
     def release(self, healthy: bool) -> None:
         if self.done:
             return
         self.done = True
-        if healthy:
+        if healthy and self.reusable:
             self.engine.checkin(self.spec, self.conn)
         else:
             self.conn.close()
@@ -109,9 +116,7 @@ class QueryService:
             return self.error_response(query_id, err)
         except Exception as exc:
             log.exception("analytics: query %s failed", query_id)
-            internal = ClickHouseError(
-                1001, "STD_EXCEPTION", f"{type(exc).__name__}: {exc}", 500
-            )
+            internal = ClickHouseError(1001, "STD_EXCEPTION", f"{type(exc).__name__}: {exc}", 500)
             return self.error_response(query_id, internal)
 
     async def _read(
@@ -151,11 +156,8 @@ class QueryService:
         lease = Lease(self.engine, spec, await to_thread.run_sync(self.engine.checkout, spec))
         try:
             response = await self._run(lease, q, principal, statement, body)
-        except ClickHouseError:
-            lease.release(True)  # the engine reported the error and carries on
-            raise
         except BaseException:
-            lease.release(False)
+            lease.release(False)  # see engine.py: a failed statement taints its connection
             raise
         if not isinstance(response, StreamingResponse):  # a stream releases it when it ends
             lease.release(True)
@@ -176,6 +178,7 @@ class QueryService:
             probe = f"{statement.text} FORMAT {statement.insert.format}"
         ast = await to_thread.run_sync(executor.inspect, engine, conn, probe, params)
         await self._authorize(principal, lease, ast, probe, params)
+        lease.reusable = not ast.root.startswith(SESSION_ROOTS)
         if statement.insert is not None:
             if q.readonly_method:
                 raise error(

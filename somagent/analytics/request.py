@@ -87,8 +87,10 @@ class HttpQuery:
 def credentials(headers: Mapping[str, str], params: Mapping[str, str]) -> Credentials:
     """The user and key a request presents (headers, else Basic auth, else URL)."""
     if "x-clickhouse-user" in headers or "x-clickhouse-key" in headers:
-        return Credentials(headers.get("x-clickhouse-user", "default") or "default",
-                           headers.get("x-clickhouse-key", ""))  # fmt: skip
+        return Credentials(
+            headers.get("x-clickhouse-user", "default") or "default",
+            headers.get("x-clickhouse-key", ""),
+        )
     auth = headers.get("authorization", "")
     if auth[:6].lower() == "basic ":
         try:

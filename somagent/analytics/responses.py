@@ -92,6 +92,13 @@ def exception_block(err: ClickHouseError, version: str, tag: str) -> bytes:
     text = error_body(err, version).rstrip(b"\n")
     tag_bytes = tag.encode()
     return (
-        b"__exception__\r\n" + tag_bytes + b"\r\n" + text + b"\n"
-        + str(len(text)).encode() + b" " + tag_bytes + b"\r\n__exception__\r\n"
-    )  # fmt: skip
+        b"__exception__\r\n"
+        + tag_bytes
+        + b"\r\n"
+        + text
+        + b"\n"
+        + str(len(text)).encode()
+        + b" "
+        + tag_bytes
+        + b"\r\n__exception__\r\n"
+    )

@@ -66,7 +66,10 @@ def start_analytics(settings: Settings, home: Path) -> Analytics:
     log = (home / "analytics.log").open("wb")
     env = {**os.environ, **child.to_env()}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "somagent.cli", "serve", "analytics"], env=env, stdout=log, stderr=log
+        [sys.executable, "-m", "somagent.cli", "serve", "analytics"],
+        env=env,
+        stdout=log,
+        stderr=log,
     )
     service = Analytics(child, proc, log)
 
@@ -106,6 +109,7 @@ class TenantData:
     disabled_key: str
     a_events: int = 0
     b_events: int = 0
+    secret_file: str = ""
     markers: tuple[str, ...] = field(default_factory=tuple)
 
 
@@ -144,21 +148,37 @@ def event(tenant: str, event_id: str, kind: str = "TurnRequested", **extra: Any)
     return row
 
 
-def populate(settings: Settings, service: HttpClickHouse) -> TenantData:
-    """Create the tenants in Postgres and their rows in the service's tables."""
+def populate(settings: Settings, service: HttpClickHouse, scratch: Path) -> TenantData:
+    """Create the tenants in Postgres, their rows in the service's tables, and a
+    file under ``scratch`` whose content no tenant may read."""
+    secret = f"file-secret-{uuid.uuid4().hex}"
+    secret_file = scratch / "secret.txt"
+    secret_file.write_text(secret + "\n")
     (a, a_key), (b, b_key), (off, off_key) = asyncio.run(_tenants(settings))
     usage = '{"agent":"%s","window_start":1700000040000000,"tokens":%d,"tool_calls":1,'
     usage += '"storage_bytes":0,"egress_bytes":0,"cost_cents":%d}'
     a_rows = [event(a, f"a-{i}", seq=i, offset=i) for i in range(3)]
     a_rows.append(event(a, "a-usage", "UsageWindowClosed", payload=usage % ("agent-a", 7, 1)))
-    b_rows = [event(b, f"b-secret-{i}", seq=i, offset=i, payload='{"b-secret":1}') for i in range(4)]
-    b_rows.append(event(b, "b-secret-usage", "UsageWindowClosed", payload=usage % ("b-secret", 900, 50)))
+    b_rows = [
+        event(b, f"b-secret-{i}", seq=i, offset=i, payload='{"b-secret":1}') for i in range(4)
+    ]
+    b_rows.append(
+        event(b, "b-secret-usage", "UsageWindowClosed", payload=usage % ("b-secret", 900, 50))
+    )
     service.insert_json_rows("events", a_rows + b_rows)
     service.insert_json_rows(
         "projector_positions",
-        [{"projector": "secret-proj", "topic": b, "kafka_partition": 0, "next_offset": 1,
-          "updated_us": 1}],  # fmt: skip
+        [
+            {
+                "projector": "secret-proj",
+                "topic": b,
+                "kafka_partition": 0,
+                "next_offset": 1,
+                "updated_us": 1,
+            }
+        ],
     )
+    markers = ("b-secret", "secret-proj", b, secret)
     return TenantData(
-        a, a_key, b, b_key, off, off_key, len(a_rows), len(b_rows), ("b-secret", "secret-proj", b)
+        a, a_key, b, b_key, off, off_key, len(a_rows), len(b_rows), str(secret_file), markers
     )

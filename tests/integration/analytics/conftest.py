@@ -20,5 +20,7 @@ def analytics(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> I
 
 
 @pytest.fixture(scope="session")
-def data(settings: Settings, analytics: Analytics) -> TenantData:
-    return populate(settings, analytics.service())
+def data(
+    settings: Settings, analytics: Analytics, tmp_path_factory: pytest.TempPathFactory
+) -> TenantData:
+    return populate(settings, analytics.service(), tmp_path_factory.mktemp("analytics-secret"))

@@ -18,7 +18,9 @@ from analytics_helpers import Analytics
 
 pytestmark = pytest.mark.integration
 
-ERROR_BODY = re.compile(r"^Code: (\d+)\. DB::Exception: .+ \(([A-Z_]+)\) \(version [\d.]+\)\n$", re.S)
+ERROR_BODY = re.compile(
+    r"^Code: (\d+)\. DB::Exception: .+ \(([A-Z_]+)\) \(version [\d.]+\)\n$", re.S
+)
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +33,11 @@ def http(analytics: Analytics) -> Iterator[httpx.Client]:
 def scratch(http: httpx.Client) -> Iterator[str]:
     """A fresh table of the service's own (a String, n Int64)."""
     name = f"scratch_{uuid.uuid4().hex[:8]}"
-    ok(http.post("/", content=f"CREATE TABLE {name} (a String, n Int64) ENGINE = MergeTree ORDER BY n"))
+    ok(
+        http.post(
+            "/", content=f"CREATE TABLE {name} (a String, n Int64) ENGINE = MergeTree ORDER BY n"
+        )
+    )
     yield name
     ok(http.post("/", content=f"DROP TABLE IF EXISTS {name}"))
 
@@ -58,9 +64,11 @@ def test_ping_root_and_healthz(analytics: Analytics) -> None:
     assert health["status"] == "ok" and health["chdb_version"] == chdb.__version__
     assert health["data_dir"] == str(analytics.settings.clickhouse_path)
     assert health["tenant_tables"] == [
-        "somagent.events", "somagent.turn_step_latency", "somagent.usage_by_minute",
+        "somagent.events",
+        "somagent.turn_step_latency",
+        "somagent.usage_by_minute",
         "somagent.usage_minute",
-    ]  # fmt: skip
+    ]
 
 
 def test_get_post_and_headers(http: httpx.Client) -> None:
@@ -100,9 +108,18 @@ def test_database_and_query_parameters(http: httpx.Client) -> None:
     assert ok(http.get("/", params=params)).text == "system\n"
     # escaped format: \t is a tab, \\ one backslash (ClickHouse's rules for param_ values)
     sql = "SELECT hex({s:String}), {n:UInt8} + 1, {a:Array(String)}, {t:Identifier}"
-    got = ok(http.post("/", params={"param_s": "a\\tb\\\\", "param_n": "41",
-                                    "param_a": "['x\\'y']", "param_t": "x"},  # fmt: skip
-                       content=sql.replace("{t:Identifier}", "1 AS {t:Identifier}")))
+    got = ok(
+        http.post(
+            "/",
+            params={
+                "param_s": "a\\tb\\\\",
+                "param_n": "41",
+                "param_a": "['x\\'y']",
+                "param_t": "x",
+            },
+            content=sql.replace("{t:Identifier}", "1 AS {t:Identifier}"),
+        )
+    )
     assert got.text == "6109625C\t42\t['x\\'y']\t1\n"
     failed(http.post("/", content="SELECT {missing:String}"), 456, "UNKNOWN_QUERY_PARAMETER", 500)
 
@@ -115,14 +132,24 @@ def test_errors_have_clickhouse_shape(http: httpx.Client) -> None:
     failed(http.post("/", content=""), 62, "SYNTAX_ERROR", 400)
     failed(http.post("/", content="SELECT 1 FORMAT NoSuchFormat"), 73, "UNKNOWN_FORMAT", 404)
     failed(http.post("/?no_such_setting=1", content="SELECT 1"), 115, "UNKNOWN_SETTING", 404)
-    failed(http.post("/", content="SELECT 1 INTO OUTFILE '/tmp/x'"), 358, "INTO_OUTFILE_NOT_ALLOWED", 500)
-    failed(http.post("/", content="SELECT throwIf(1)"), 395, "FUNCTION_THROW_IF_VALUE_IS_NON_ZERO", 500)
+    failed(
+        http.post("/", content="SELECT 1 INTO OUTFILE '/tmp/x'"),
+        358,
+        "INTO_OUTFILE_NOT_ALLOWED",
+        500,
+    )
+    failed(
+        http.post("/", content="SELECT throwIf(1)"), 395, "FUNCTION_THROW_IF_VALUE_IS_NON_ZERO", 500
+    )
     assert http.post("/nope", content="SELECT 1").status_code == 404
 
 
 def test_get_is_readonly(http: httpx.Client, scratch: str) -> None:
     text = failed(
-        http.get("/", params={"query": f"INSERT INTO {scratch} VALUES ('x', 1)"}), 164, "READONLY", 500
+        http.get("/", params={"query": f"INSERT INTO {scratch} VALUES ('x', 1)"}),
+        164,
+        "READONLY",
+        500,
     )
     assert "readonly" in text
     assert ok(http.get("/", params={"query": f"SELECT count() FROM {scratch}"})).text == "0\n"
@@ -130,7 +157,11 @@ def test_get_is_readonly(http: httpx.Client, scratch: str) -> None:
 
 def test_inserts_in_every_shape(http: httpx.Client, scratch: str) -> None:
     ok(http.post("/", params={"query": f"INSERT INTO {scratch} FORMAT CSV"}, content=b"a,1\nb,2\n"))
-    ok(http.post("/", content=f'INSERT INTO {scratch} (n, a) FORMAT JSONEachRow\n{{"n":3,"a":"c"}}'))
+    ok(
+        http.post(
+            "/", content=f'INSERT INTO {scratch} (n, a) FORMAT JSONEachRow\n{{"n":3,"a":"c"}}'
+        )
+    )
     ok(http.post("/", params={"query": f"INSERT INTO {scratch} VALUES"}, content=b"('d', 4)"))
     zipped = gzip.compress(b"e\t5\nf\t6\n")
     insert = {"query": f"INSERT INTO {scratch} FORMAT TSV"}
@@ -148,8 +179,11 @@ def test_inserts_in_every_shape(http: httpx.Client, scratch: str) -> None:
 
 
 def test_avro_body_through_input(http: httpx.Client, scratch: str) -> None:
-    schema = {"type": "record", "name": "R",
-              "fields": [{"name": "word", "type": "string"}, {"name": "num", "type": "long"}]}  # fmt: skip
+    schema = {
+        "type": "record",
+        "name": "R",
+        "fields": [{"name": "word", "type": "string"}, {"name": "num", "type": "long"}],
+    }
     buf = io.BytesIO()
     fastavro.writer(buf, schema, [{"word": "x", "num": 10}, {"word": "y", "num": 11}])
     sql = (
@@ -179,7 +213,7 @@ def test_large_results_stream(http: httpx.Client) -> None:
     sql = "SELECT number, toString(number) FROM numbers(2000000)"
     with http.stream("POST", "/", content=sql) as response:
         assert response.status_code == 200 and "x-clickhouse-exception-tag" in response.headers
-        for line in response.iter_lines():
+        for _line in response.iter_lines():
             lines += 1
     assert lines == 2_000_000
 
@@ -195,3 +229,23 @@ def test_error_after_the_first_bytes_is_tagged(http: httpx.Client) -> None:
         failed(response, 395, "FUNCTION_THROW_IF_VALUE_IS_NON_ZERO", 500)
     buffered = http.post("/?wait_end_of_query=1", content=sql)
     failed(buffered, 395, "FUNCTION_THROW_IF_VALUE_IS_NON_ZERO", 500)
+
+
+def test_set_and_use_last_one_request(http: httpx.Client) -> None:
+    """Without a ClickHouse session, SET and USE change nothing for later requests."""
+    for _ in range(3):
+        ok(http.post("/", content="USE system"))
+        ok(http.post("/", content="SET max_threads = 1"))
+        assert ok(http.post("/", content="SELECT currentDatabase()")).text == "somagent\n"
+        got = ok(http.post("/", content="SELECT getSetting('max_threads') = 1")).text
+        assert got == "0\n"
+
+
+def test_a_failed_statement_leaves_nothing_behind(http: httpx.Client) -> None:
+    """chDB 4.4 prepends a failed query's partial output to the next result on the
+    same connection; the service never reuses a connection after an error."""
+    failing = "SELECT throwIf(number = 1500000) FROM numbers(3000000)"
+    for _ in range(3):
+        assert http.post("/?wait_end_of_query=1", content=failing).status_code == 500
+        assert ok(http.post("/", content="SELECT 42")).text == "42\n"
+        assert ok(http.post("/", content="SELECT 'x' FORMAT JSONEachRow")).text == '{"\'x\'":"x"}\n'
