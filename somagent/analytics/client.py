@@ -12,7 +12,8 @@ Guarantees:
   server's ``output_format_json_quote_64bit_integers`` (read as ``JSON`` with its
   column types, ``wait_end_of_query=1``: an error never arrives as a half result).
 * ``{name:Type}`` parameters travel as ``param_<name>`` in ClickHouse's escaped
-  text format, so any string value round-trips exactly.
+  text format, so any string value round-trips exactly; servers older than 19.x
+  (no query parameters over HTTP) get them rendered as literals client-side.
 * Statements run in ``database`` except ``CREATE/DROP DATABASE`` (which must work
   before the database exists).
 * Every error response raises :class:`ClickHouseError` with the server's code,
@@ -31,7 +32,7 @@ import httpx
 
 from somagent.analytics.errors import CODES
 from somagent.analytics.exceptions import AnalyticsError, ClickHouseError
-from somagent.projections.clickhouse import _literal
+from somagent.projections.clickhouse import _literal, render_params
 
 TENANT_HEADER: Final = "X-SomaGent-Tenant"
 _NAMES_BY_CODE: Final = {code: name for name, code in CODES.items()}
@@ -127,7 +128,7 @@ class HttpClickHouse:
             timeout=httpx.Timeout(timeout_s, connect=10.0),
             limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
         )
-        self._columns_format: str | None = None
+        self._major: int | None = None  # the server's major version, once asked
 
     def _post(
         self,
@@ -141,6 +142,12 @@ class HttpClickHouse:
         url_params: dict[str, str] = {"wait_end_of_query": "1", **(extra or {})}
         if database:
             url_params["database"] = self.database
+        if params and self.major() < 19:
+            if query is not None:
+                query = render_params(query, params)
+            else:
+                body = render_params(body if isinstance(body, str) else body.decode(), params)
+            params = None
         if query is not None:
             url_params["query"] = query
         for name, value in (params or {}).items():
@@ -185,17 +192,15 @@ class HttpClickHouse:
         if not data or not data[0]:
             return 0
         names = ", ".join(columns)
-        if self._columns_format is None:
-            major = int(self.version().split(".")[0])
-            self._columns_format = "JSONCompactColumns" if major >= 22 else "JSONEachRow"
-        if self._columns_format == "JSONCompactColumns":
+        fmt = "JSONCompactColumns" if self.major() >= 22 else "JSONEachRow"
+        if fmt == "JSONCompactColumns":
             body = json.dumps(data, separators=(",", ":"), default=str)
         else:
             body = "\n".join(
                 json.dumps(dict(zip(columns, row, strict=True)), separators=(",", ":"), default=str)
                 for row in zip(*data, strict=True)
             )
-        self._post(body, query=f"INSERT INTO {table} ({names}) FORMAT {self._columns_format}")
+        self._post(body, query=f"INSERT INTO {table} ({names}) FORMAT {fmt}")
         return len(data[0])
 
     def insert_body(self, sql: str, body: bytes, params: Mapping[str, Any] | None = None) -> int:
@@ -217,6 +222,12 @@ class HttpClickHouse:
         """The server's version; answers before the database exists."""
         response = self._post("SELECT version()", database=False)
         return response.text.strip()
+
+    def major(self) -> int:
+        """The server's major version (asked once per client)."""
+        if self._major is None:
+            self._major = int(self.version().split(".")[0])
+        return self._major
 
     def close(self) -> None:
         """Close the connection pool; the instance is unusable afterwards."""
