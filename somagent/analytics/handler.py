@@ -83,6 +83,17 @@ class Lease:
             self.conn.close()
 
 
+@dataclass
+class Prepared:
+    """A parsed and authorized statement on its connection (and its result, if buffered)."""
+
+    lease: Lease
+    ast: AstSummary
+    fmt: str
+    streamed: bool = False
+    result: tuple[bytes, Stats] | None = None
+
+
 class QueryService:
     """Answers ClickHouse HTTP queries against ``engine``."""
 
@@ -153,9 +164,10 @@ class QueryService:
         statement: Statement,
         body: AsyncIterator[bytes] | None,
     ) -> Response:
-        lease = Lease(self.engine, spec, await to_thread.run_sync(self.engine.checkout, spec))
+        prepared = await to_thread.run_sync(self._prepare, q, principal, spec, statement)
+        lease = prepared.lease
         try:
-            response = await self._run(lease, q, principal, statement, body)
+            response = await self._respond(prepared, q, statement, body)
         except BaseException:
             lease.release(False)  # see engine.py: a failed statement taints its connection
             raise
@@ -163,22 +175,42 @@ class QueryService:
             lease.release(True)
         return response
 
-    async def _run(
+    def _prepare(
         self,
-        lease: Lease,
         q: http_request.HttpQuery,
         principal: Principal,
+        spec: SessionSpec,
+        statement: Statement,
+    ) -> Prepared:
+        """Blocking, in one worker thread: check out a connection, parse, authorize,
+        and run the statement when its result is buffered (the common case)."""
+        engine = self.engine
+        lease = Lease(engine, spec, engine.checkout(spec))
+        try:
+            params = q.query_params  # chDB parses them as ClickHouse does (escaped format)
+            probe = statement.text
+            if statement.insert is not None:
+                probe = f"{statement.text} FORMAT {statement.insert.format}"
+            ast = executor.inspect(engine, lease.conn, probe, params)
+            self._authorize(principal, lease, ast, probe, params)
+            lease.reusable = not ast.root.startswith(SESSION_ROOTS)
+            fmt = ast.output_format or q.default_format
+            prepared = Prepared(lease, ast, fmt)
+            prepared.streamed = ast.is_select and streams(fmt) and not q.wait_end_of_query
+            if statement.insert is None and not prepared.streamed:
+                prepared.result = executor.buffered(engine, lease.conn, statement.text, fmt, params)
+            return prepared
+        except BaseException:
+            lease.release(False)
+            raise
+
+    async def _respond(
+        self,
+        prepared: Prepared,
+        q: http_request.HttpQuery,
         statement: Statement,
         body: AsyncIterator[bytes] | None,
     ) -> Response:
-        engine, conn = self.engine, lease.conn
-        params = q.query_params  # chDB parses them as ClickHouse does (escaped format)
-        probe = statement.text
-        if statement.insert is not None:
-            probe = f"{statement.text} FORMAT {statement.insert.format}"
-        ast = await to_thread.run_sync(executor.inspect, engine, conn, probe, params)
-        await self._authorize(principal, lease, ast, probe, params)
-        lease.reusable = not ast.root.startswith(SESSION_ROOTS)
         if statement.insert is not None:
             if q.readonly_method:
                 raise error(
@@ -186,25 +218,23 @@ class QueryService:
                     "Cannot execute query in readonly mode. For queries over HTTP, method GET "
                     "implies readonly. You should use method POST for modifying queries",
                 )
-            stats = await self._insert(conn, statement, ast, body, params)
+            stats = await self._insert(prepared.lease.conn, statement, prepared.ast, body, q)
             headers = result_headers(self.server, q.query_id, q.default_format, stats)
             return Response(b"", headers=headers)
-        fmt = ast.output_format or q.default_format
-        if ast.is_select and streams(fmt) and not q.wait_end_of_query:
-            return await self._stream(lease, q, statement.text, fmt, params)
-        data, stats = await to_thread.run_sync(
-            executor.buffered, engine, conn, statement.text, fmt, params
-        )
+        if prepared.streamed:
+            return await self._stream(prepared.lease, q, statement.text, prepared.fmt)
+        assert prepared.result is not None
+        data, stats = prepared.result
         size = len(data)
         if q.compression:
             encoder = Encoder(q.compression)
             data = encoder.chunk(data) + encoder.finish()
         headers = result_headers(
-            self.server, q.query_id, fmt, stats, result_bytes=size, encoding=q.compression
+            self.server, q.query_id, prepared.fmt, stats, result_bytes=size, encoding=q.compression
         )
         return Response(data, headers=headers)
 
-    async def _authorize(
+    def _authorize(
         self,
         principal: Principal,
         lease: Lease,
@@ -212,6 +242,7 @@ class QueryService:
         probe: str,
         params: dict[str, str],
     ) -> None:
+        """Apply :mod:`guard` for ``principal`` (blocking: tenants need two engine calls)."""
         guard.check_outfile(ast)
         if not principal.readonly:
             return
@@ -221,10 +252,10 @@ class QueryService:
             guard.check_functions(ast, who, engine.table_functions)
             return
         visibility = guard.Visibility(engine.database, engine.tenant_tables)
-        existing = await to_thread.run_sync(engine.table_names, lease.spec.database)
+        existing = engine.table_names(lease.spec.database)
         guard.check_ast(ast, who, visibility, existing, engine.table_functions)
         if ast.is_select:
-            tree = await to_thread.run_sync(executor.resolve, engine, lease.conn, probe, params)
+            tree = executor.resolve(engine, lease.conn, probe, params)
             guard.check_tree(tree, who, visibility, engine.table_functions)
 
     async def _insert(
@@ -233,10 +264,10 @@ class QueryService:
         statement: Statement,
         ast: AstSummary,
         body: AsyncIterator[bytes] | None,
-        params: dict[str, str],
+        q: http_request.HttpQuery,
     ) -> Stats:
         assert statement.insert is not None
-        engine, fmt = self.engine, statement.insert.format
+        engine, fmt, params = self.engine, statement.insert.format, q.query_params
         if "input" in ast.table_functions:
             path = self.spool / f"{uuid.uuid4().hex}.{fmt.lower()}"
             try:
@@ -269,25 +300,42 @@ class QueryService:
             raise
 
     async def _stream(
-        self, lease: Lease, q: http_request.HttpQuery, sql: str, fmt: str, params: dict[str, str]
-    ) -> StreamingResponse:
+        self, lease: Lease, q: http_request.HttpQuery, sql: str, fmt: str
+    ) -> Response:
+        """A streamed result; one that fits in two engine chunks is answered whole."""
         engine = self.engine
-        stream = await to_thread.run_sync(
-            executor.open_stream, engine, lease.conn, sql, fmt, params
-        )
-        try:
-            first = await to_thread.run_sync(executor.next_chunk, engine, stream)
-        except BaseException:
-            executor.cancel_stream(stream)
-            raise
-        tag = exception_tag()
-        headers = result_headers(
-            self.server, q.query_id, fmt, first[1] if first else Stats(), encoding=q.compression
-        )
-        headers["X-ClickHouse-Exception-Tag"] = tag
+
+        def start() -> tuple[Any, list[tuple[bytes, Stats]], bool]:
+            stream = executor.open_stream(engine, lease.conn, sql, fmt, q.query_params)
+            chunks: list[tuple[bytes, Stats]] = []
+            try:
+                while len(chunks) < 2:
+                    chunk = executor.next_chunk(engine, stream)
+                    if chunk is None:
+                        return stream, chunks, True
+                    chunks.append(chunk)
+                return stream, chunks, False
+            except BaseException:
+                executor.cancel_stream(stream)
+                raise
+
+        stream, chunks, ended = await to_thread.run_sync(start)
+        stats = chunks[0][1] if chunks else Stats()
         encoder = Encoder(q.compression) if q.compression else None
-        chunks = _stream_body(engine, lease, stream, first, encoder, tag)
-        return StreamingResponse(chunks, headers=headers)
+        if ended:
+            data = b"".join(c for c, _ in chunks)
+            size = len(data)
+            if encoder:
+                data = encoder.chunk(data) + encoder.finish()
+            headers = result_headers(
+                self.server, q.query_id, fmt, stats, result_bytes=size, encoding=q.compression
+            )
+            return Response(data, headers=headers)
+        tag = exception_tag()
+        headers = result_headers(self.server, q.query_id, fmt, stats, encoding=q.compression)
+        headers["X-ClickHouse-Exception-Tag"] = tag
+        body = _stream_body(engine, lease, stream, chunks, encoder, tag)
+        return StreamingResponse(body, headers=headers)
 
 
 def _cancel_insert(inserter: Any) -> None:
@@ -299,14 +347,18 @@ async def _stream_body(
     engine: Engine,
     lease: Lease,
     stream: Any,
-    first: tuple[bytes, Stats] | None,
+    pending: list[tuple[bytes, Stats]],
     encoder: Encoder | None,
     tag: str,
 ) -> AsyncIterator[bytes]:
     """The response body of a streamed result; owns ``lease`` until it ends."""
     finished = False
     try:
-        chunk = first
+        for data, _ in pending:
+            out = encoder.chunk(data) if encoder else data
+            if out:
+                yield out
+        chunk = await to_thread.run_sync(executor.next_chunk, engine, stream)
         while chunk is not None:
             out = encoder.chunk(chunk[0]) if encoder else chunk[0]
             if out:
