@@ -27,7 +27,7 @@ from typing import Any, Final
 
 from chdb.state import sqlitelike
 
-from somagent.analytics.errors import from_engine_text
+from somagent.analytics.errors import error, from_engine_text
 from somagent.analytics.exceptions import ClickHouseError, EngineUnavailable
 from somagent.analytics.sessions import SessionSpec, setup_statements
 
@@ -89,9 +89,11 @@ class Engine:
         try:
             return sqlitelike.connect(f"file:{self.path}")
         except RuntimeError as exc:
+            # chDB's own text ("Error initializing EmbeddedServer") says nothing useful;
+            # the cause it prints on stderr is almost always a second owner.
             raise EngineUnavailable(
-                f"cannot open the chDB directory {self.path}: it is owned by another process "
-                f"(only one process may own it) or unusable ({exc})"
+                f"cannot open the chDB directory {self.path}: another process owns it "
+                "(only one process may own a chDB directory), or it is not usable"
             ) from exc
 
     # -- statements ------------------------------------------------------------
@@ -126,7 +128,10 @@ class Engine:
             if idle:
                 self._idle.move_to_end(spec)
                 return idle.pop()
-        conn = self._connect()
+        try:
+            conn = self._connect()
+        except EngineUnavailable as exc:
+            raise error("CANNOT_OPEN_FILE", str(exc)) from exc
         try:
             for statement in setup_statements(spec, self.tenant_tables):
                 self.run(conn, statement)

@@ -5,7 +5,10 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import os
 import re
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 
@@ -15,6 +18,8 @@ import fastavro
 import httpx
 import pytest
 from analytics_helpers import Analytics
+
+from somagent.stack.process import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -249,3 +254,18 @@ def test_a_failed_statement_leaves_nothing_behind(http: httpx.Client) -> None:
         assert http.post("/?wait_end_of_query=1", content=failing).status_code == 500
         assert ok(http.post("/", content="SELECT 42")).text == "42\n"
         assert ok(http.post("/", content="SELECT 'x' FORMAT JSONEachRow")).text == '{"\'x\'":"x"}\n'
+
+
+def test_a_second_owner_is_refused_clearly(analytics: Analytics) -> None:
+    """The directory has one owner: a second service exits 1 with the reason, no traceback."""
+    second = analytics.settings.model_copy(update={"clickhouse_http_port": free_port()})
+    done = subprocess.run(
+        [sys.executable, "-m", "somagent.cli", "serve", "analytics"],
+        env={**os.environ, **second.to_env()},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    assert "another process owns it" in done.stderr and "Traceback" not in done.stderr
+    assert httpx.get(f"{analytics.url}/ping").text == "Ok.\n"  # the owner carries on
