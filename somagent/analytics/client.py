@@ -93,7 +93,9 @@ class HttpClickHouse:
     """ClickHouse over HTTP at ``url`` as ``user``/``key`` (defaults: from the URL).
 
     ``tenant`` (the analytics service only) makes the service credential act as
-    that tenant: read-only, the tenant's rows only.
+    that tenant: read-only, the tenant's rows only. ``settings`` are sent with
+    every request as URL parameters (e.g. ``max_result_rows``, ``result_overflow_mode``,
+    ``max_execution_time``: a tenant may send those).
     """
 
     backend = "http"
@@ -107,6 +109,7 @@ class HttpClickHouse:
         database: str | None = None,
         tenant: str | None = None,
         timeout_s: float = 300.0,
+        settings: Mapping[str, str] | None = None,
     ) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -129,6 +132,7 @@ class HttpClickHouse:
             limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
         )
         self._major: int | None = None  # the server's major version, once asked
+        self._settings = dict(settings or {})
 
     def _post(
         self,
@@ -139,7 +143,7 @@ class HttpClickHouse:
         database: bool = True,
         extra: Mapping[str, str] | None = None,
     ) -> httpx.Response:
-        url_params: dict[str, str] = {"wait_end_of_query": "1", **(extra or {})}
+        url_params = {**self._settings, "wait_end_of_query": "1", **(extra or {})}
         if database:
             url_params["database"] = self.database
         if params and self.major() < 19:

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Literal
 
 from somagent.analytics.client import HttpClickHouse
@@ -26,8 +27,10 @@ def analytics_client(
     role: Literal["service", "operator"] = "service",
     tenant: str | None = None,
     timeout_s: float = 300.0,
+    settings_per_query: Mapping[str, str] | None = None,
 ) -> HttpClickHouse:
-    """The ClickHouse HTTP client this process should use.
+    """The ClickHouse HTTP client this process should use (``settings_per_query``:
+    URL settings sent with every request).
 
     Raises:
         AnalyticsError: a ``tenant`` was asked of a ClickHouse server URL (tenant
@@ -40,7 +43,7 @@ def analytics_client(
                 f"tenant-scoped ClickHouse access needs the analytics service; "
                 f"SOMAGENT_CLICKHOUSE_URL points at {url.split('@')[-1]}"
             )
-        return HttpClickHouse(url, timeout_s=timeout_s)
+        return HttpClickHouse(url, timeout_s=timeout_s, settings=settings_per_query)
     if role == "operator" and tenant is not None:
         raise AnalyticsError("the operator reads every tenant; act for a tenant as the service")
     home = settings.home_dir
@@ -54,4 +57,5 @@ def analytics_client(
         database=settings.clickhouse_database,
         tenant=tenant,
         timeout_s=timeout_s,
+        settings=settings_per_query,
     )

@@ -16,6 +16,7 @@ away is cancelled and its connection closed.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -183,7 +184,12 @@ class QueryService:
         statement: Statement,
     ) -> Prepared:
         """Blocking, in one worker thread: check out a connection, parse, authorize,
-        and run the statement when its result is buffered (the common case)."""
+        and run the statement when its result is buffered (the common case).
+
+        The statement is inspected in the same session without the request's URL
+        settings, so that a limit such as ``max_result_rows`` applies to the result
+        only, never to the service's own EXPLAIN statements.
+        """
         engine = self.engine
         lease = Lease(engine, spec, engine.checkout(spec))
         try:
@@ -191,8 +197,12 @@ class QueryService:
             probe = statement.text
             if statement.insert is not None:
                 probe = f"{statement.text} FORMAT {statement.insert.format}"
-            ast = executor.inspect(engine, lease.conn, probe, params)
-            self._authorize(principal, lease, ast, probe, params)
+            plain = dataclasses.replace(spec, settings=())
+            if plain == spec:
+                ast = self._check(principal, lease.conn, plain, probe, params)
+            else:
+                with engine.session(plain) as conn:
+                    ast = self._check(principal, conn, plain, probe, params)
             lease.reusable = not ast.root.startswith(SESSION_ROOTS)
             fmt = ast.output_format or q.default_format
             prepared = Prepared(lease, ast, fmt)
@@ -234,29 +244,32 @@ class QueryService:
         )
         return Response(data, headers=headers)
 
-    def _authorize(
+    def _check(
         self,
         principal: Principal,
-        lease: Lease,
-        ast: AstSummary,
+        conn: Connection,
+        spec: SessionSpec,
         probe: str,
         params: dict[str, str],
-    ) -> None:
-        """Apply :mod:`guard` for ``principal`` (blocking: tenants need two engine calls)."""
+    ) -> AstSummary:
+        """Parse ``probe`` and apply :mod:`guard` for ``principal`` (blocking; a
+        tenant's statement also needs the catalogue and the resolved query tree)."""
+        engine, who = self.engine, principal.name
+        ast = executor.inspect(engine, conn, probe, params)
         guard.check_outfile(ast)
         if not principal.readonly:
-            return
-        engine, who = self.engine, principal.name
+            return ast
         if principal.tenant is None:
             guard.check_statement_kind(ast, who, tenant=False)
             guard.check_functions(ast, who, engine.table_functions)
-            return
+            return ast
         visibility = guard.Visibility(engine.database, engine.tenant_tables)
-        existing = engine.table_names(lease.spec.database)
+        existing = engine.table_names(spec.database)
         guard.check_ast(ast, who, visibility, existing, engine.table_functions)
         if ast.is_select:
-            tree = executor.resolve(engine, lease.conn, probe, params)
+            tree = executor.resolve(engine, conn, probe, params)
             guard.check_tree(tree, who, visibility, engine.table_functions)
+        return ast
 
     async def _insert(
         self,

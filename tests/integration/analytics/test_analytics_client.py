@@ -157,6 +157,14 @@ def test_settings_helpers(analytics: Analytics, data: TenantData) -> None:
     assert raised.value.name == "READONLY"
     scoped = analytics_client(child, tenant=data.b)
     assert scoped.query("SELECT DISTINCT tenant FROM events") == [{"tenant": data.b}]
+    limited = analytics_client(
+        child, tenant=data.b, settings_per_query={"max_result_rows": "2", "max_execution_time": "5"}
+    )
+    assert len(limited.query("SELECT event_id FROM events LIMIT 2")) == 2
+    with pytest.raises(ClickHouseError) as too_many:
+        limited.query("SELECT event_id FROM events")
+    assert too_many.value.name == "TOO_MANY_ROWS_OR_BYTES"
+    limited.close()
     url = f"http://service:{analytics.service_key}@127.0.0.1:{child.clickhouse_http_port}/somagent"
     by_url = child.model_copy(update={"clickhouse_url": url})
     direct = connect(by_url)
