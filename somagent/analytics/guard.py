@@ -37,7 +37,10 @@ The lists:
   the operator also SHOW, EXISTS and EXPLAIN; anything else is READONLY.
 
 The service principal is not restricted here (it writes the read models); INTO
-OUTFILE is refused for everyone, as ClickHouse's HTTP interface does.
+OUTFILE is refused for everyone, as ClickHouse's HTTP interface does. The
+statement-kind and INTO OUTFILE checks are not redundant with readonly=1: chDB
+4.4 accepts ``SYSTEM STOP MERGES``, ``KILL QUERY`` and ``INTO OUTFILE`` (which
+writes a file) under readonly=1.
 """
 
 from __future__ import annotations
