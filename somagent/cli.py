@@ -163,6 +163,7 @@ _COMMAND_MODULES = (
     "somagent.streams.commands",
     "somagent.serve.cli",
     "somagent.projections.commands",
+    "somagent.analytics.commands",
     "somagent.math.commands",
     "somagent.bench_commands",
 )

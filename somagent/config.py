@@ -9,7 +9,6 @@ All servers the stack starts itself listen on loopback only.
 
 from __future__ import annotations
 
-from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
@@ -108,7 +107,10 @@ class Settings(BaseSettings):
     @field_validator("clickhouse_url")
     @classmethod
     def _clickhouse_url(cls, value: str | None) -> str | None:
-        return _check_url(value, ("clickhouse", "clickhouses"), "SOMAGENT_CLICKHOUSE_URL")
+        # clickhouse:// is the native protocol; http(s):// a server's HTTP interface
+        return _check_url(
+            value, ("clickhouse", "clickhouses", "http", "https"), "SOMAGENT_CLICKHOUSE_URL"
+        )
 
     @field_validator("qdrant_url")
     @classmethod
@@ -117,10 +119,14 @@ class Settings(BaseSettings):
 
     # -- effective addresses -------------------------------------------------
 
-    @cached_property
+    @property
     def home_dir(self) -> Path:
-        """Absolute data directory; everything the stack writes lives below it."""
-        return self.home.expanduser().resolve()
+        """Absolute data directory; everything the stack writes lives below it.
+
+        A plain property (not cached): ``model_copy(update={"home": ...})`` must not
+        carry the original's directory over.
+        """
+        return Path(self.home).expanduser().resolve()
 
     @property
     def cache_path(self) -> Path:

@@ -45,6 +45,15 @@ class ClickHouse(Protocol):
     def close(self) -> None: ...
 
 
+class DdlTarget(Protocol):
+    """What :func:`apply_ddl` needs: a default database and a way to run statements."""
+
+    @property
+    def database(self) -> str: ...
+
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None: ...
+
+
 def split_statements(text: str) -> list[str]:
     """Split a DDL file on ``;`` line ends, dropping ``--`` comment lines."""
     lines = [ln for ln in text.splitlines() if not ln.strip().startswith("--")]
@@ -68,7 +77,7 @@ def with_suffix(statement: str, suffix: str) -> str:
     return _OBJECT_NAME.sub(lambda m: m.group(1) + suffix, statement) if suffix else statement
 
 
-def apply_ddl(ch: ClickHouse, directory: Path = DDL_DIR, *, suffix: str = "") -> list[str]:
+def apply_ddl(ch: DdlTarget, directory: Path = DDL_DIR, *, suffix: str = "") -> list[str]:
     """Run every statement of every ``*.sql`` in name order; statements are idempotent.
 
     ``suffix`` creates a parallel set of objects (``events_replay``, ...) for replay.
@@ -298,7 +307,16 @@ class DriverClickHouse:
 
 
 def connect(settings: Settings) -> ClickHouse:
-    """The configured ClickHouse: a server when ``SOMAGENT_CLICKHOUSE_URL`` is set, else chDB."""
-    if settings.clickhouse_url:
-        return DriverClickHouse(settings.clickhouse_url)
+    """The configured ClickHouse: a server when ``SOMAGENT_CLICKHOUSE_URL`` is set, else chDB.
+
+    ``clickhouse://`` URLs use the native protocol (``DriverClickHouse``),
+    ``http(s)://`` URLs the HTTP interface (``HttpClickHouse``).
+    """
+    url = settings.clickhouse_url
+    if url and url.startswith(("http://", "https://")):
+        from somagent.analytics.client import HttpClickHouse
+
+        return HttpClickHouse(url)
+    if url:
+        return DriverClickHouse(url)
     return ChdbClickHouse(settings.clickhouse_path, settings.clickhouse_database)
