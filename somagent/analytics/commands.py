@@ -26,13 +26,22 @@ def serve_analytics(
     except SomagentError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
-    uvicorn.run(
-        create_app(settings, engine),
-        host="127.0.0.1",
-        port=port or settings.clickhouse_http_port,
-        log_level=loglevel,
-        access_log=False,
-    )
+    from somagent.serve.health import HealthServer, http_check
+
+    bound = port or settings.clickhouse_http_port
+    health = HealthServer.from_env("analytics")
+    health.add_check("http", http_check(f"http://127.0.0.1:{bound}/ping"))
+    health.start()
+    try:
+        uvicorn.run(
+            create_app(settings, engine),
+            host="127.0.0.1",
+            port=bound,
+            log_level=loglevel,
+            access_log=False,
+        )
+    finally:
+        health.close()
 
 
 def register(app: typer.Typer) -> None:

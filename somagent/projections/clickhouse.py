@@ -307,16 +307,16 @@ class DriverClickHouse:
 
 
 def connect(settings: Settings) -> ClickHouse:
-    """The configured ClickHouse: a server when ``SOMAGENT_CLICKHOUSE_URL`` is set, else chDB.
+    """This process's ClickHouse, as the service role (read-write).
 
-    ``clickhouse://`` URLs use the native protocol (``DriverClickHouse``),
-    ``http(s)://`` URLs the HTTP interface (``HttpClickHouse``).
+    ``clickhouse://`` URLs use a server's native protocol (``DriverClickHouse``);
+    ``http(s)://`` URLs a server's HTTP interface; with no URL, the analytics
+    service that owns this installation's chDB directory, over its HTTP interface
+    (``HttpClickHouse``). Only the analytics service opens chDB itself.
     """
     url = settings.clickhouse_url
-    if url and url.startswith(("http://", "https://")):
-        from somagent.analytics.client import HttpClickHouse
-
-        return HttpClickHouse(url)
-    if url:
+    if url and not url.startswith(("http://", "https://")):
         return DriverClickHouse(url)
-    return ChdbClickHouse(settings.clickhouse_path, settings.clickhouse_database)
+    from somagent.analytics.connect import analytics_client
+
+    return analytics_client(settings)

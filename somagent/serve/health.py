@@ -202,3 +202,22 @@ class LoopHeartbeat:
         if age_s > self.stall_s:
             return False, f"event loop blocked for {age_s:.1f}s"
         return True, ""
+
+
+def http_check(url: str, *, timeout_s: float = 2.0) -> Check:
+    """A check that GETs ``url`` (this process's own serving port) and wants a 2xx:
+    it proves the whole serving path, event loop included, answers."""
+    import urllib.error
+    import urllib.request
+
+    def check() -> tuple[bool, str]:
+        try:
+            with urllib.request.urlopen(url, timeout=timeout_s) as response:
+                status = int(response.status)
+        except urllib.error.HTTPError as exc:
+            status = int(exc.code)
+        except OSError as exc:
+            return False, f"{url} does not answer: {exc}"
+        return (200 <= status < 300), ("" if 200 <= status < 300 else f"{url} answered {status}")
+
+    return check
