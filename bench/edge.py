@@ -46,11 +46,11 @@ from confluent_kafka import Consumer, TopicPartition
 
 from somagent.api.tenants import create_tenant
 from somagent.config import Settings, load_settings
+from somagent.contract.ids import event_id
 from somagent.events.catalog import CONVERSATION
 from somagent.events.codec import EventCodec
 from somagent.events.envelope import make_event
 from somagent.events.examples import example_payloads
-from somagent.events.ids import event_id
 from somagent.events.kafka import EventProducer
 from somagent.events.registry import SchemaRegistry
 from somagent.events.schema_log import KafkaSchemaLog

@@ -19,10 +19,9 @@ from confluent_kafka import Consumer, TopicPartition
 from somagent.api.exceptions import LogUnavailable
 from somagent.api.tailer import LoggedEvent, decode_record, session_record_key
 from somagent.config import Settings
+from somagent.contract import names
 from somagent.events.catalog import CONVERSATION
 from somagent.events.codec import EventCodec
-
-TERMINAL = "TurnCompleted"
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +114,7 @@ class HistoryReader:
                     if item is None or item.turn != wanted.turn:
                         continue
                     found.append(item)
-                    if item.event.get("type") == TERMINAL:
+                    if item.event.get("type") == names.TURN_COMPLETED:
                         return found
             return found
         finally:

@@ -21,15 +21,16 @@ from collections.abc import AsyncIterator
 from somagent.api.context import EdgeContext
 from somagent.api.history import ReadRange
 from somagent.api.records import TurnRecord
-from somagent.api.sse import HEARTBEAT, SSE_NAMES, TERMINAL_TYPE, event_frame, retry_frame
+from somagent.api.sse import HEARTBEAT, SSE_NAMES, event_frame, retry_frame
 from somagent.api.tailer import LoggedEvent, Subscription
+from somagent.contract import names
 
 
 def _observe(ctx: EdgeContext, item: LoggedEvent, origin: bool) -> None:
     name = SSE_NAMES.get(str(item.event.get("type")), "")
     ctx.metrics.sse_events.labels(name).inc()
     ctx.metrics.event_delay.observe((time.perf_counter_ns() - item.received_ns) / 1e9)
-    if origin and item.event.get("type") == TERMINAL_TYPE:
+    if origin and item.event.get("type") == names.TURN_COMPLETED:
         duration_s = int(item.event["payload"].get("duration_ms", 0)) / 1000.0
         ctx.metrics.turn_duration.observe(duration_s)
         ctx.admission.served(duration_s)
@@ -65,14 +66,14 @@ async def turn_stream(
         last = record.offset if after is None else max(after, record.offset)
         for item in past:
             if item.offset <= last:
-                if item.event.get("type") == TERMINAL_TYPE:
+                if item.event.get("type") == names.TURN_COMPLETED:
                     return  # the client already saw the end
                 continue
             last = item.offset
             chunk = event_frame(item)
             if chunk is not None:
                 yield chunk
-            if item.event.get("type") == TERMINAL_TYPE:
+            if item.event.get("type") == names.TURN_COMPLETED:
                 return
         close_at_s = record.deadline_at_ms / 1000.0 + ctx.edge.stream_grace_s
         while True:
@@ -98,7 +99,7 @@ async def turn_stream(
                 if chunk is not None:
                     chunks.append(chunk)
                     sent.append(item)
-                if item.event.get("type") == TERMINAL_TYPE:
+                if item.event.get("type") == names.TURN_COMPLETED:
                     finished = True
                     break
             if chunks:

@@ -23,6 +23,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
 )
 
 from somagent.config import Settings
+from somagent.contract import names
 from somagent.events.exceptions import TopicAdminError, UnknownTopic
 
 CONVERSATION = "conversation.events"
@@ -98,37 +99,37 @@ _BY_NAME = {t.name: t for t in TOPICS}
 EVENT_TOPICS: dict[str, str] = {
     **dict.fromkeys(
         (
-            "SessionMinted",
-            "SessionExpired",
-            "TurnRequested",
-            "TurnCancelRequested",
-            "TurnRecalled",
-            "TurnPlanned",
-            "ToolCallRequested",
-            "ToolCallDelta",
-            "ToolCallCompleted",
-            "ToolCallFailed",
-            "TurnVerified",
-            "TurnAnswered",
-            "TurnFailed",
-            "TurnCompleted",
+            names.SESSION_MINTED,
+            names.SESSION_EXPIRED,
+            names.TURN_REQUESTED,
+            names.TURN_CANCEL_REQUESTED,
+            names.TURN_RECALLED,
+            names.TURN_PLANNED,
+            names.TOOL_CALL_REQUESTED,
+            names.TOOL_CALL_DELTA,
+            names.TOOL_CALL_COMPLETED,
+            names.TOOL_CALL_FAILED,
+            names.TURN_VERIFIED,
+            names.TURN_ANSWERED,
+            names.TURN_FAILED,
+            names.TURN_COMPLETED,
         ),
         CONVERSATION,
     ),
     **dict.fromkeys(
         (
-            "MemoryRememberRequested",
-            "MemoryRemembered",
-            "MemoryRememberRejected",
-            "CapsuleUploaded",
-            "CapsuleRevoked",
+            names.MEMORY_REMEMBER_REQUESTED,
+            names.MEMORY_REMEMBERED,
+            names.MEMORY_REMEMBER_REJECTED,
+            names.CAPSULE_UPLOADED,
+            names.CAPSULE_REVOKED,
         ),
         MEMORY,
     ),
-    "UsageRecorded": BILLING_USAGE,
-    "UsageWindowClosed": BILLING_LEDGER,
-    "GatewayRequestAudited": GATEWAY_AUDIT,
-    "PolicyDenied": GATEWAY_AUDIT,
+    names.USAGE_RECORDED: BILLING_USAGE,
+    names.USAGE_WINDOW_CLOSED: BILLING_LEDGER,
+    names.GATEWAY_REQUEST_AUDITED: GATEWAY_AUDIT,
+    names.POLICY_DENIED: GATEWAY_AUDIT,
 }
 
 

@@ -16,7 +16,7 @@ import re
 from typing import Any
 
 from somagent.config import Settings
-from somagent.events.envelope import plain
+from somagent.contract.envelope import plain
 from somagent.projections.chproj import TOPICS
 from somagent.projections.clickhouse import ClickHouse, connect
 from somagent.projections.exceptions import ReadOnlyViolation

@@ -23,6 +23,7 @@ from typing import Any
 
 import asyncpg
 
+from somagent.contract import names
 from somagent.events.catalog import BILLING_LEDGER, CONVERSATION
 from somagent.projections.model import (
     LEDGER_COLUMNS,
@@ -88,13 +89,13 @@ class PostgresProjector:
         sessions, expired, turn_events, ledger = [], [], [], []
         for rec in records:
             kind = rec.event["type"]
-            if kind == "SessionMinted":
+            if kind == names.SESSION_MINTED:
                 sessions.append(session_row(rec.event))
-            elif kind == "SessionExpired":
+            elif kind == names.SESSION_EXPIRED:
                 expired.append(
                     (as_uuid(rec.event["payload"]["session_id"]), as_datetime(rec.event["ts"]))
                 )
-            elif kind == "UsageWindowClosed":
+            elif kind == names.USAGE_WINDOW_CLOSED:
                 ledger.append(ledger_values(rec.event))
             elif rec.topic == CONVERSATION and turn_id_of(rec.event) is not None:
                 turn_events.append(rec.event)

@@ -21,9 +21,9 @@ from confluent_kafka import Consumer, Message, TopicPartition
 from fastavro import parse_schema, schemaless_reader
 
 from somagent.config import Settings
+from somagent.contract.envelope import plain
 from somagent.events.catalog import DEAD_LETTER
 from somagent.events.codec import HEADER_SIZE, MAGIC, EventCodec
-from somagent.events.envelope import plain
 from somagent.events.exceptions import DecodeError, Where
 from somagent.events.kafka import EventProducer, dead_letter_headers
 from somagent.events.schema_log import kafka_registry

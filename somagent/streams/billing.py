@@ -45,6 +45,8 @@ from somagent.billing.ledger import DEFAULT_RETENTION_US, LedgerBook, Usage, Win
 from somagent.billing.partition import ID_PREFIX, WINDOW_PREFIX, key_from_text
 from somagent.billing.pricebook import PriceBook, load_pricebook
 from somagent.config import Settings
+from somagent.contract import names
+from somagent.contract.envelope import plain
 from somagent.events.catalog import (
     BILLING_LEDGER,
     BILLING_USAGE,
@@ -54,7 +56,6 @@ from somagent.events.catalog import (
     key_for,
 )
 from somagent.events.codec import EventCodec
-from somagent.events.envelope import plain
 from somagent.events.exceptions import DecodeError, Where
 from somagent.events.kafka import (
     EVENT_TYPE_HEADER,
@@ -102,7 +103,7 @@ def usage_from_event(
     event: dict[str, Any], book: PriceBook, plan_for: Callable[[str], str | None]
 ) -> Usage | None:
     """The priced :class:`Usage` of a decoded ``UsageRecorded`` envelope (else None)."""
-    if event["type"] != "UsageRecorded":
+    if event["type"] != names.USAGE_RECORDED:
         return None
     p = event["payload"]
     tenant = str(event["tenant"])
@@ -294,7 +295,7 @@ class BillingWorker:
                     self.config.ledger_topic,
                     self.codec.encode(event),
                     key_for(BILLING_LEDGER, event),  # the catalog's ledger key
-                    headers=[(EVENT_TYPE_HEADER, b"UsageWindowClosed")],
+                    headers=[(EVENT_TYPE_HEADER, names.USAGE_WINDOW_CLOSED.encode())],
                 )
             self.rows_out += len(rows)
             changed = touched.get(partition, {})

@@ -29,6 +29,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from somagent.contract.ids import stable_id
 from somagent.memory.guard import RememberRequest
 from somagent.memory.recall import Recaller
 from somagent.memory.remember import MEMORY_REMEMBER_REQUESTED, requested_payload
@@ -37,7 +38,6 @@ from somagent.tools.broker import ToolBroker
 from somagent.tools.policy import SessionPolicy, decide
 from somagent.turns import events as ev
 from somagent.turns import machine as m
-from somagent.turns.ids import stable_id
 from somagent.turns.planner import Planner
 from somagent.turns.request import request_from_event
 from somagent.turns.state import Evidence, Step, TurnState, state_from_dict, state_to_dict

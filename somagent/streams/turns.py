@@ -23,6 +23,7 @@ from typing import Any
 
 import faust
 
+from somagent.contract import names
 from somagent.events.catalog import CONVERSATION
 from somagent.events.faust_codec import event_topic
 from somagent.streams.driver import TurnDriver
@@ -30,8 +31,6 @@ from somagent.streams.driver import TurnDriver
 log = logging.getLogger(__name__)
 
 PROGRESS_TABLE = "turn-progress"
-TURN_REQUESTED = "TurnRequested"
-TURN_CANCEL_REQUESTED = "TurnCancelRequested"
 
 
 class TableProgress:
@@ -65,9 +64,9 @@ def register_turns(app: faust.App, driver: TurnDriver, *, concurrency: int = 16)
     async def turns(stream: Any) -> None:
         async for envelope in stream:
             kind = envelope.get("type")
-            if kind == TURN_REQUESTED:
+            if kind == names.TURN_REQUESTED:
                 await driver.on_requested(envelope)
-            elif kind == TURN_CANCEL_REQUESTED:
+            elif kind == names.TURN_CANCEL_REQUESTED:
                 turn_id = str(envelope.get("turn") or envelope["payload"].get("turn_id"))
                 if not driver.on_cancel(turn_id):
                     driver.mark_cancelled(turn_id)

@@ -30,10 +30,10 @@ from somagent.api.context import EdgeContext
 from somagent.api.settings import EdgeSettings
 from somagent.api.tenants import create_tenant
 from somagent.config import Settings
+from somagent.contract.ids import event_id
 from somagent.events.codec import EventCodec
 from somagent.events.envelope import make_event
 from somagent.events.examples import example_payloads
-from somagent.events.ids import event_id
 from somagent.events.kafka import EventProducer
 from somagent.events.registry import SchemaRegistry
 from somagent.events.schema_log import KafkaSchemaLog

@@ -9,9 +9,9 @@ import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, Producer, TopicPartition
 
 from somagent.config import Settings
+from somagent.contract.envelope import plain
 from somagent.events.catalog import Topic, ensure_topics
 from somagent.events.codec import HEADER_SIZE, EventCodec
-from somagent.events.envelope import plain
 from somagent.events.examples import example_events
 from somagent.events.kafka import EventConsumer, Received, record_headers
 from somagent.events.schema_log import kafka_registry

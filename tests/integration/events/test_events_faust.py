@@ -10,9 +10,9 @@ import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, Producer, TopicPartition
 
 from somagent.config import Settings
+from somagent.contract.envelope import plain
 from somagent.events.catalog import Topic, ensure_topics
 from somagent.events.codec import EventCodec
-from somagent.events.envelope import plain
 from somagent.events.examples import example_events
 from somagent.events.faust_codec import event_topic, install_faust_codec, send_event
 from somagent.events.kafka import EventProducer, record_headers

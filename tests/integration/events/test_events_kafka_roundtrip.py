@@ -11,10 +11,10 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
 from fastavro import parse_schema, schemaless_reader
 
 from somagent.config import Settings
+from somagent.contract.envelope import plain
 from somagent.events import catalog, schemas, tracing
 from somagent.events.catalog import Topic, ensure_topics
 from somagent.events.codec import HEADER_SIZE, EventCodec
-from somagent.events.envelope import plain
 from somagent.events.examples import example_events
 from somagent.events.kafka import EventConsumer, EventProducer, Received, record_headers
 from somagent.events.schema_log import kafka_registry

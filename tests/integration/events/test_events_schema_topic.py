@@ -12,10 +12,10 @@ import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from somagent.config import Settings
+from somagent.contract.envelope import plain
 from somagent.events import schemas
 from somagent.events.catalog import SCHEMAS, Topic, ensure_topics
 from somagent.events.codec import EventCodec
-from somagent.events.envelope import plain
 from somagent.events.examples import example_events
 from somagent.events.kafka import EventConsumer, EventProducer, Received
 from somagent.events.registry import SchemaRegistry
