@@ -46,9 +46,9 @@ from somagent.config import Settings  # noqa: E402
 from somagent.events.codec import HEADER_SIZE, EventCodec  # noqa: E402
 from somagent.events.envelope import make_event  # noqa: E402
 from somagent.events.exceptions import NOWHERE  # noqa: E402
-from somagent.events.kafka import EventProducer  # noqa: E402
-from somagent.events.schema_log import kafka_registry  # noqa: E402
-from somagent.projections.source import PlainDecoder  # noqa: E402
+from somagent.events.plain import PlainDecoder  # noqa: E402
+from somagent.kafka.producer import EventProducer  # noqa: E402
+from somagent.kafka.schema_log import kafka_registry  # noqa: E402
 from somagent.stack.testing import throwaway_stack  # noqa: E402
 from somagent.streams.billing import BillingConfig, BillingWorker, usage_from_event  # noqa: E402
 

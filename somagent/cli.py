@@ -90,7 +90,7 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="print JSON")] =
 @app.command()
 def topics(as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False) -> None:
     """Create the catalog's topics if missing and show them with their live configuration."""
-    from somagent.events.catalog import describe_topics, ensure_topics
+    from somagent.kafka.admin import describe_topics, ensure_topics
 
     try:
         cfg = settings()

@@ -24,11 +24,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from somagent.api.context import EdgeContext
-from somagent.api.exceptions import LogUnavailable
 from somagent.api.problems import Problem
 from somagent.contract import names
 from somagent.events import tracing
 from somagent.events.envelope import make_event
+from somagent.kafka.exceptions import LogUnavailable
 from somagent.limits.exceptions import GuardUnavailable
 
 log = logging.getLogger(__name__)

@@ -21,7 +21,9 @@ from somagent.events import tracing
 from somagent.events.catalog import DEAD_LETTER, key_for
 from somagent.events.codec import EventCodec
 from somagent.events.exceptions import DecodeError, EventsError, Where
-from somagent.events.kafka import EVENT_TYPE_HEADER, EventProducer, Headers, dlq_headers
+from somagent.kafka.dead_letter import DeadRecord, dead_letter, headers_of
+from somagent.kafka.producer import EventProducer
+from somagent.kafka.records import EVENT_TYPE_HEADER
 
 log = logging.getLogger(__name__)
 
@@ -86,20 +88,16 @@ class EventTopic(faust.Topic):
             if cause is not None
             else DecodeError(f"{type(exc).__name__}: {exc}", where)
         )
-        log.error("dead-lettering undecodable record: %s", error)
         installed = installed_codec(self._codec_name())
         producer = installed.dead_letters
         if producer is None:
-            log.error("no dead-letter producer installed; record at %s is only logged", where)
+            log.error("no dead-letter producer installed; record at %s is only logged: %s",
+                      where, error)
             return
-        raw_headers: Any = message.headers or []
-        if isinstance(raw_headers, Mapping):
-            raw_headers = list(raw_headers.items())
-        original = [(str(k), v) for k, v in raw_headers if isinstance(v, bytes)]
-        where = Where(message.topic, message.partition, message.offset)
-        headers: Headers = [*dlq_headers(error.reason, str(error), where), *original]
-        producer.send_raw(installed.dead_letter_topic, message.value, message.key, headers)
-        producer.flush()
+        record = DeadRecord(where, message.key, message.value, headers_of(message.headers))
+        dead_letter(
+            producer, record, error.reason, str(error), topic=installed.dead_letter_topic
+        )
 
     def _codec_name(self) -> str:
         serializer = self.value_serializer

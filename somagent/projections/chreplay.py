@@ -25,8 +25,9 @@ from pathlib import Path
 from confluent_kafka import Message
 
 from somagent.events.codec import HEADER_SIZE, MAGIC
+from somagent.kafka.reader import LogReader
+from somagent.kafka.records import TopicPart
 from somagent.projections import chavro, chproj
-from somagent.projections.source import LogReader, TopicPart
 
 log = logging.getLogger(__name__)
 

@@ -25,6 +25,7 @@ import asyncpg
 
 from somagent.contract import names
 from somagent.events.catalog import BILLING_LEDGER, CONVERSATION
+from somagent.kafka.records import Record, TopicPart
 from somagent.projections.model import (
     LEDGER_COLUMNS,
     TURN_COLUMNS,
@@ -36,7 +37,6 @@ from somagent.projections.model import (
     session_row,
     turn_id_of,
 )
-from somagent.projections.source import Record, TopicPart
 
 TOPICS = (CONVERSATION, BILLING_LEDGER)
 TABLES = ("sessions", "turns", "usage_ledger")

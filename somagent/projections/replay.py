@@ -28,10 +28,13 @@ import asyncpg
 
 from somagent.config import Settings
 from somagent.events.codec import EventCodec
+from somagent.kafka.admin import end_offsets, partitions_of
+from somagent.kafka.reader import LogReader
+from somagent.kafka.records import TopicPart
+from somagent.kafka.schema_log import kafka_codec
 from somagent.projections import chavro, chproj, chreplay, postgres
 from somagent.projections.clickhouse import ClickHouse, connect
 from somagent.projections.exceptions import ProjectionError
-from somagent.projections.source import LogReader, TopicPart, end_offsets, make_codec, partitions_of
 
 SUFFIX = "_replay"
 Progress = Callable[[int, int], None]
@@ -117,10 +120,10 @@ async def replay_postgres(
         await proj.create_fresh_tables()
         reader = LogReader(
             settings,
-            make_codec(settings),
             parts,
             {},
             name=f"{live_name}{SUFFIX}",
+            codec=kafka_codec(settings),
             dead_letters=False,
         )
         loop = asyncio.get_running_loop()
@@ -197,7 +200,7 @@ def replay_clickhouse(
         ends = end_offsets(settings, parts)
     proj = chproj.ClickHouseProjector(ch, name=f"{live_name}{SUFFIX}", suffix=SUFFIX)
     proj.ensure_tables(fresh=True)
-    codec = make_codec(settings)
+    codec = kafka_codec(settings)
     started = time.monotonic()
     rows = _engine_rows(codec, ch.backend) if engine_decode is not False else None
     if engine_decode and rows is None:
@@ -274,7 +277,7 @@ def _replay_engine(
     progress: Progress | None,
 ) -> int:
     """One reader, no Avro decoding in Python; ClickHouse decodes (see :mod:`chreplay`)."""
-    reader = LogReader(settings, codec, parts, {}, name=proj.name, dead_letters=False)
+    reader = LogReader(settings, parts, {}, name=proj.name, codec=codec, dead_letters=False)
     inserter = chreplay.AvroInserter(proj, rows, reader)
     try:
         batches = chreplay.raw_batches(reader, chreplay.Splitter(codec.fingerprint, ends), ends)
@@ -327,7 +330,9 @@ def _bounded_batch(reader: LogReader, ends: dict[TopicPart, int]) -> list[Any]:
 def _serial_batches(
     settings: Settings, parts: list[TopicPart], ends: dict[TopicPart, int], name: str
 ) -> Iterator[Batch]:
-    reader = LogReader(settings, make_codec(settings), parts, {}, name=name, dead_letters=False)
+    reader = LogReader(
+        settings, parts, {}, name=name, codec=kafka_codec(settings), dead_letters=False
+    )
     try:
         while not reader.caught_up(ends):
             records = _bounded_batch(reader, ends)
@@ -342,7 +347,9 @@ def _decode_worker(
     """A replay process: read ``parts`` up to ``ends``, send column batches to ``queue``."""
     try:
         settings = Settings.model_validate_json(settings_json)
-        reader = LogReader(settings, make_codec(settings), parts, {}, name=name, dead_letters=False)
+        reader = LogReader(
+        settings, parts, {}, name=name, codec=kafka_codec(settings), dead_letters=False
+    )
         try:
             while not reader.caught_up(ends):
                 records = _bounded_batch(reader, ends)

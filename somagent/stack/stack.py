@@ -63,7 +63,7 @@ class Stack:
         ``platform`` also starts the application process (``somagent serve all``:
         edge, engine, billing, projectors) once the servers are ready.
         """
-        from somagent.events.catalog import ensure_topics
+        from somagent.kafka.admin import ensure_topics
 
         timings: dict[str, float] = {}
         t0 = time.monotonic()

@@ -31,40 +31,26 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import (
-    OFFSET_BEGINNING,
-    Consumer,
-    KafkaException,
-    Message,
-    Producer,
-    TopicPartition,
-)
+from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
-from somagent.billing.exceptions import BillingError, TooLate
+from somagent.billing.exceptions import TooLate
 from somagent.billing.ledger import DEFAULT_RETENTION_US, LedgerBook, Usage, WindowKey, WindowState
 from somagent.billing.partition import ID_PREFIX, WINDOW_PREFIX, key_from_text
 from somagent.billing.pricebook import PriceBook, load_pricebook
 from somagent.config import Settings
 from somagent.contract import names
 from somagent.contract.envelope import plain
-from somagent.events.catalog import (
-    BILLING_LEDGER,
-    BILLING_USAGE,
-    DEAD_LETTER,
-    Topic,
-    ensure_topics,
-    key_for,
-)
+from somagent.events.catalog import BILLING_LEDGER, BILLING_USAGE, Topic, key_for
 from somagent.events.codec import EventCodec
-from somagent.events.exceptions import DecodeError, Where
-from somagent.events.kafka import (
-    EVENT_TYPE_HEADER,
-    EventProducer,
-    dead_letter_headers,
-    dlq_headers,
-)
-from somagent.events.schema_log import kafka_registry, producer_config
-from somagent.projections.source import PlainDecoder
+from somagent.events.exceptions import DecodeError
+from somagent.events.plain import PlainDecoder
+from somagent.kafka.admin import ensure_topics
+from somagent.kafka.consumer import group_consumer
+from somagent.kafka.dead_letter import DeadRecord, dead_letter
+from somagent.kafka.producer import EventProducer
+from somagent.kafka.reader import LogReader
+from somagent.kafka.records import where_of
+from somagent.kafka.schema_log import kafka_registry
 
 log = logging.getLogger(__name__)
 
@@ -127,38 +113,15 @@ def read_changelog(
 ) -> list[tuple[bytes, bytes | None]]:
     """Every committed ``(key, value)`` record of one changelog partition, in order.
 
+    Transaction markers take offsets but are never delivered; the reader's
+    positions step over them, so the read ends at the high watermark.
+
     Raises:
-        BillingError: the read did not reach the partition's end within ``timeout_s``.
+        ReadError: the read did not reach the partition's end within ``timeout_s``.
     """
-    reader = Consumer(
-        {
-            "bootstrap.servers": settings.kafka_servers,
-            "group.id": f"{GROUP}-restore",
-            "enable.auto.commit": False,
-            "isolation.level": "read_committed",
-        }
-    )
-    out: list[tuple[bytes, bytes | None]] = []
+    reader = LogReader(settings, [(topic, partition)], {}, name=f"{GROUP}-restore")
     try:
-        low, high = reader.get_watermark_offsets(TopicPartition(topic, partition), timeout=30)
-        if high <= low:
-            return out
-        reader.assign([TopicPartition(topic, partition, OFFSET_BEGINNING)])
-        deadline = time.monotonic() + timeout_s
-        # Commit markers take offsets but are never delivered: follow the consumer's
-        # position, which steps over them, up to the high mark.
-        while True:
-            for msg in reader.consume(10_000, 0.5):
-                if msg.error() is None:
-                    out.append((msg.key() or b"", msg.value()))
-            position = reader.position([TopicPartition(topic, partition)])[0].offset
-            if position >= high:
-                return out
-            if time.monotonic() > deadline:
-                raise BillingError(
-                    f"restoring {topic} partition {partition} stalled at offset "
-                    f"{position} of {high}"
-                )
+        return [(msg.key() or b"", msg.value()) for msg in reader.read_to_end(timeout_s)]
     finally:
         reader.close()
 
@@ -184,32 +147,20 @@ class BillingWorker:
         self.usage_in = 0
         self.rows_out = 0
         ensure_topics(settings, [changelog_topic(settings, self.config.changelog_topic)])
-        self._producer = Producer(
-            producer_config(
-                settings,
-                **{
-                    "transactional.id": f"{self.config.group}-{self.config.worker_id}",
-                    "linger.ms": 2,
-                },
-            )
+        self._producer = EventProducer(
+            settings,
+            self.codec,
+            config={"linger.ms": 2},
+            transactional_id=f"{self.config.group}-{self.config.worker_id}",
         )
-        self._producer.init_transactions(30)
-        self._dlq = EventProducer(settings, self.codec)
-        self._consumer = Consumer(
-            {
-                "bootstrap.servers": settings.kafka_servers,
-                "group.id": self.config.group,
-                "enable.auto.commit": False,
-                "auto.offset.reset": "earliest",
-                "isolation.level": "read_committed",
-                "partition.assignment.strategy": "cooperative-sticky",
-            }
-        )
-        self._consumer.subscribe(
+        self._dlq = EventProducer(settings, self.codec)  # outside the transactions
+        self._consumer = group_consumer(
+            settings,
+            self.config.group,
             [self.config.usage_topic],
             on_assign=self._on_assign,
             on_revoke=self._on_revoke,
-            on_lost=self._on_revoke,
+            config={"partition.assignment.strategy": "cooperative-sticky"},
         )
 
     # -- state -------------------------------------------------------------
@@ -251,11 +202,10 @@ class BillingWorker:
         self._producer.begin_transaction()
         try:
             counted = self._process(messages, now_us)
-            self._producer.send_offsets_to_transaction(
+            self._producer.commit_transaction(
                 self._consumer.position(self._consumer.assignment()),
                 self._consumer.consumer_group_metadata(),
             )
-            self._producer.commit_transaction()
         except KafkaException:
             self._producer.abort_transaction()
             raise
@@ -291,11 +241,10 @@ class BillingWorker:
             rows = book.close_due(now_us)
             for row in rows:
                 event = row.envelope()
-                self._producer.produce(
-                    self.config.ledger_topic,
-                    self.codec.encode(event),
-                    key_for(BILLING_LEDGER, event),  # the catalog's ledger key
-                    headers=[(EVENT_TYPE_HEADER, names.USAGE_WINDOW_CLOSED.encode())],
+                self._producer.send(
+                    event,
+                    topic=self.config.ledger_topic,
+                    key=key_for(BILLING_LEDGER, event),  # the catalog's ledger key
                 )
             self.rows_out += len(rows)
             changed = touched.get(partition, {})
@@ -312,50 +261,38 @@ class BillingWorker:
         ids: dict[WindowKey, list[str]],
         evicted: list[tuple[WindowKey, set[str]]],
     ) -> None:
-        produce = self._producer.produce
         changelog = self.config.changelog_topic
+
+        def produce(value: bytes | None, key: bytes) -> None:
+            self._producer.send_raw(changelog, value, key, [], partition=partition)
+
         for key in keys:
             state = book.windows.get(key)
             if state is None:
                 continue
             text = key.text().encode()
-            produce(
-                changelog,
-                json.dumps(state.to_dict()).encode(),
-                WINDOW_PREFIX + text,
-                partition=partition,
-            )
+            produce(json.dumps(state.to_dict()).encode(), WINDOW_PREFIX + text)
             for event_id in ids.get(key, ()):
-                produce(changelog, text, ID_PREFIX + event_id.encode(), partition=partition)
+                produce(text, ID_PREFIX + event_id.encode())
         for key, gone_ids in evicted:
-            produce(changelog, None, WINDOW_PREFIX + key.text().encode(), partition=partition)
+            produce(None, WINDOW_PREFIX + key.text().encode())
             for event_id in gone_ids:
-                produce(changelog, None, ID_PREFIX + event_id.encode(), partition=partition)
+                produce(None, ID_PREFIX + event_id.encode())
 
     def _decode(self, msg: Message) -> Usage | None:
-        where = Where(str(msg.topic()), int(msg.partition() or 0), int(msg.offset() or 0))
         try:
-            event = self.decoder.decode(msg.value(), where)  # type: ignore[arg-type]
+            event = self.decoder.decode(msg.value(), where_of(msg))  # type: ignore[arg-type]
         except DecodeError as exc:
-            self._dead_letter(msg, exc.reason, str(exc), exc)
+            self._dead_letter(msg, exc.reason, str(exc))
             return None
         return usage_from_event(event, self.pricebook, self.plan_for)
 
-    def _dead_letter(
-        self, msg: Message, reason: str, detail: str, exc: DecodeError | None = None
-    ) -> None:
-        log.error("billing: dead-lettering %s: %s", reason, detail)
-        if exc is not None:
-            headers = dead_letter_headers(msg, exc)
-        else:
-            where = Where(str(msg.topic()), int(msg.partition() or 0), int(msg.offset() or 0))
-            headers = dlq_headers(reason, detail, where)
-        self._dlq.send_raw(DEAD_LETTER, msg.value(), msg.key(), headers)
-        self._dlq.flush()
+    def _dead_letter(self, msg: Message, reason: str, detail: str) -> None:
+        dead_letter(self._dlq, DeadRecord.of(msg), reason, detail)
 
     def close(self) -> None:
         self._consumer.close()
-        self._producer.flush(30)
+        self._producer.close()
         self._dlq.close()
 
 

@@ -37,19 +37,19 @@ from somagent.billing.ledger import LedgerRow, Usage
 from somagent.billing.partition import PartitionBook
 from somagent.billing.pricebook import PriceBook, load_pricebook
 from somagent.config import Settings
-from somagent.events.catalog import DEAD_LETTER, ensure_topics
 from somagent.events.codec import EventCodec
 from somagent.events.exceptions import DecodeError, Where
-from somagent.events.kafka import EventProducer, dlq_headers
-from somagent.events.schema_log import kafka_registry
-from somagent.projections.source import PlainDecoder
+from somagent.events.plain import PlainDecoder
+from somagent.kafka.admin import ensure_topics
+from somagent.kafka.dead_letter import DeadRecord, dead_letter, headers_of
+from somagent.kafka.producer import EventProducer
+from somagent.kafka.schema_log import kafka_registry
 from somagent.streams.billing import (
     BillingConfig,
     changelog_topic,
     read_changelog,
     usage_from_event,
 )
-from somagent.streams.sink import KafkaEventSink
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,6 @@ class BillingAgent:
         self.codec = EventCodec(kafka_registry(settings))
         self.decoder = PlainDecoder(self.codec)
         self.producer = EventProducer(self.settings, self.codec, config={"linger.ms": 1})
-        self.sink = KafkaEventSink(self.producer)
         self.parts: dict[int, PartitionBook] = {}
         self.usage_in = 0
         self.rows_out = 0
@@ -124,14 +123,15 @@ class BillingAgent:
             msg = event.message
             part = await self._partition(msg.partition)
             where = Where(msg.topic, msg.partition, msg.offset)
-            usage = self._decode(msg.value, msg.key, where)
+            record = DeadRecord(where, msg.key, msg.value, headers_of(msg.headers))
+            usage = await self._decode(record)
             if usage is None:
                 continue
             try:
                 if part.accept(usage, msg.offset):
                     self.usage_in += 1
             except TooLate as exc:
-                self._dead_letter(msg.value, msg.key, "too-late", str(exc), where)
+                await self._dead_letter(record, "too-late", str(exc))
         await self._commit(now_us)
 
     async def _partition(self, partition: int) -> PartitionBook:
@@ -165,7 +165,7 @@ class BillingAgent:
             rows[p] = part.close(now_us)
             records = part.records()
             if records:
-                writes.append(self.sink.publish_raw(self.changelog, records, p))
+                writes.append(self.producer.publish_raw(self.changelog, records, p))
         await asyncio.gather(*writes)  # state (with pending rows) before the rows themselves
         await self._send_rows(rows)
 
@@ -173,28 +173,26 @@ class BillingAgent:
         events = [r.envelope() for batch in rows.values() for r in batch]
         if not events:
             return
-        await self.sink.publish(events)
+        await self.producer.publish(events)
         for p, batch in rows.items():
             self.parts[p].confirm(batch)
             self.rows_out += len(batch)
 
-    def _decode(self, value: bytes | None, key: bytes | None, where: Where) -> Usage | None:
+    async def _decode(self, record: DeadRecord) -> Usage | None:
         try:
-            event = self.decoder.decode(value or b"", where)
+            event = self.decoder.decode(record.value or b"", record.where)
         except DecodeError as exc:
-            self._dead_letter(value, key, exc.reason, str(exc), where)
+            await self._dead_letter(record, exc.reason, str(exc))
             return None
         return usage_from_event(event, self.pricebook, self.plan_for)
 
-    def _dead_letter(
-        self, value: bytes | None, key: bytes | None, reason: str, detail: str, where: Where
-    ) -> None:
-        log.error("billing agent: dead-lettering %s: %s", reason, detail)
-        self.producer.send_raw(DEAD_LETTER, value, key, dlq_headers(reason, detail, where))
+    async def _dead_letter(self, record: DeadRecord, reason: str, detail: str) -> None:
+        # Acknowledged before the batch's input events are: never lost, never skipped.
+        await asyncio.to_thread(dead_letter, self.producer, record, reason, detail)
 
     def close(self) -> None:
-        self.sink.close()
         self.producer.close()
+
 
 
 def build_billing_app(

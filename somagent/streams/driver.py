@@ -47,9 +47,10 @@ log = logging.getLogger(__name__)
 
 
 class EventSink(Protocol):
-    """Appends envelopes (to ``catalog.topic_for(type)``); returns once acknowledged."""
+    """Appends envelopes (to ``catalog.topic_for(type)``); returns their positions once
+    acknowledged (:class:`somagent.kafka.producer.EventProducer`)."""
 
-    async def publish(self, events: Sequence[dict[str, Any]]) -> None: ...
+    async def publish(self, events: Sequence[dict[str, Any]]) -> Sequence[tuple[int, int]]: ...
 
 
 class ProgressStore(Protocol):

@@ -74,5 +74,4 @@ def run_platform(settings: Settings, *, loglevel: str = "info") -> None:
                 stopper()
             except Exception:  # report and keep stopping the others
                 log.exception("stopping %s failed", name)
-        worker.sink.close()
         worker.producer.close()

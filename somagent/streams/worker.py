@@ -20,14 +20,14 @@ import redis.asyncio as aioredis
 from somagent.billing.pricebook import load_pricebook
 from somagent.config import Settings
 from somagent.events.faust_codec import install_faust_codec
-from somagent.events.kafka import EventProducer, kafka_codec
+from somagent.kafka.producer import EventProducer
+from somagent.kafka.schema_log import kafka_codec
 from somagent.memory.runtime import MemoryRuntime
 from somagent.planners import make_planner
 from somagent.projections.clickhouse import ClickHouse, connect
 from somagent.streams.app import make_app
 from somagent.streams.driver import TurnDeps, TurnDriver
 from somagent.streams.memory import register_memory
-from somagent.streams.sink import KafkaEventSink
 from somagent.streams.turns import TableProgress, progress_table, register_turns
 from somagent.tools.broker import ToolBroker
 from somagent.tools.gates import RedisGate
@@ -47,7 +47,6 @@ class Worker:
     memory: MemoryRuntime
     producer: EventProducer
     clickhouse: ClickHouse
-    sink: KafkaEventSink
 
 
 def usage_prices(plan: str | None = None) -> ev.UsagePrices:
@@ -82,13 +81,11 @@ def build_worker(
     registry = ToolRegistry.with_builtins(recall=memory.recaller, clickhouse=ch)
     broker = ToolBroker(registry, idempotency=RedisIdempotencyStore(redis), gate=RedisGate(redis))
     deps = TurnDeps(planner=make_planner(), broker=broker, memory=memory, prices=usage_prices())
-    sink = KafkaEventSink(producer)
-    driver = TurnDriver(deps, sink, TableProgress(progress_table(app, settings.topic_partitions)))
+    progress = TableProgress(progress_table(app, settings.topic_partitions))
+    driver = TurnDriver(deps, producer, progress)
     register_turns(app, driver, concurrency=concurrency)
-    register_memory(app, memory, sink)
-    return Worker(
-        app=app, driver=driver, memory=memory, producer=producer, clickhouse=ch, sink=sink
-    )
+    register_memory(app, memory, producer)
+    return Worker(app=app, driver=driver, memory=memory, producer=producer, clickhouse=ch)
 
 
 def run_faust(app: faust.App, *, loglevel: str = "info", services: Any = ()) -> None:

@@ -9,8 +9,8 @@ from billing_helpers import FaustBilling
 
 from somagent.config import Settings
 from somagent.events.codec import EventCodec
-from somagent.events.kafka import EventProducer
-from somagent.events.schema_log import kafka_registry
+from somagent.kafka.producer import EventProducer
+from somagent.kafka.schema_log import kafka_registry
 from somagent.projections.run import ProjectorThreads
 from somagent.streams.billing import BillingConfig, BillingThread
 

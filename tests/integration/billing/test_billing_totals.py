@@ -26,7 +26,7 @@ from somagent.billing.pricebook import cents_half_up, load_pricebook
 from somagent.billing.windows import MINUTE_US, window_start
 from somagent.config import Settings
 from somagent.events.envelope import make_event
-from somagent.events.kafka import EventProducer
+from somagent.kafka.producer import EventProducer
 from somagent.projections.clickhouse import connect
 from somagent.projections.run import ProjectorThreads
 from somagent.stack.wait import until

@@ -8,7 +8,8 @@ import pytest
 
 from somagent.config import Settings
 from somagent.events import catalog
-from somagent.events.catalog import Topic, describe_topics, ensure_topics
+from somagent.events.catalog import Topic
+from somagent.kafka.admin import describe_topics, ensure_topics
 
 pytestmark = pytest.mark.integration
 

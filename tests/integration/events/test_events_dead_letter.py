@@ -6,16 +6,19 @@ import time
 import uuid
 
 import pytest
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, Producer, TopicPartition
+from confluent_kafka import Message
 
 from somagent.config import Settings
 from somagent.contract.envelope import plain
-from somagent.events.catalog import Topic, ensure_topics
+from somagent.events.catalog import Topic
 from somagent.events.codec import HEADER_SIZE, EventCodec
 from somagent.events.examples import example_events
-from somagent.events.kafka import EventConsumer, Received, record_headers
-from somagent.events.schema_log import kafka_registry
-from somagent.stack.wait import until
+from somagent.kafka.admin import ensure_topics
+from somagent.kafka.consumer import EventConsumer
+from somagent.kafka.producer import EventProducer
+from somagent.kafka.reader import LogReader
+from somagent.kafka.records import Received, record_headers
+from somagent.kafka.schema_log import kafka_registry
 
 pytestmark = pytest.mark.integration
 
@@ -35,10 +38,10 @@ def test_bad_records_are_dead_lettered_and_the_loop_continues(settings: Settings
         "unknown-fingerprint": valid[0][:2] + b"\xde\xad\xbe\xef\x00\x00\x00\x01" + valid[0][10:],
     }
     order = [valid[0], *bad.values(), valid[1]]
-    raw = Producer({"bootstrap.servers": settings.kafka_servers})
+    raw = EventProducer(settings)
     for i, value in enumerate(order):
-        raw.produce(source, value=value, key=f"k{i}".encode())
-    assert raw.flush(30) == 0
+        raw.send_raw(source, value, f"k{i}".encode(), [])
+    raw.flush(30)
 
     consumer = EventConsumer(
         settings, codec, group_id=f"g-{uuid.uuid4()}", topics=[source], dead_letter_topic=dlq
@@ -70,16 +73,8 @@ def test_bad_records_are_dead_lettered_and_the_loop_continues(settings: Settings
 
 
 def read_all(settings: Settings, topic: str, count: int) -> list[Message]:
-    consumer = Consumer({"bootstrap.servers": settings.kafka_servers, "group.id": "t-dlq"})
-    consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
-    got: list[Message] = []
-
-    def more() -> bool:
-        msg = consumer.poll(0.5)
-        if msg is not None and msg.error() is None:
-            got.append(msg)
-        return len(got) >= count
-
-    until(more, timeout_s=60, what=f"{count} dead letters on {topic}")
-    consumer.close()
-    return got
+    reader = LogReader(settings, [(topic, 0)], {}, name="t-dlq", config={})
+    try:
+        return reader.take(count)
+    finally:
+        reader.close()

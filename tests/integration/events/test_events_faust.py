@@ -7,36 +7,31 @@ from typing import Any
 
 import faust
 import pytest
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, Producer, TopicPartition
+from confluent_kafka import Message
 
 from somagent.config import Settings
 from somagent.contract.envelope import plain
-from somagent.events.catalog import Topic, ensure_topics
+from somagent.events.catalog import Topic
 from somagent.events.codec import EventCodec
 from somagent.events.examples import example_events
 from somagent.events.faust_codec import event_topic, install_faust_codec, send_event
-from somagent.events.kafka import EventProducer, record_headers
-from somagent.events.schema_log import kafka_registry
-from somagent.stack.wait import until, until_async
+from somagent.kafka.admin import ensure_topics
+from somagent.kafka.producer import EventProducer
+from somagent.kafka.reader import LogReader
+from somagent.kafka.records import record_headers
+from somagent.kafka.schema_log import kafka_registry
+from somagent.stack.wait import until_async
 from somagent.streams.app import make_app
 
 pytestmark = pytest.mark.integration
 
 
 def read(settings: Settings, topic: str, count: int) -> list[Message]:
-    consumer = Consumer({"bootstrap.servers": settings.kafka_servers, "group.id": "t-faust"})
-    consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
-    got: list[Message] = []
-
-    def more() -> bool:
-        msg = consumer.poll(0.5)
-        if msg is not None and msg.error() is None:
-            got.append(msg)
-        return len(got) >= count
-
-    until(more, timeout_s=60, what=f"{count} records on {topic}")
-    consumer.close()
-    return got
+    reader = LogReader(settings, [(topic, 0)], {}, name="t-faust", config={})
+    try:
+        return reader.take(count)
+    finally:
+        reader.close()
 
 
 async def test_faust_agent_relays_envelopes(settings: Settings) -> None:
@@ -51,12 +46,12 @@ async def test_faust_agent_relays_envelopes(settings: Settings) -> None:
     install_faust_codec(codec, dead_letters=EventProducer(settings, codec), dead_letter_topic=dlq)
 
     events = example_events(41)[:3]
-    raw = Producer({"bootstrap.servers": settings.kafka_servers})
-    raw.produce(src, value=codec.encode(events[0]), key=b"a")
-    raw.produce(src, value=b"garbage that is not an event", key=b"bad")
-    raw.produce(src, value=codec.encode(events[1]), key=b"b")
-    raw.produce(src, value=codec.encode(events[2]), key=b"c")
-    assert raw.flush(30) == 0
+    raw = EventProducer(settings)
+    raw.send_raw(src, codec.encode(events[0]), b"a", [])
+    raw.send_raw(src, b"garbage that is not an event", b"bad", [])
+    raw.send_raw(src, codec.encode(events[1]), b"b", [])
+    raw.send_raw(src, codec.encode(events[2]), b"c", [])
+    raw.flush(30)
 
     # Faust creates its data directory without parents.
     (settings.home_dir / "faust").mkdir(parents=True, exist_ok=True)

@@ -7,18 +7,21 @@ import time
 import uuid
 
 import pytest
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
+from confluent_kafka import Message
 from fastavro import parse_schema, schemaless_reader
 
 from somagent.config import Settings
 from somagent.contract.envelope import plain
 from somagent.events import catalog, schemas, tracing
-from somagent.events.catalog import Topic, ensure_topics
+from somagent.events.catalog import Topic
 from somagent.events.codec import HEADER_SIZE, EventCodec
 from somagent.events.examples import example_events
-from somagent.events.kafka import EventConsumer, EventProducer, Received, record_headers
-from somagent.events.schema_log import kafka_registry
-from somagent.stack.wait import until
+from somagent.kafka.admin import ensure_topics
+from somagent.kafka.consumer import EventConsumer
+from somagent.kafka.producer import EventProducer
+from somagent.kafka.reader import LogReader
+from somagent.kafka.records import Received, record_headers
+from somagent.kafka.schema_log import kafka_registry
 
 pytestmark = pytest.mark.integration
 
@@ -30,23 +33,11 @@ def fresh_topic(settings: Settings, prefix: str, partitions: int = 1) -> str:
 
 
 def read_raw(settings: Settings, topic: str, count: int) -> list[Message]:
-    consumer = Consumer(
-        {"bootstrap.servers": settings.kafka_servers, "group.id": f"raw-{uuid.uuid4()}"}
-    )
-    consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
-    got: list[Message] = []
-
-    def more() -> bool:
-        msg = consumer.poll(0.5)
-        if msg is not None and msg.error() is None:
-            got.append(msg)
-        return len(got) >= count
-
+    reader = LogReader(settings, [(topic, 0)], {}, name=f"raw-{uuid.uuid4()}", config={})
     try:
-        until(more, timeout_s=60, what=f"{count} records on {topic}")
+        return reader.take(count)
     finally:
-        consumer.close()
-    return got
+        reader.close()
 
 
 def test_every_record_type_round_trips_byte_exact(settings: Settings) -> None:

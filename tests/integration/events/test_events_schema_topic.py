@@ -9,17 +9,20 @@ import uuid
 from typing import Any
 
 import pytest
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from somagent.config import Settings
 from somagent.contract.envelope import plain
 from somagent.events import schemas
-from somagent.events.catalog import SCHEMAS, Topic, ensure_topics
+from somagent.events.catalog import SCHEMAS, Topic
 from somagent.events.codec import EventCodec
 from somagent.events.examples import example_events
-from somagent.events.kafka import EventConsumer, EventProducer, Received
 from somagent.events.registry import SchemaRegistry
-from somagent.events.schema_log import KafkaSchemaLog, kafka_registry
+from somagent.kafka.admin import ensure_topics
+from somagent.kafka.consumer import EventConsumer
+from somagent.kafka.producer import EventProducer
+from somagent.kafka.reader import LogReader
+from somagent.kafka.records import Received
+from somagent.kafka.schema_log import KafkaSchemaLog, kafka_registry
 from somagent.stack.wait import until
 
 pytestmark = pytest.mark.integration
@@ -54,18 +57,17 @@ def drain(consumer: EventConsumer, count: int) -> list[Received]:
 def test_writer_schema_is_published_keyed_by_fingerprint(settings: Settings) -> None:
     v2 = evolved(f"published_{uuid.uuid4().hex[:8]}")
     codec = EventCodec(SchemaRegistry(KafkaSchemaLog(settings)), writer=v2)
-    consumer = Consumer({"bootstrap.servers": settings.kafka_servers, "group.id": "t-schemas"})
-    consumer.assign([TopicPartition(SCHEMAS, 0, OFFSET_BEGINNING)])
+    reader = LogReader(settings, [(SCHEMAS, 0)], {}, name="t-schemas", config={})
     found: dict[str, str] = {}
 
     def seen() -> bool:
-        msg = consumer.poll(0.5)
-        if msg is not None and msg.error() is None and msg.key() is not None:
-            found[msg.key().decode()] = (msg.value() or b"").decode()  # type: ignore[union-attr]
+        for msg in reader.messages(500, 0.5):
+            if msg.key() is not None:
+                found[msg.key().decode()] = (msg.value() or b"").decode()  # type: ignore[union-attr]
         return codec.fingerprint.hex() in found
 
     until(seen, timeout_s=60, what="the v2 schema on the schemas topic")
-    consumer.close()
+    reader.close()
     stored = json.loads(found[codec.fingerprint.hex()])
     assert schemas.fingerprint(stored) == codec.fingerprint
 

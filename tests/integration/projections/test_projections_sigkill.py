@@ -23,9 +23,9 @@ import pytest
 from projection_helpers import PopulatedLog, database
 
 from somagent.config import Settings
+from somagent.kafka.admin import end_offsets, partitions_of
 from somagent.projections import chproj, postgres
 from somagent.projections.replay import replay_postgres
-from somagent.projections.source import end_offsets, partitions_of
 from somagent.stack.wait import until
 
 pytestmark = pytest.mark.integration

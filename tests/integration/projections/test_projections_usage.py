@@ -16,8 +16,8 @@ from somagent.billing.windows import MINUTE_US
 from somagent.config import Settings
 from somagent.events.codec import EventCodec
 from somagent.events.envelope import make_event
-from somagent.events.kafka import EventProducer
-from somagent.events.schema_log import kafka_registry
+from somagent.kafka.producer import EventProducer
+from somagent.kafka.schema_log import kafka_registry
 from somagent.limits.budget import RedisTokenBudget
 from somagent.projections.run import ProjectorThreads
 from somagent.projections.usage import BadUsageQuery, usage_for

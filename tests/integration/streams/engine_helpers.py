@@ -13,13 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Consumer, TopicPartition
-
 from somagent.config import Settings
 from somagent.events.catalog import CONVERSATION, MEMORY
 from somagent.events.codec import EventCodec
 from somagent.events.envelope import make_event
-from somagent.events.kafka import EventProducer, kafka_codec
+from somagent.kafka.admin import commit_offsets, end_offsets, partitions_of
+from somagent.kafka.producer import EventProducer
+from somagent.kafka.reader import LogReader
+from somagent.kafka.schema_log import kafka_codec
 from somagent.stack.exceptions import StackTimeout
 from somagent.stack.wait import until
 
@@ -60,25 +61,8 @@ class WorkerProcess:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def _seed_group_offsets(self) -> None:
-        consumer = Consumer(
-            {
-                "bootstrap.servers": self.settings.kafka_servers,
-                "group.id": self.group,
-                "enable.auto.commit": False,
-            }
-        )
-        try:
-            ends = []
-            for topic in self.topics:
-                meta = consumer.list_topics(topic, timeout=30).topics[topic]
-                for partition in meta.partitions:
-                    _, high = consumer.get_watermark_offsets(
-                        TopicPartition(topic, partition), timeout=30
-                    )
-                    ends.append(TopicPartition(topic, partition, high))
-            consumer.commit(offsets=ends, asynchronous=False)
-        finally:
-            consumer.close()
+        ends = end_offsets(self.settings, partitions_of(self.settings, self.topics))
+        commit_offsets(self.settings, self.group, ends)
 
     def start(self) -> None:
         if not self._seeded:
@@ -194,16 +178,12 @@ class Client:
     ) -> list[dict[str, Any]]:
         """The engine's events of the turn (deduped by event id, in log order) up to
         ``until_type``; the request itself is left out."""
-        consumer = Consumer(
-            {
-                "bootstrap.servers": self.settings.kafka_servers,
-                "group.id": f"reader-{uuid.uuid4()}",
-                "enable.auto.commit": False,
-            }
+        where = (CONVERSATION, handle.partition)
+        reader = LogReader(
+            self.settings, [where], {where: handle.offset}, name=f"t-{uuid.uuid4()}", config={}
         )
-        consumer.assign([TopicPartition(CONVERSATION, handle.partition, handle.offset)])
         done, seen = self._read(
-            consumer,
+            reader,
             lambda e: str(e.get("turn")) == handle.turn_id and e["type"] != "TurnRequested",
             lambda found: any(e["type"] == until_type for e in found),
             timeout_s,
@@ -217,27 +197,25 @@ class Client:
 
     def _read(
         self,
-        consumer: Consumer,
+        reader: LogReader,
         keep: Callable[[dict[str, Any]], bool],
         done: Callable[[list[dict[str, Any]]], bool],
         timeout_s: float,
     ) -> tuple[bool, list[dict[str, Any]]]:
-        """Poll ``consumer`` (closed afterwards) until ``done`` holds for the events ``keep``
+        """Read with ``reader`` (closed afterwards) until ``done`` holds for the events ``keep``
         accepted so far (deduped by event id, in log order) or ``timeout_s`` passes."""
         found: dict[str, dict[str, Any]] = {}
         deadline = time.monotonic() + timeout_s
         try:
             while time.monotonic() < deadline:
-                msg = consumer.poll(0.5)
-                if msg is None or msg.error() is not None:
-                    continue
-                event = self.codec.decode(msg.value())
-                if keep(event):
-                    found.setdefault(str(event["event_id"]), event)
-                    if done(list(found.values())):
-                        return True, list(found.values())
+                for msg in reader.messages(500, 0.5):
+                    event = self.codec.decode(msg.value())
+                    if keep(event):
+                        found.setdefault(str(event["event_id"]), event)
+                        if done(list(found.values())):
+                            return True, list(found.values())
         finally:
-            consumer.close()
+            reader.close()
         return False, list(found.values())
 
     def events_on(
@@ -250,17 +228,10 @@ class Client:
         timeout_s: float = 60.0,
     ) -> list[dict[str, Any]]:
         """Events of ``handle``'s turn (or tenant) on another topic, from its beginning."""
-        consumer = Consumer(
-            {
-                "bootstrap.servers": self.settings.kafka_servers,
-                "group.id": f"reader-{uuid.uuid4()}",
-                "enable.auto.commit": False,
-                "auto.offset.reset": "earliest",
-            }
-        )
-        consumer.subscribe([topic])
+        parts = partitions_of(self.settings, [topic])
+        reader = LogReader(self.settings, parts, {}, name=f"t-{uuid.uuid4()}", config={})
         done, found = self._read(
-            consumer,
+            reader,
             lambda e: str(e.get("turn")) == handle.turn_id or str(e["tenant"]) == handle.tenant,
             lambda found: sum(e["type"] == until_type for e in found) >= count,
             timeout_s,
