@@ -56,7 +56,7 @@ from somagent.kafka.producer import EventProducer
 from somagent.kafka.schema_log import KafkaSchemaLog
 from somagent.stack.process import free_port
 from somagent.stack.stack import Stack
-from somagent.stack.wait import until
+from somagent.wait import until
 
 SCRIPT = ("TurnRecalled", "TurnPlanned", "ToolCallRequested", "ToolCallDelta", "ToolCallDelta",
           "ToolCallCompleted", "TurnVerified", "TurnAnswered", "TurnCompleted")

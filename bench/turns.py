@@ -84,7 +84,7 @@ from somagent.kafka.admin import end_offsets, partitions_of
 from somagent.kafka.clients import producer_config
 from somagent.kafka.reader import LogReader
 from somagent.kafka.schema_log import kafka_registry
-from somagent.stack.wait import until
+from somagent.wait import until
 
 LEVELS = (1, 16, 64)
 HOPS_LOG_SPAN = 4

@@ -12,7 +12,7 @@ from somagent.api.auth import api_key_tenant
 from somagent.api.bodies import MINT_REQUEST, read_json
 from somagent.api.call import PRODUCER, Call, endpoint
 from somagent.api.problems import Problem
-from somagent.api.tokens import mint
+from somagent.api.session_tokens import mint
 from somagent.contract import names
 from somagent.contract.ids import session_event_id
 from somagent.events.envelope import make_event

@@ -28,9 +28,9 @@ from somagent.api.call import PRODUCER, Call, endpoint
 from somagent.api.context import EdgeContext
 from somagent.api.problems import Problem, throttled
 from somagent.api.records import TurnRecord
+from somagent.api.session_tokens import SessionClaims
 from somagent.api.sse import MEDIA_TYPE, parse_position
-from somagent.api.streams import read_past, turn_stream
-from somagent.api.tokens import SessionClaims
+from somagent.api.turn_stream import read_past, turn_stream
 from somagent.contract import names
 from somagent.contract.ids import event_id
 from somagent.events.envelope import make_event, now_us

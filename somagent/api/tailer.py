@@ -30,8 +30,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import Message
-
 from somagent.config import Settings
 from somagent.events.catalog import CONVERSATION, key_for
 from somagent.events.codec import EventCodec
@@ -39,7 +37,7 @@ from somagent.events.exceptions import DecodeError
 from somagent.kafka.admin import partitions_of
 from somagent.kafka.exceptions import TopicAdminError
 from somagent.kafka.reader import LOW_LATENCY, LogReader
-from somagent.kafka.records import where_of
+from somagent.kafka.records import Message, where_of
 
 log = logging.getLogger(__name__)
 

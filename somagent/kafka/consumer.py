@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, TypeAlias
 
 from confluent_kafka import Consumer, Message, TopicPartition
 
@@ -34,6 +34,8 @@ from somagent.kafka.records import Received, record_headers, where_of
 
 log = logging.getLogger(__name__)
 
+#: A consumer-group member as :func:`group_consumer` returns it (for annotations).
+GroupConsumer: TypeAlias = Consumer
 Rebalance = Callable[[Consumer, list[TopicPartition]], None]
 
 

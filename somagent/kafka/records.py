@@ -5,7 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import Message
+# The client's own types, for annotations outside this package (which never imports
+# confluent_kafka itself: an import-linter contract keeps the client in this layer).
+from confluent_kafka import KafkaException as KafkaException
+from confluent_kafka import Message as Message
+from confluent_kafka import TopicPartition as TopicPartition
 
 from somagent.events import tracing
 from somagent.events.exceptions import Where

@@ -22,11 +22,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from confluent_kafka import Message
-
 from somagent.events.codec import HEADER_SIZE, MAGIC
 from somagent.kafka.reader import LogReader
-from somagent.kafka.records import TopicPart
+from somagent.kafka.records import Message, TopicPart
 from somagent.projections import chavro, chproj
 
 log = logging.getLogger(__name__)

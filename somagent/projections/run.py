@@ -26,11 +26,11 @@ from typing import Any
 
 import asyncpg
 
-from somagent.billing.budget import LedgerTotal, reconcile
 from somagent.config import Settings, load_settings
 from somagent.kafka.admin import partitions_of
 from somagent.kafka.reader import LogReader
 from somagent.kafka.schema_log import kafka_codec
+from somagent.limits.budget import LedgerTotal, reconcile
 from somagent.projections import chproj, postgres
 from somagent.projections.clickhouse import ClickHouse, connect
 

@@ -23,7 +23,7 @@ from somagent.kafka.admin import admin_client
 from somagent.stack import process
 from somagent.stack.component import ComponentStatus
 from somagent.stack.exceptions import StackError, Unreachable
-from somagent.stack.wait import until
+from somagent.wait import until
 
 KAFKA_VERSION = "3.9.1"
 INFRA = Path(__file__).resolve().parents[2] / "infra" / "kafka"

@@ -19,10 +19,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from somagent.config import Settings
+from somagent.serve.readiness import readiness
 from somagent.stack.component import ComponentStatus
 from somagent.stack.engines import ClickHouseEngine, QdrantEngine
 from somagent.stack.kafka import Kafka
-from somagent.stack.platform import Platform, readiness
+from somagent.stack.platform import Platform
 from somagent.stack.postgres import Postgres
 from somagent.stack.redis_server import Redis
 

@@ -39,7 +39,7 @@ from somagent.kafka.producer import EventProducer
 from somagent.kafka.reader import LogReader
 from somagent.kafka.schema_log import KafkaSchemaLog
 from somagent.stack.process import free_port
-from somagent.stack.wait import until
+from somagent.wait import until
 
 
 @dataclass

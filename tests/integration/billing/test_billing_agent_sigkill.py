@@ -24,7 +24,7 @@ from somagent.billing.windows import MINUTE_US, window_start
 from somagent.config import Settings
 from somagent.kafka.producer import EventProducer
 from somagent.projections.run import ProjectorThreads
-from somagent.stack.wait import until
+from somagent.wait import until
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,9 @@ from typing import Any
 
 import pytest
 
+from somagent.billing.state import BillingConfig
 from somagent.billing.windows import MINUTE_US, window_start
+from somagent.billing.worker import BillingWorker
 from somagent.config import Settings
 from somagent.events.catalog import Topic
 from somagent.events.codec import EventCodec
@@ -21,7 +23,6 @@ from somagent.kafka.admin import end_offsets, ensure_topics, partitions_of
 from somagent.kafka.producer import EventProducer
 from somagent.kafka.reader import LogReader
 from somagent.kafka.schema_log import kafka_registry
-from somagent.streams.billing import BillingConfig, BillingWorker
 
 pytestmark = pytest.mark.integration
 

@@ -24,7 +24,7 @@ from somagent.projections import chproj
 from somagent.projections.clickhouse import DriverClickHouse, connect
 from somagent.projections.run import ProjectorThreads
 from somagent.stack.process import free_port
-from somagent.stack.wait import until
+from somagent.wait import until
 
 pytestmark = pytest.mark.integration
 

@@ -1,7 +1,7 @@
 """The Faust ``turns`` agent: reads ``conversation.events``, drives each requested turn.
 
 Thin by design: decode (the Avro Faust codec), hand the envelope to the
-:class:`~somagent.streams.driver.TurnDriver`, which runs the pure machine.
+:class:`~somagent.engine.driver.TurnDriver`, which runs the pure machine.
 
 * ``TurnRequested`` → the turn is driven to its end inside the agent, so the
   record's offset is acknowledged (and committed, gap-free) only once the turn
@@ -24,9 +24,9 @@ from typing import Any
 import faust
 
 from somagent.contract import names
+from somagent.engine.driver import TurnDriver
+from somagent.engine.faust_codec import event_topic
 from somagent.events.catalog import CONVERSATION
-from somagent.events.faust_codec import event_topic
-from somagent.streams.driver import TurnDriver
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ idempotency and gates, Qdrant for memory, ClickHouse for the ``sql`` tool) into
 the pure turn machine. ``run_worker`` runs it in the foreground under Faust's
 worker (SIGTERM/SIGINT stop it cleanly). ``somagent serve all`` adds the edge,
 the billing worker and the projectors to the same process (see
-:mod:`somagent.streams.platform`).
+:mod:`somagent.serve.platform`).
 """
 
 from __future__ import annotations
@@ -17,18 +17,18 @@ from typing import Any
 import faust
 import redis.asyncio as aioredis
 
-from somagent.billing.pricebook import load_pricebook
+from somagent.billing.pricebook_file import load_pricebook
 from somagent.config import Settings
-from somagent.events.faust_codec import install_faust_codec
+from somagent.engine.app import make_app
+from somagent.engine.driver import TurnDeps, TurnDriver
+from somagent.engine.faust_codec import install_faust_codec
+from somagent.engine.memory import register_memory
+from somagent.engine.turns import TableProgress, progress_table, register_turns
 from somagent.kafka.producer import EventProducer
 from somagent.kafka.schema_log import kafka_codec
 from somagent.memory.runtime import MemoryRuntime
 from somagent.planners import make_planner
 from somagent.projections.clickhouse import ClickHouse, connect
-from somagent.streams.app import make_app
-from somagent.streams.driver import TurnDeps, TurnDriver
-from somagent.streams.memory import register_memory
-from somagent.streams.turns import TableProgress, progress_table, register_turns
 from somagent.tools.broker import ToolBroker
 from somagent.tools.gates import RedisGate
 from somagent.tools.idempotency import RedisIdempotencyStore

@@ -29,10 +29,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from somagent.contract import names
+from somagent.contract.envelope import Envelope
 from somagent.contract.ids import stable_id
 from somagent.memory.guard import RememberRequest
 from somagent.memory.recall import Recaller
-from somagent.memory.remember import MEMORY_REMEMBER_REQUESTED, requested_payload
+from somagent.memory.remember import requested_payload
 from somagent.memory.runtime import MemoryRuntime
 from somagent.tools.broker import ToolBroker
 from somagent.tools.policy import SessionPolicy, decide
@@ -267,22 +269,19 @@ class TurnDriver:
                 reason="turn",
             ),
         )
-        await self.sink.publish(
-            [
-                {
-                    "event_id": request_id,
-                    "type": MEMORY_REMEMBER_REQUESTED,
-                    "ts": now_ms() * 1000,
-                    "tenant": state.tenant,
-                    "session": state.session_id,
-                    "turn": state.turn_id,
-                    "trace_id": state.trace_id,
-                    "seq": state.seq,
-                    "producer": ev.PRODUCER,
-                    "payload": payload,
-                }
-            ]
+        requested = Envelope(
+            event_id=request_id,
+            type=names.MEMORY_REMEMBER_REQUESTED,
+            ts=now_ms() * 1000,
+            tenant=state.tenant,
+            session=state.session_id,
+            turn=state.turn_id,
+            trace_id=state.trace_id,
+            seq=state.seq,
+            producer=ev.PRODUCER,
+            payload=payload,
         )
+        await self.sink.publish([requested.to_dict()])
         size = len(str(payload.get("text", "")).encode("utf-8"))
         return m.on_remembered(
             state, [str(payload.get("memory_id", ""))], size, now_ms(), self.deps.timeouts

@@ -35,7 +35,10 @@ from faust.types import TP, EventT
 from somagent.billing.exceptions import TooLate
 from somagent.billing.ledger import LedgerRow, Usage
 from somagent.billing.partition import PartitionBook
-from somagent.billing.pricebook import PriceBook, load_pricebook
+from somagent.billing.pricebook import PriceBook
+from somagent.billing.pricebook_file import load_pricebook
+from somagent.billing.state import BillingConfig, changelog_topic, read_changelog
+from somagent.billing.usage import usage_from_event
 from somagent.config import Settings
 from somagent.events.codec import EventCodec
 from somagent.events.exceptions import DecodeError, Where
@@ -44,12 +47,6 @@ from somagent.kafka.admin import ensure_topics
 from somagent.kafka.dead_letter import DeadRecord, dead_letter, headers_of
 from somagent.kafka.producer import EventProducer
 from somagent.kafka.schema_log import kafka_registry
-from somagent.streams.billing import (
-    BillingConfig,
-    changelog_topic,
-    read_changelog,
-    usage_from_event,
-)
 
 log = logging.getLogger(__name__)
 
@@ -203,7 +200,7 @@ def build_billing_app(
     changelog: str = CHANGELOG,
 ) -> tuple[faust.App, BillingAgent]:
     """A Faust app (consumer group = ``config.group``) running only the billing agent."""
-    from somagent.streams.app import make_app
+    from somagent.engine.app import make_app
 
     config = config or BillingConfig()
     app = make_app(settings, app_id=config.group)

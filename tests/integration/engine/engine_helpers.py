@@ -17,12 +17,12 @@ from somagent.config import Settings
 from somagent.events.catalog import CONVERSATION, MEMORY
 from somagent.events.codec import EventCodec
 from somagent.events.envelope import make_event
+from somagent.exceptions import DeadlineExceeded
 from somagent.kafka.admin import commit_offsets, end_offsets, partitions_of
 from somagent.kafka.producer import EventProducer
 from somagent.kafka.reader import LogReader
 from somagent.kafka.schema_log import kafka_codec
-from somagent.stack.exceptions import StackTimeout
-from somagent.stack.wait import until
+from somagent.wait import until
 
 
 class WorkerProcess:
@@ -190,7 +190,7 @@ class Client:
         )
         if done:
             return seen
-        raise StackTimeout(
+        raise DeadlineExceeded(
             f"turn {handle.turn_id}: no {until_type} within {timeout_s}s; saw "
             f"{[e['type'] for e in seen]}"
         )
@@ -238,7 +238,7 @@ class Client:
         )
         if done:
             return found
-        raise StackTimeout(f"turn {handle.turn_id}: fewer than {count} {until_type} on {topic}")
+        raise DeadlineExceeded(f"turn {handle.turn_id}: fewer than {count} {until_type} on {topic}")
 
     def close(self) -> None:
         self.producer.close()
@@ -257,10 +257,10 @@ def wait_for_worker(client: Client, worker: WorkerProcess, timeout_s: float = 12
         handle = client.request("What is 1 + 1?", tools=("calc",))
         try:
             return bool(client.events(handle, timeout_s=5.0))
-        except StackTimeout:
+        except DeadlineExceeded:
             return False
 
     try:
         until(done, timeout_s=timeout_s, what="the worker to finish a probe turn")
-    except StackTimeout as exc:
+    except DeadlineExceeded as exc:
         raise AssertionError(f"{exc}\n{worker.tail()}") from exc

@@ -11,17 +11,17 @@ from confluent_kafka import Message
 
 from somagent.config import Settings
 from somagent.contract.envelope import plain
+from somagent.engine.app import make_app
+from somagent.engine.faust_codec import event_topic, install_faust_codec, send_event
 from somagent.events.catalog import Topic
 from somagent.events.codec import EventCodec
 from somagent.events.examples import example_events
-from somagent.events.faust_codec import event_topic, install_faust_codec, send_event
 from somagent.kafka.admin import ensure_topics
 from somagent.kafka.producer import EventProducer
 from somagent.kafka.reader import LogReader
 from somagent.kafka.records import record_headers
 from somagent.kafka.schema_log import kafka_registry
-from somagent.stack.wait import until_async
-from somagent.streams.app import make_app
+from somagent.wait import until_async
 
 pytestmark = pytest.mark.integration
 

@@ -18,9 +18,10 @@ import asyncpg
 import httpx
 
 from somagent.config import Settings
-from somagent.stack.exceptions import StackError
-from somagent.stack.platform import readiness
-from somagent.stack.wait import until
+from somagent.exceptions import DeadlineExceeded
+from somagent.serve.exceptions import DemoError
+from somagent.serve.readiness import readiness
+from somagent.wait import until
 
 
 def _sha(text: str) -> str:
@@ -51,8 +52,8 @@ def wait_ready(settings: Settings, timeout_s: float = 120.0) -> None:
 def run_demo(settings: Settings, text: str) -> None:
     try:
         wait_ready(settings)
-    except StackError as exc:
-        raise StackError(f"{exc}; is the platform running? (`somagent up`)") from exc
+    except DeadlineExceeded as exc:
+        raise DemoError(f"{exc}; is the platform running? (`somagent up`)") from exc
     tenant, api_key = asyncio.run(_tenant(settings))
     base = settings.api_url
     with httpx.Client(base_url=base, timeout=60) as client:
@@ -80,7 +81,7 @@ def run_demo(settings: Settings, text: str) -> None:
             print(f"# {response.status_code} X-Turn-Id: {response.headers.get('x-turn-id')}")
             if response.status_code != 200:
                 print(response.read().decode())
-                raise StackError(f"turn was refused with {response.status_code}")
+                raise DemoError(f"turn was refused with {response.status_code}")
             for line in response.iter_lines():
                 print(line, flush=True)
         # Remember is asynchronous (guard, then projector); wait until recall sees it.

@@ -21,12 +21,13 @@ from typing import Any
 
 import faust
 
+from somagent.contract import names
+from somagent.contract.envelope import Envelope
+from somagent.engine.driver import EventSink
+from somagent.engine.faust_codec import event_topic
 from somagent.events.catalog import MEMORY
 from somagent.events.envelope import now_us
-from somagent.events.faust_codec import event_topic
-from somagent.memory.remember import MEMORY_REMEMBER_REQUESTED
 from somagent.memory.runtime import MemoryRuntime
-from somagent.streams.driver import EventSink
 
 log = logging.getLogger(__name__)
 
@@ -35,24 +36,21 @@ async def handle_memory_event(
     memory: MemoryRuntime, sink: EventSink, envelope: dict[str, Any], position: tuple[int, int]
 ) -> None:
     """Decide a request or project a decision (see the module doc)."""
-    if envelope.get("type") == MEMORY_REMEMBER_REQUESTED:
+    if envelope.get("type") == names.MEMORY_REMEMBER_REQUESTED:
         event_id, kind, payload = await asyncio.to_thread(memory.decider.decide_event, envelope)
-        await sink.publish(
-            [
-                {
-                    "event_id": event_id,
-                    "type": kind,
-                    "ts": now_us(),
-                    "tenant": envelope["tenant"],
-                    "session": envelope.get("session"),
-                    "turn": envelope.get("turn"),
-                    "trace_id": envelope["trace_id"],
-                    "seq": int(envelope.get("seq") or 0),
-                    "producer": "memory-guard",
-                    "payload": payload,
-                }
-            ]
+        decided = Envelope(
+            event_id=event_id,
+            type=kind,
+            ts=now_us(),
+            tenant=envelope["tenant"],
+            session=envelope.get("session"),
+            turn=envelope.get("turn"),
+            trace_id=envelope["trace_id"],
+            seq=int(envelope.get("seq") or 0),
+            producer="memory-guard",
+            payload=payload,
         )
+        await sink.publish([decided.to_dict()])
         return
     await asyncio.to_thread(memory.projector.apply, envelope, position)
 

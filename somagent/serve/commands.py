@@ -18,7 +18,7 @@ def _settings() -> Settings:
 
 def serve_worker(loglevel: Annotated[str, typer.Option(help="log level")] = "info") -> None:
     """The Faust turn engine and memory agent (more workers share the partitions)."""
-    from somagent.streams.worker import run_worker
+    from somagent.serve.worker import run_worker
 
     run_worker(_settings(), loglevel=loglevel)
 
@@ -44,9 +44,10 @@ def serve_billing(
     settings = _settings()
     chosen = engine or settings.billing_engine
     if chosen == "faust":
-        from somagent.streams.billing import BillingConfig, tenant_plans
-        from somagent.streams.billing_agent import build_billing_app
-        from somagent.streams.worker import run_faust
+        from somagent.billing.agent import build_billing_app
+        from somagent.billing.plans import tenant_plans
+        from somagent.billing.state import BillingConfig
+        from somagent.serve.worker import run_faust
 
         config = BillingConfig(group=group) if group else BillingConfig()
         app, agent = build_billing_app(settings, config, plan_for=tenant_plans(settings))
@@ -55,7 +56,7 @@ def serve_billing(
         finally:
             agent.close()
     elif chosen == "transactional":
-        from somagent.streams.billing import run_billing
+        from somagent.billing.worker import run_billing
 
         run_billing(settings)
     else:
@@ -65,7 +66,7 @@ def serve_billing(
 
 def serve_all(loglevel: Annotated[str, typer.Option(help="log level")] = "info") -> None:
     """Every role in one process: edge, engine, memory, billing, projectors."""
-    from somagent.streams.platform import run_platform
+    from somagent.serve.platform import run_platform
 
     run_platform(_settings(), loglevel=loglevel)
 
@@ -76,7 +77,7 @@ def demo(
     ),
 ) -> None:
     """Run a real turn against the running platform and print its SSE stream."""
-    from somagent.streams.demo import run_demo
+    from somagent.serve.demo import run_demo
 
     try:
         run_demo(_settings(), text)

@@ -6,7 +6,12 @@ import pytest
 
 from somagent.exceptions import ConfigError
 from somagent.planners import OpenAICompatPlanner, PlannerSettings, make_planner
-from somagent.planners.tokens import ApproxCounter, TiktokenCounter, TokenCounter, default_counter
+from somagent.planners.token_count import (
+    ApproxCounter,
+    TiktokenCounter,
+    TokenCounter,
+    default_counter,
+)
 from somagent.turns.planner import DeterministicPlanner
 
 

@@ -6,11 +6,11 @@ import pytest
 from faust.serializers import codecs
 
 from somagent.contract.envelope import plain
+from somagent.engine.faust_codec import CODEC_NAME, AvroEventCodec, install_faust_codec
 from somagent.events import schemas
 from somagent.events.codec import EventCodec
 from somagent.events.examples import example_events
 from somagent.events.exceptions import ContractError, EventsError
-from somagent.events.faust_codec import CODEC_NAME, AvroEventCodec, install_faust_codec
 from somagent.events.registry import SchemaRegistry
 
 

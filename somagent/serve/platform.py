@@ -16,7 +16,7 @@ from typing import Any
 
 from somagent.config import Settings
 from somagent.projections.clickhouse import connect
-from somagent.streams.worker import build_worker, run_faust
+from somagent.serve.worker import build_worker, run_faust
 
 log = logging.getLogger(__name__)
 
@@ -49,9 +49,10 @@ class EdgeThread:
 
 def run_platform(settings: Settings, *, loglevel: str = "info") -> None:
     """Run every role in this process until SIGTERM/SIGINT."""
+    from somagent.billing.agent import BillingAgent
+    from somagent.billing.plans import tenant_plans
+    from somagent.billing.worker import BillingThread
     from somagent.projections.run import ProjectorThreads
-    from somagent.streams.billing import BillingThread, tenant_plans
-    from somagent.streams.billing_agent import BillingAgent
 
     worker = build_worker(settings, clickhouse=connect(settings))
     billing: BillingThread | BillingAgent

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from somagent.api.keys import KeyRing, ensure_keys, rotate, thumbprint
 from somagent.api.problems import Problem
-from somagent.api.tokens import mint, verify
+from somagent.api.session_tokens import mint, verify
 
 
 def _b64(data: bytes) -> str:

@@ -23,7 +23,7 @@ from somagent.kafka.producer import EventProducer
 from somagent.kafka.reader import LogReader
 from somagent.kafka.records import Received
 from somagent.kafka.schema_log import KafkaSchemaLog, kafka_registry
-from somagent.stack.wait import until
+from somagent.wait import until
 
 pytestmark = pytest.mark.integration
 

@@ -18,7 +18,7 @@ APP_ID = "somagent"
 
 
 def make_app(settings: Settings, *, app_id: str | None = None) -> faust.App:
-    """A Faust app for ``settings``; agents are attached by ``somagent.streams`` modules."""
+    """A Faust app for ``settings``; agents are attached by ``somagent.engine`` modules."""
     app_id = app_id or settings.worker_app_id
     (settings.home_dir / "faust").mkdir(parents=True, exist_ok=True)
     servers = ";".join(f"kafka://{s}" for s in settings.kafka_servers.split(","))

@@ -1,13 +1,13 @@
 """The transactional billing worker: ``billing.usage`` → one-minute windows → ``billing.ledger``.
 
-The alternative to the Faust ``billing`` agent (:mod:`somagent.streams.billing_agent`,
+The alternative to the Faust ``billing`` agent (:mod:`somagent.billing.agent`,
 the default; ``SOMAGENT_BILLING_ENGINE=transactional`` selects this one), about
 seven times faster here. Thin by design: decode, call the pure
 :class:`~somagent.billing.ledger.LedgerBook` (one per input partition), emit its
 rows. It is a confluent-kafka consumer loop with **Kafka transactions**: each
 batch's ledger rows, its window-state changelog records and its input offsets
 commit atomically (read-process-write exactly once), which Faust's
-``exactly_once`` does not reliably give (see ``somagent.streams.app``).
+``exactly_once`` does not reliably give (see ``somagent.engine.app``).
 
 State: every window's totals/revision and every counted usage id live in the
 compacted topic ``billing.windows.changelog`` (partition = input partition). On
@@ -26,105 +26,29 @@ from __future__ import annotations
 import json
 import logging
 import time
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
-
-from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
 from somagent.billing.exceptions import TooLate
-from somagent.billing.ledger import DEFAULT_RETENTION_US, LedgerBook, Usage, WindowKey, WindowState
+from somagent.billing.ledger import LedgerBook, Usage, WindowKey, WindowState
 from somagent.billing.partition import ID_PREFIX, WINDOW_PREFIX, key_from_text
-from somagent.billing.pricebook import PriceBook, load_pricebook
+from somagent.billing.plans import tenant_plans
+from somagent.billing.pricebook import PriceBook
+from somagent.billing.pricebook_file import load_pricebook
+from somagent.billing.state import BillingConfig, changelog_topic, read_changelog
+from somagent.billing.usage import usage_from_event
 from somagent.config import Settings
-from somagent.contract import names
-from somagent.contract.envelope import plain
-from somagent.events.catalog import BILLING_LEDGER, BILLING_USAGE, Topic, key_for
+from somagent.events.catalog import BILLING_LEDGER, key_for
 from somagent.events.codec import EventCodec
 from somagent.events.exceptions import DecodeError
 from somagent.events.plain import PlainDecoder
 from somagent.kafka.admin import ensure_topics
-from somagent.kafka.consumer import group_consumer
+from somagent.kafka.consumer import GroupConsumer, group_consumer
 from somagent.kafka.dead_letter import DeadRecord, dead_letter
 from somagent.kafka.producer import EventProducer
-from somagent.kafka.reader import LogReader
-from somagent.kafka.records import where_of
+from somagent.kafka.records import KafkaException, Message, TopicPartition, where_of
 from somagent.kafka.schema_log import kafka_registry
 
 log = logging.getLogger(__name__)
-
-CHANGELOG = "billing.windows.changelog"
-GROUP = "somagent-billing"
-
-
-def changelog_topic(settings: Settings, name: str = CHANGELOG, owner: str = "billing") -> Topic:
-    """A compacted window-state topic, one partition per input partition."""
-    return Topic(
-        name,
-        "w|window key or i|usage id",
-        f"{owner} window state (compacted)",
-        partitions=settings.topic_partitions,
-        cleanup_policy="compact",
-    )
-
-
-@dataclass
-class BillingConfig:
-    """Worker settings: grace period (s), wall-clock closing, state retention (µs),
-    batch size, consumer group, and the topics (the catalog's by default)."""
-
-    grace_s: float = 10.0
-    wall_clock: bool = True
-    retention_us: int = DEFAULT_RETENTION_US
-    batch: int = 5000
-    group: str = GROUP
-    usage_topic: str = BILLING_USAGE
-    ledger_topic: str = BILLING_LEDGER
-    changelog_topic: str = CHANGELOG
-    worker_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
-
-
-def usage_from_event(
-    event: dict[str, Any], book: PriceBook, plan_for: Callable[[str], str | None]
-) -> Usage | None:
-    """The priced :class:`Usage` of a decoded ``UsageRecorded`` envelope (else None)."""
-    if event["type"] != names.USAGE_RECORDED:
-        return None
-    p = event["payload"]
-    tenant = str(event["tenant"])
-    occurred = p["occurred_at"]
-    return Usage(
-        str(event["event_id"]),
-        tenant,
-        str(p["agent"]),
-        None if event["session"] is None else str(event["session"]),
-        occurred if isinstance(occurred, int) else int(plain(occurred)),
-        int(p["tokens"]),
-        int(p["tool_calls"]),
-        int(p["storage_bytes"]),
-        int(p["egress_bytes"]),
-        book.usage_cost_picocents(p, plan_for(tenant)),
-    )
-
-
-def read_changelog(
-    settings: Settings, topic: str, partition: int, *, timeout_s: float = 300.0
-) -> list[tuple[bytes, bytes | None]]:
-    """Every committed ``(key, value)`` record of one changelog partition, in order.
-
-    Transaction markers take offsets but are never delivered; the reader's
-    positions step over them, so the read ends at the high watermark.
-
-    Raises:
-        ReadError: the read did not reach the partition's end within ``timeout_s``.
-    """
-    reader = LogReader(settings, [(topic, partition)], {}, name=f"{GROUP}-restore")
-    try:
-        return [(msg.key() or b"", msg.value()) for msg in reader.read_to_end(timeout_s)]
-    finally:
-        reader.close()
-
 
 class BillingWorker:
     """One member of the billing consumer group; call :meth:`step` in a loop."""
@@ -165,11 +89,11 @@ class BillingWorker:
 
     # -- state -------------------------------------------------------------
 
-    def _on_assign(self, consumer: Consumer, parts: list[TopicPartition]) -> None:
+    def _on_assign(self, consumer: GroupConsumer, parts: list[TopicPartition]) -> None:
         for tp in parts:
             self.books[tp.partition] = self._restore(tp.partition)
 
-    def _on_revoke(self, consumer: Consumer, parts: list[TopicPartition]) -> None:
+    def _on_revoke(self, consumer: GroupConsumer, parts: list[TopicPartition]) -> None:
         for tp in parts:
             self.books.pop(tp.partition, None)
 
@@ -321,51 +245,6 @@ def run_billing(
         worker.close()
 
 
-def tenant_plans(settings: Settings, refresh_s: float = 30.0) -> Callable[[str], str | None]:
-    """tenant id → plan from Postgres ``tenants``, refreshed every ``refresh_s`` seconds."""
-    import asyncio
-    from concurrent.futures import ThreadPoolExecutor
-
-    import asyncpg
-
-    cache: dict[str, str] = {}
-    loaded = [0.0]
-
-    async def fetch() -> dict[str, str]:
-        conn = await asyncpg.connect(settings.postgres_dsn)
-        try:
-            return {
-                str(r["tenant_id"]): r["plan"]
-                for r in await conn.fetch("SELECT tenant_id, plan FROM tenants")
-            }
-        finally:
-            await conn.close()
-
-    def plan_for(tenant: str) -> str | None:
-        if time.monotonic() - loaded[0] > refresh_s:
-            try:
-                # Its own thread and loop: callers may run inside an event loop (Faust).
-                with ThreadPoolExecutor(1) as pool:
-                    cache.update(pool.submit(asyncio.run, fetch()).result(timeout=10))
-            except Exception as exc:
-                log.warning("billing: cannot refresh tenant plans from Postgres: %s", exc)
-            loaded[0] = time.monotonic()
-        return cache.get(tenant)
-
-    return plan_for
-
-
-def main() -> None:
-    from somagent.config import load_settings
-
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    run_billing(load_settings())
-
-
-if __name__ == "__main__":
-    main()
-
-
 class BillingThread:
     """One billing worker in a background thread (``somagent up``, tests); ``stop()`` joins."""
 
@@ -396,3 +275,14 @@ class BillingThread:
         self.thread.join(timeout_s)
         if self.errors:
             raise self.errors[0]
+
+
+def main() -> None:
+    from somagent.config import load_settings
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    run_billing(load_settings())
+
+
+if __name__ == "__main__":
+    main()
