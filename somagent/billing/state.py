@@ -59,8 +59,5 @@ def read_changelog(
     Raises:
         ReadError: the read did not reach the partition's end within ``timeout_s``.
     """
-    reader = LogReader(settings, [(topic, partition)], {}, name=f"{GROUP}-restore")
-    try:
+    with LogReader(settings, [(topic, partition)], {}, name=f"{GROUP}-restore") as reader:
         return [(msg.key() or b"", msg.value()) for msg in reader.read_to_end(timeout_s)]
-    finally:
-        reader.close()

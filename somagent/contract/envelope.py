@@ -18,24 +18,9 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final
+from typing import Any
 
 Event = dict[str, Any]
-
-#: The envelope's fields, in schema order.
-FIELDS: Final = (
-    "event_id",
-    "type",
-    "ts",
-    "tenant",
-    "session",
-    "turn",
-    "trace_id",
-    "seq",
-    "producer",
-    "payload",
-)
-
 
 @dataclass(frozen=True)
 class Envelope:

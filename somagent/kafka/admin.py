@@ -148,11 +148,8 @@ def end_offsets(
     settings: Settings, parts: Iterable[TopicPart], timeout_s: float = 30.0
 ) -> dict[TopicPart, int]:
     """The high watermark (next offset to be written) of each partition."""
-    reader = LogReader(settings, parts, None, name="meta", config={})
-    try:
+    with LogReader(settings, parts, None, name="meta", config={}) as reader:
         return {tp: high for tp, (_, high) in reader.watermarks(timeout_s).items()}
-    finally:
-        reader.close()
 
 
 def topic_metadata(settings: Settings, topic: str, timeout_s: float) -> tuple[int, int]:

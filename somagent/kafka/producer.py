@@ -36,7 +36,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from confluent_kafka import KafkaError, Message, Producer, TopicPartition
@@ -157,18 +157,12 @@ class EventProducer:
         return both
 
     def encode(
-        self,
-        event: Mapping[str, Any],
-        *,
-        topic: str | None = None,
-        key: bytes | None = None,
-        traceparent: str | None = None,
-        headers: Iterable[tuple[str, bytes]] = (),
+        self, event: Mapping[str, Any], *, topic: str | None = None, key: bytes | None = None
     ) -> tuple[str, bytes, bytes, Headers]:
         """``(topic, value, key, headers)`` of ``event`` as :meth:`send` writes it.
 
         The topic defaults to ``catalog.topic_for(type)``, the key to the catalog's
-        key for that topic, ``traceparent`` to a new span in the event's ``trace_id``.
+        key for that topic; ``traceparent`` is a new span in the event's ``trace_id``.
 
         Raises:
             EncodeError: the event does not fit the writer schema or its trace id is bad.
@@ -178,7 +172,7 @@ class EventProducer:
         name = topic or topic_for(str(event["type"]))
         value = self.codec.encode(event)
         try:
-            parent = traceparent or tracing.format_traceparent(str(event["trace_id"]))
+            parent = tracing.format_traceparent(str(event["trace_id"]))
         except ValueError as exc:
             raise EncodeError(
                 f"{event['type']} event {event.get('event_id')}: trace_id must be 32 lowercase "
@@ -187,7 +181,6 @@ class EventProducer:
         record_headers: Headers = [
             (tracing.HEADER, parent.encode()),
             (EVENT_TYPE_HEADER, str(event["type"]).encode()),
-            *headers,
         ]
         return name, value, key if key is not None else key_for(name, event), record_headers
 
@@ -197,15 +190,11 @@ class EventProducer:
         *,
         topic: str | None = None,
         key: bytes | None = None,
-        traceparent: str | None = None,
-        headers: Iterable[tuple[str, bytes]] = (),
         on_delivery: Delivery | None = None,
     ) -> None:
         """Queue ``event`` (see :meth:`encode`); delivery failures are raised by :meth:`flush`."""
-        name, value, record_key, record_headers = self.encode(
-            event, topic=topic, key=key, traceparent=traceparent, headers=headers
-        )
-        self._produce(name, value, record_key, record_headers, self._queued(on_delivery))
+        name, value, record_key, headers = self.encode(event, topic=topic, key=key)
+        self._produce(name, value, record_key, headers, self._queued(on_delivery))
 
     def send_raw(
         self,

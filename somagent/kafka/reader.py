@@ -59,6 +59,7 @@ class LogReader:
 
     ``positions=None`` leaves the reader unassigned until :meth:`assign` or
     :meth:`seek_to_end`. ``codec`` is needed only to decode (:meth:`batch`).
+    A context manager: leaving the ``with`` block closes it.
     """
 
     def __init__(
@@ -241,3 +242,9 @@ class LogReader:
         self._consumer.close()
         if self._dlq is not None:
             self._dlq.close()
+
+    def __enter__(self) -> LogReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -27,11 +27,8 @@ pytestmark = pytest.mark.integration
 
 
 def read(settings: Settings, topic: str, count: int) -> list[Message]:
-    reader = LogReader(settings, [(topic, 0)], {}, name="t-faust", config={})
-    try:
+    with LogReader(settings, [(topic, 0)], {}, name="t-faust", config={}) as reader:
         return reader.take(count)
-    finally:
-        reader.close()
 
 
 async def test_faust_agent_relays_envelopes(settings: Settings) -> None:

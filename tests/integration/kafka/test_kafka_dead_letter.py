@@ -73,8 +73,5 @@ def test_bad_records_are_dead_lettered_and_the_loop_continues(settings: Settings
 
 
 def read_all(settings: Settings, topic: str, count: int) -> list[Message]:
-    reader = LogReader(settings, [(topic, 0)], {}, name="t-dlq", config={})
-    try:
+    with LogReader(settings, [(topic, 0)], {}, name="t-dlq", config={}) as reader:
         return reader.take(count)
-    finally:
-        reader.close()

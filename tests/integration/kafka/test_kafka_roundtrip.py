@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import time
 import uuid
+from typing import Any
 
 import pytest
 from confluent_kafka import Message
@@ -33,21 +34,24 @@ def fresh_topic(settings: Settings, prefix: str, partitions: int = 1) -> str:
 
 
 def read_raw(settings: Settings, topic: str, count: int) -> list[Message]:
-    reader = LogReader(settings, [(topic, 0)], {}, name=f"raw-{uuid.uuid4()}", config={})
-    try:
+    with LogReader(settings, [(topic, 0)], {}, name=f"raw-{uuid.uuid4()}", config={}) as reader:
         return reader.take(count)
-    finally:
-        reader.close()
 
 
-def test_every_record_type_round_trips_byte_exact(settings: Settings) -> None:
-    topic = fresh_topic(settings, "roundtrip")
+def appended(settings: Settings, prefix: str, seed: int) -> tuple[str, EventCodec, list[Any]]:
+    """A fresh topic holding ``example_events(seed)``, sent and flushed; and the codec."""
+    topic = fresh_topic(settings, prefix)
     codec = EventCodec(kafka_registry(settings))
     producer = EventProducer(settings, codec)
-    events = example_events(11)
+    events = example_events(seed)
     for event in events:
         producer.send(event, topic=topic)
     producer.flush()
+    return topic, codec, events
+
+
+def test_every_record_type_round_trips_byte_exact(settings: Settings) -> None:
+    topic, codec, events = appended(settings, "roundtrip", 11)
 
     parsed = parse_schema(schemas.envelope_schema())
     raw = read_raw(settings, topic, len(events))
@@ -85,13 +89,7 @@ def test_producer_routes_and_keys_per_catalog(settings: Settings) -> None:
 
 
 def test_event_consumer_reads_in_order_and_acks(settings: Settings) -> None:
-    topic = fresh_topic(settings, "consumer")
-    codec = EventCodec(kafka_registry(settings))
-    producer = EventProducer(settings, codec)
-    events = example_events(13)
-    for event in events:
-        producer.send(event, topic=topic)
-    producer.flush()
+    topic, codec, events = appended(settings, "consumer", 13)
 
     group = f"g-{uuid.uuid4()}"
     consumer = EventConsumer(settings, codec, group_id=group, topics=[topic])

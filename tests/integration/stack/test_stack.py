@@ -51,13 +51,9 @@ def test_kafka_produce_consume_round_trip(settings: Settings) -> None:
     producer = EventProducer(settings)
     partition, offset = producer.deliver_raw(topic, b"round-trip:" + marker, marker, [])
     producer.close()
-    reader = LogReader(
-        settings, [(topic, partition)], {(topic, partition): offset}, name="t-stack", config={}
-    )
-    try:
+    where = (topic, partition)
+    with LogReader(settings, [where], {where: offset}, name="t-stack", config={}) as reader:
         (msg,) = reader.take(1, timeout_s=30)
-    finally:
-        reader.close()
     assert msg.value() == b"round-trip:" + marker
 
 
