@@ -208,7 +208,7 @@ class Client:
         deadline = time.monotonic() + timeout_s
         try:
             while time.monotonic() < deadline:
-                for msg in reader.messages(500, 0.5):
+                for msg in reader.messages(500, 0.5, first=True):
                     event = self.codec.decode(msg.value())
                     if keep(event):
                         found.setdefault(str(event["event_id"]), event)

@@ -9,8 +9,8 @@ import pytest
 import redis
 
 from somagent.config import Settings
-from somagent.events.catalog import TOPICS
-from somagent.kafka.admin import partitions_of
+from somagent.events.catalog import TOPICS, Topic
+from somagent.kafka.admin import ensure_topics, partitions_of
 from somagent.kafka.producer import EventProducer
 from somagent.kafka.reader import LogReader
 from somagent.projections.clickhouse import connect
@@ -46,7 +46,10 @@ def test_catalog_topics_exist(stack: RunningStack) -> None:
 
 
 def test_kafka_produce_consume_round_trip(settings: Settings) -> None:
-    topic = "conversation.events"
+    # A scratch topic: raw bytes in conversation.events would reach every reader of
+    # the session-wide stack that decodes the whole topic (tests run in any order).
+    topic = f"test.stack.{uuid.uuid4().hex[:10]}"
+    ensure_topics(settings, [Topic(topic, "test", "round trip", partitions=1)])
     marker = uuid.uuid4().bytes
     producer = EventProducer(settings)
     partition, offset = producer.deliver_raw(topic, b"round-trip:" + marker, marker, [])
