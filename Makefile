@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test venv sysdeps up down status lint typecheck check bench clean
+.PHONY: demo test venv sysdeps up down status lint typecheck imports check bench clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found"; exit 1; }
@@ -45,7 +45,12 @@ lint: venv
 typecheck: venv
 	$(BIN)/mypy
 
-check: lint typecheck
+# The import rules of pyproject.toml ([tool.importlinter]): pure packages stay pure,
+# the Kafka client stays in somagent.kafka, nothing imports the dev stack.
+imports: venv
+	$(BIN)/lint-imports
+
+check: lint typecheck imports
 
 bench: up
 	$(BIN)/somagent bench $(BENCH_ARGS)

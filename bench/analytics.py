@@ -53,7 +53,7 @@ from somagent.credentials import service_token
 from somagent.projections.chproj import EVENT_COLUMNS
 from somagent.projections.clickhouse import ChdbClickHouse, apply_ddl
 from somagent.stack.process import free_port
-from somagent.stack.wait import until
+from somagent.wait import until
 
 STRUCTURE = (
     "event_id String, type String, ts_us Int64, tenant String, session String, turn String, "

@@ -12,7 +12,7 @@ In one run, on a fresh local stack (real Kafka, Postgres, Redis):
   member) consuming the pre-appended ``billing.usage`` log until every usage
   record is counted, with transactional ledger output, changelog state and
   offset commits;
-* ``faust_agent``: the Faust ``billing`` agent (:mod:`somagent.streams.billing_agent`,
+* ``faust_agent``: the Faust ``billing`` agent (:mod:`somagent.billing.agent`,
   the platform's default) over the same log, in a child process;
 * ``faust_consume_only``: a Faust agent that only counts and acknowledges the
   same raw records (no decoding, no logic): Faust's own ceiling on this machine,
@@ -41,16 +41,18 @@ from typing import Any  # noqa: E402
 from fastavro import schemaless_reader  # noqa: E402
 
 from somagent.billing.ledger import LedgerBook  # noqa: E402
-from somagent.billing.pricebook import load_pricebook  # noqa: E402
+from somagent.billing.pricebook_file import load_pricebook  # noqa: E402
+from somagent.billing.state import BillingConfig  # noqa: E402
+from somagent.billing.usage import usage_from_event  # noqa: E402
+from somagent.billing.worker import BillingWorker  # noqa: E402
 from somagent.config import Settings  # noqa: E402
 from somagent.events.codec import HEADER_SIZE, EventCodec  # noqa: E402
 from somagent.events.envelope import make_event  # noqa: E402
 from somagent.events.exceptions import NOWHERE  # noqa: E402
-from somagent.events.kafka import EventProducer  # noqa: E402
-from somagent.events.schema_log import kafka_registry  # noqa: E402
-from somagent.projections.source import PlainDecoder  # noqa: E402
+from somagent.events.plain import PlainDecoder  # noqa: E402
+from somagent.kafka.producer import EventProducer  # noqa: E402
+from somagent.kafka.schema_log import kafka_registry  # noqa: E402
 from somagent.stack.testing import throwaway_stack  # noqa: E402
-from somagent.streams.billing import BillingConfig, BillingWorker, usage_from_event  # noqa: E402
 
 MINUTE_US = 60_000_000
 
@@ -169,11 +171,11 @@ def faust_child(mode: str, n: int) -> None:
     """In a child process: run ``mode`` (agent | consume) over the log; print events/s."""
     import os
 
+    from somagent.billing.agent import build_billing_app
+    from somagent.billing.state import BillingConfig
     from somagent.config import load_settings
-    from somagent.streams.app import make_app
-    from somagent.streams.billing import BillingConfig
-    from somagent.streams.billing_agent import build_billing_app
-    from somagent.streams.worker import run_faust
+    from somagent.engine.app import make_app
+    from somagent.serve.worker import run_faust
 
     settings = load_settings()
     group = f"bench-faust-{mode}-{uuid.uuid4().hex[:6]}"

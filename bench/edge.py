@@ -46,17 +46,17 @@ from confluent_kafka import Consumer, TopicPartition
 
 from somagent.api.tenants import create_tenant
 from somagent.config import Settings, load_settings
+from somagent.contract.ids import event_id
 from somagent.events.catalog import CONVERSATION
 from somagent.events.codec import EventCodec
 from somagent.events.envelope import make_event
 from somagent.events.examples import example_payloads
-from somagent.events.ids import event_id
-from somagent.events.kafka import EventProducer
 from somagent.events.registry import SchemaRegistry
-from somagent.events.schema_log import KafkaSchemaLog
+from somagent.kafka.producer import EventProducer
+from somagent.kafka.schema_log import KafkaSchemaLog
 from somagent.stack.process import free_port
 from somagent.stack.stack import Stack
-from somagent.stack.wait import until
+from somagent.wait import until
 
 SCRIPT = ("TurnRecalled", "TurnPlanned", "ToolCallRequested", "ToolCallDelta", "ToolCallDelta",
           "ToolCallCompleted", "TurnVerified", "TurnAnswered", "TurnCompleted")
@@ -97,7 +97,11 @@ def _rss_mib(pid: int) -> float | None:
 
 
 class DirectConsumer:
-    """The baseline: one plain consumer from the log end, recording receipt times by event id."""
+    """The baseline: one plain consumer from the log end, recording receipt times by event id.
+
+    Deliberately the raw confluent-kafka client, not ``somagent.kafka``: it is what
+    the edge (which reads through the project's layer) is compared against.
+    """
 
     def __init__(self, settings: Settings, codec: EventCodec) -> None:
         self.consumer = Consumer({"bootstrap.servers": settings.kafka_servers,

@@ -36,11 +36,11 @@ from fastavro import schemaless_reader  # noqa: E402
 from somagent.config import Settings  # noqa: E402
 from somagent.events.codec import HEADER_SIZE, EventCodec  # noqa: E402
 from somagent.events.examples import example_events  # noqa: E402
-from somagent.events.kafka import EventProducer  # noqa: E402
-from somagent.events.schema_log import kafka_registry  # noqa: E402
+from somagent.kafka.admin import partitions_of  # noqa: E402
+from somagent.kafka.producer import EventProducer  # noqa: E402
+from somagent.kafka.schema_log import kafka_registry  # noqa: E402
 from somagent.projections import chproj  # noqa: E402
 from somagent.projections.replay import replay_clickhouse, replay_postgres  # noqa: E402
-from somagent.projections.source import partitions_of  # noqa: E402
 from somagent.stack.testing import throwaway_stack  # noqa: E402
 
 
@@ -51,6 +51,9 @@ def bench_stack(partitions: int = 6) -> contextlib.AbstractContextManager[Settin
 
 def _consume_only(settings: Settings, n: int) -> float:
     """Records/s of reading the same log with no decoding at all (the Kafka ceiling).
+
+    Deliberately the raw confluent-kafka client, not ``somagent.kafka.LogReader``:
+    the baseline is the client itself.
 
     Same consumer settings as the projectors' ``LogReader``: explicit start
     offsets (no ListOffsets round trip) and short ``consume`` timeouts (no wait

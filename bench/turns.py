@@ -88,15 +88,18 @@ import aiohttp
 import asyncpg
 import httpx
 import psutil
-from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from somagent.api.tenants import create_tenant
 from somagent.config import Settings, load_settings
 from somagent.events.catalog import CONVERSATION
 from somagent.events.codec import EventCodec
-from somagent.events.schema_log import kafka_registry, producer_config
-from somagent.stack.wait import until
+from somagent.kafka.admin import end_offsets, partitions_of
+from somagent.kafka.clients import producer_config
+from somagent.kafka.reader import LogReader
+from somagent.kafka.schema_log import kafka_registry
+from somagent.wait import until
 
 LEVELS = (1, 16, 64, 256)
 HOPS_LOG_SPAN = 4
@@ -118,6 +121,8 @@ def percentiles(values: list[float]) -> dict[str, float]:
 
 
 # -- the baseline: raw Kafka round trips ----------------------------------------------
+# Deliberately the raw confluent-kafka client, not somagent.kafka: this is the
+# client's own floor that the project's layers are compared against.
 
 
 def _wait_assigned(consumer: Consumer, tp: TopicPartition) -> None:
@@ -356,14 +361,8 @@ async def run_level(url: str, tenant: str, api_key: str, concurrency: int, turns
 
 
 def log_positions(settings: Settings) -> dict[int, int]:
-    consumer = Consumer({"bootstrap.servers": settings.kafka_servers, "group.id": "bench-pos",
-                         "enable.auto.commit": False})
-    try:
-        meta = consumer.list_topics(CONVERSATION, timeout=10).topics[CONVERSATION]
-        return {p: consumer.get_watermark_offsets(TopicPartition(CONVERSATION, p), 10)[1]
-                for p in meta.partitions}
-    finally:
-        consumer.close()
+    ends = end_offsets(settings, partitions_of(settings, [CONVERSATION], 10), 10)
+    return {p: high for (_, p), high in ends.items()}
 
 
 def _ts_us(value: Any) -> int:
@@ -373,36 +372,25 @@ def _ts_us(value: Any) -> int:
 def read_turn_events(settings: Settings, codec: EventCodec, start: dict[int, int],
                      turns: set[str], timeout_s: float = 60.0) -> dict[str, dict[str, Any]]:
     """Per turn id: ``ts`` (µs) of each wanted event type and the planner, from ``start`` on."""
-    end = log_positions(settings)
-    consumer = Consumer({"bootstrap.servers": settings.kafka_servers, "group.id": "bench-read",
-                         "enable.auto.commit": False, "enable.partition.eof": True})
-    consumer.assign([TopicPartition(CONVERSATION, p, start.get(p, 0)) for p in end])
-    todo = {p for p in end if end[p] > start.get(p, 0)}
+    parts = partitions_of(settings, [CONVERSATION], 10)
+    reader = LogReader(settings, parts, {tp: start.get(tp[1], 0) for tp in parts},
+                       name="bench-read", config={})
     out: dict[str, dict[str, Any]] = {}
-    deadline = time.monotonic() + timeout_s
     try:
-        while todo and time.monotonic() < deadline:
-            for msg in consumer.consume(1000, 0.5):
-                err = msg.error()
-                if err is not None:
-                    if err.code() == KafkaError._PARTITION_EOF:
-                        todo.discard(msg.partition())
-                    continue
-                if int(msg.offset() or 0) + 1 >= end[int(msg.partition() or 0)]:
-                    todo.discard(msg.partition())
-                kind = dict(msg.headers() or []).get("event-type")
-                if kind not in WANTED_TYPES:
-                    continue
-                event = codec.decode(msg.value() or b"")
-                turn = str(event.get("turn") or "")
-                if turn not in turns:
-                    continue
-                row = out.setdefault(turn, {})
-                row[str(event["type"])] = _ts_us(event["ts"])
-                if event["type"] == "TurnPlanned":
-                    row["planner"] = str(event["payload"].get("planner"))
+        for msg in reader.read_to_end(timeout_s):
+            kind = dict(msg.headers() or []).get("event-type")
+            if kind not in WANTED_TYPES:
+                continue
+            event = codec.decode(msg.value() or b"")
+            turn = str(event.get("turn") or "")
+            if turn not in turns:
+                continue
+            row = out.setdefault(turn, {})
+            row[str(event["type"])] = _ts_us(event["ts"])
+            if event["type"] == "TurnPlanned":
+                row["planner"] = str(event["payload"].get("planner"))
     finally:
-        consumer.close()
+        reader.close()
     return out
 
 

@@ -13,99 +13,23 @@ import sys
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from somagent.config import Settings, load_settings
+from somagent.console import err, fail, out
 from somagent.exceptions import SomagentError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="SomaGent Stream platform.")
-# Wide enough that addresses and versions are not folded when output is piped.
-err = Console(stderr=True, width=200)
-out = Console(width=200 if not sys.stdout.isatty() else None)
 
 
 def settings() -> Settings:
     return load_settings()
 
 
-def fail(exc: SomagentError) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-    return typer.Exit(1)
-
-
-@app.command()
-def up(
-    servers_only: Annotated[
-        bool,
-        typer.Option("--servers-only", help="servers and the analytics service, no platform roles"),
-    ] = False,
-    workers: Annotated[
-        int | None,
-        typer.Option(min=1, help="turn-engine processes in one consumer group (default: cores)"),
-    ] = None,
-    edges: Annotated[
-        int, typer.Option(min=1, help="edge processes sharing the API port (SO_REUSEPORT)")
-    ] = 1,
-) -> None:
-    """Start the local stack (Kafka, PostgreSQL, Redis, ClickHouse, Qdrant) and the platform.
-
-    The platform runs as supervised processes, one per role (see `somagent status`).
-    Idempotent: running servers and data are reused; a different --workers/--edges
-    restarts the platform processes with the new layout.
-    """
-    from somagent.stack.platform import Layout
-    from somagent.stack.stack import Stack
-
-    try:
-        layout = Layout(workers=workers, edges=edges, platform=not servers_only)
-        running = Stack(settings()).up(layout)
-    except SomagentError as exc:
-        raise fail(exc) from exc
-    timings = ", ".join(f"{k} {v:.1f}s" for k, v in running.timings_s.items())
-    out.print(f"stack is up under {running.settings.home_dir} ({timings})", highlight=False)
-
-
-@app.command()
-def down() -> None:
-    """Stop every process the stack started (data is kept)."""
-    from somagent.stack.stack import Stack
-
-    try:
-        stopped = Stack(settings()).down()
-    except SomagentError as exc:
-        raise fail(exc) from exc
-    out.print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
-
-
-@app.command()
-def status(as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False) -> None:
-    """Each component: version as reported by the server, address, pid, health."""
-    from somagent.stack.stack import Stack
-
-    try:
-        rows = Stack(settings()).status()
-    except SomagentError as exc:
-        raise fail(exc) from exc
-    if as_json:
-        print(json.dumps([r.as_dict() for r in rows], indent=2))
-    else:
-        table = Table("component", "mode", "version", "address", "pid", "restarts", "lag", "health")
-        for r in rows:
-            health = "[green]healthy[/]" if r.healthy else f"[red]down[/] {r.detail[:60]}"
-            lag = ", ".join(f"{t} {n}" for t, n in (r.lag or {}).items()) or "-"
-            restarts = "-" if r.restarts is None else str(r.restarts)
-            table.add_row(r.name, r.mode, r.version or "-", r.address, str(r.pid or "-"),
-                          restarts, lag, health)
-        out.print(table)
-    if not all(r.healthy for r in rows):
-        raise typer.Exit(1)
-
-
 @app.command()
 def topics(as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False) -> None:
     """Create the catalog's topics if missing and show them with their live configuration."""
-    from somagent.events.catalog import describe_topics, ensure_topics
+    from somagent.kafka.admin import describe_topics, ensure_topics
 
     try:
         cfg = settings()
@@ -160,10 +84,11 @@ def capacity(
 # so this module stays a thin router.
 _COMMAND_MODULES = (
     "somagent.api.commands",
-    "somagent.streams.commands",
+    "somagent.serve.commands",
     "somagent.serve.cli",
-    "somagent.projections.commands",
+    "somagent.stack.commands",
     "somagent.analytics.commands",
+    "somagent.projections.commands",
     "somagent.math.commands",
     "somagent.bench_commands",
 )

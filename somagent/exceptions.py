@@ -14,3 +14,12 @@ class SomagentError(Exception):
 
 class ConfigError(SomagentError):
     """A setting is missing, malformed or inconsistent; the message names the variable."""
+
+
+class StopWaiting(SomagentError):
+    """Raised by a probe of :func:`somagent.wait.until`: waiting longer cannot help
+    (e.g. the server being waited for died). Ends the wait at once."""
+
+
+class DeadlineExceeded(StopWaiting):
+    """A condition did not hold before its deadline; the message says which."""

@@ -8,8 +8,8 @@ from starlette.requests import Request
 
 from somagent.api.call import Call
 from somagent.api.problems import Problem
+from somagent.api.session_tokens import SessionClaims, verify
 from somagent.api.tenants import Tenant, tenant_for_key
-from somagent.api.tokens import SessionClaims, verify
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="somagent"'}
 

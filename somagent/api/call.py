@@ -24,10 +24,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from somagent.api.context import EdgeContext
-from somagent.api.exceptions import LogUnavailable
 from somagent.api.problems import Problem
+from somagent.contract import names
 from somagent.events import tracing
 from somagent.events.envelope import make_event
+from somagent.kafka.exceptions import LogUnavailable
 from somagent.limits.exceptions import GuardUnavailable
 
 log = logging.getLogger(__name__)
@@ -98,7 +99,7 @@ def deny(request: Request, call: Call, problem: Problem) -> Response:
     ctx.metrics.denials.labels(problem.slug).inc()
     ctx.appender.append_nowait(
         make_event(
-            "PolicyDenied",
+            names.POLICY_DENIED,
             {"reason_code": problem.slug, "detail": problem.detail[:2000],
              "path": request.url.path},
             tenant=call.tenant or NIL_TENANT,
@@ -121,7 +122,7 @@ def finish(request: Request, call: Call, route: str, status: int) -> None:
         return
     call.ctx.appender.append_nowait(
         make_event(
-            "GatewayRequestAudited",
+            names.GATEWAY_REQUEST_AUDITED,
             {"method": request.method, "path": request.url.path, "status": status,
              "principal": call.principal, "latency_us": int(elapsed * 1e6)},
             tenant=call.tenant,

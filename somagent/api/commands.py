@@ -1,7 +1,7 @@
 """``somagent serve api``, ``somagent tenant create|list`` and ``somagent keys rotate``.
 
 ``serve`` is a group shared with other packages (``serve worker|projector|all``
-from ``somagent.streams.commands``): :func:`serve_group` finds the group if
+from ``somagent.serve.commands``): :func:`serve_group` finds the group if
 another package registered it first, or creates it.
 """
 

@@ -19,7 +19,6 @@ import asyncpg
 from redis.asyncio import BlockingConnectionPool, Redis
 
 from somagent.api.admission import Admission
-from somagent.api.appender import Appender
 from somagent.api.history import HistoryReader
 from somagent.api.keys import KeyRing, keys_dir
 from somagent.api.metrics import EdgeMetrics
@@ -29,7 +28,8 @@ from somagent.api.tailer import Tailer
 from somagent.config import Settings
 from somagent.events.codec import EventCodec
 from somagent.events.registry import SchemaRegistry
-from somagent.events.schema_log import KafkaSchemaLog
+from somagent.kafka.producer import EventProducer
+from somagent.kafka.schema_log import KafkaSchemaLog
 from somagent.limits.budget import RedisTokenBudget
 from somagent.limits.idempotency import RedisIdempotency
 from somagent.limits.ratelimit import RedisSlidingWindow
@@ -78,7 +78,7 @@ class EdgeContext:
         # Opened in start():
         self.schema_log: KafkaSchemaLog
         self.codec: EventCodec
-        self.appender: Appender
+        self.appender: EventProducer
         self.tailer: Tailer
         self.history: HistoryReader
         self.redis: Redis[bytes]
@@ -91,7 +91,7 @@ class EdgeContext:
     @property
     def audit_failures(self) -> int:
         appender = getattr(self, "appender", None)
-        return self._audit_failures + (appender.audit_failures if appender else 0)
+        return self._audit_failures + (appender.nowait_failures if appender else 0)
 
     async def start(self) -> None:
         s = self.settings
@@ -99,7 +99,10 @@ class EdgeContext:
         registry = SchemaRegistry(self.schema_log)
         await asyncio.to_thread(registry.refresh)
         self.codec = await asyncio.to_thread(EventCodec, registry)
-        self.appender = Appender(s, self.codec, timeout_s=self.edge.append_timeout_s)
+        # linger 1 ms: the edge appends single requests and waits for them.
+        self.appender = EventProducer(
+            s, self.codec, config={"linger.ms": 1}, ack_timeout_s=self.edge.append_timeout_s
+        )
         self.tailer = Tailer(s, self.codec)
         await asyncio.to_thread(self.tailer.start)
         self.history = HistoryReader(s, self.codec, size=self.edge.history_readers)
@@ -136,7 +139,7 @@ class EdgeContext:
         for name, closer in (
             ("tailer", lambda: self.tailer.close()),
             ("history", lambda: self.history.close()),
-            ("appender", lambda: self.appender.close()),
+            ("appender", lambda: self.appender.close(5.0)),
             ("schema log", lambda: self.schema_log.close()),
         ):
             try:

@@ -15,7 +15,3 @@ class KeyStoreError(ApiError):
 
 class TenantError(ApiError):
     """Creating or listing tenants failed; the message names the tenant and database."""
-
-
-class LogUnavailable(ApiError):
-    """Kafka did not acknowledge an append in time; names the topic and key."""

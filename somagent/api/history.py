@@ -2,9 +2,10 @@
 
 A read covers offsets ``[start, end)`` of one partition, where ``end`` is the
 live tailer's position when the stream subscribed; it returns the turn's events
-in offset order and stops early at the turn's ``TurnCompleted``. Consumers are
-pooled (``size`` at most, created on demand) and assigned explicitly: no group,
-nothing committed, so reads never disturb each other or any consumer group.
+in offset order and stops early at the turn's ``TurnCompleted``. Readers
+(:class:`~somagent.kafka.reader.LogReader`) are pooled (``size`` at most, created
+on demand) and assigned explicitly: no group, nothing committed, so reads never
+disturb each other or any consumer group.
 """
 
 from __future__ import annotations
@@ -14,15 +15,13 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from confluent_kafka import Consumer, TopicPartition
-
-from somagent.api.exceptions import LogUnavailable
 from somagent.api.tailer import LoggedEvent, decode_record, session_record_key
 from somagent.config import Settings
+from somagent.contract import names
 from somagent.events.catalog import CONVERSATION
 from somagent.events.codec import EventCodec
-
-TERMINAL = "TurnCompleted"
+from somagent.kafka.exceptions import ReadError
+from somagent.kafka.reader import LOW_LATENCY, LogReader
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +36,7 @@ class ReadRange:
 
 
 class HistoryReader:
-    """Pool of explicitly-assigned consumers for replay and resume."""
+    """Pool of explicitly-assigned readers for replay and resume."""
 
     def __init__(
         self,
@@ -52,59 +51,56 @@ class HistoryReader:
         self.codec = codec
         self.topic = topic
         self.timeout_s = timeout_s
-        self._idle: list[Consumer] = []
+        self._idle: list[LogReader] = []
         self._slots = asyncio.Semaphore(size)
         self.reads = 0
 
-    def _consumer(self) -> Consumer:
+    def _reader(self) -> LogReader:
         if self._idle:
             return self._idle.pop()
-        return Consumer(
-            {
-                "bootstrap.servers": self.settings.kafka_servers,
-                "group.id": f"somagent-edge-history-{uuid.uuid4().hex[:12]}",
-                "enable.auto.commit": False,
-                "enable.partition.eof": False,
-                "fetch.wait.max.ms": 20,
-            }
+        return LogReader(
+            self.settings,
+            (),
+            None,
+            name=f"edge-history-{uuid.uuid4().hex[:12]}",
+            config=LOW_LATENCY,
         )
 
     async def read(self, wanted: ReadRange) -> list[LoggedEvent]:
         """The turn's events in ``[start, end)``, in offset order, up to its ``TurnCompleted``.
 
         Raises:
-            LogUnavailable: the range could not be read within ``timeout_s``.
+            ReadError: the range could not be read within ``timeout_s``.
         """
         if wanted.start >= wanted.end:
             return []
         async with self._slots:
-            consumer = self._consumer()
+            reader = self._reader()
             try:
-                events = await asyncio.to_thread(self._read, consumer, wanted)
+                events = await asyncio.to_thread(self._read, reader, wanted)
             except BaseException:
-                consumer.close()
+                reader.close()
                 raise
-            self._idle.append(consumer)
+            self._idle.append(reader)
             self.reads += 1
             return events
 
-    def _read(self, consumer: Consumer, wanted: ReadRange) -> list[LoggedEvent]:
+    def _read(self, reader: LogReader, wanted: ReadRange) -> list[LoggedEvent]:
         key = session_record_key(wanted.session)
-        consumer.assign([TopicPartition(self.topic, wanted.partition, wanted.start)])
+        where = (self.topic, wanted.partition)
+        reader.assign({where: wanted.start})
         found: list[LoggedEvent] = []
         next_offset = wanted.start
         deadline = time.monotonic() + self.timeout_s
         try:
             while next_offset < wanted.end:
                 if time.monotonic() > deadline:
-                    raise LogUnavailable(
+                    raise ReadError(
                         f"reading {self.topic} partition {wanted.partition} offsets "
                         f"{wanted.start}..{wanted.end} for turn {wanted.turn} timed out at "
                         f"offset {next_offset}"
                     )
-                for msg in consumer.consume(num_messages=500, timeout=0.2):
-                    if msg.error() is not None:
-                        continue
+                for msg in reader.messages(500, 0.2):
                     offset = int(msg.offset() or 0)
                     if offset >= wanted.end:
                         return found
@@ -115,11 +111,13 @@ class HistoryReader:
                     if item is None or item.turn != wanted.turn:
                         continue
                     found.append(item)
-                    if item.event.get("type") == TERMINAL:
+                    if item.event.get("type") == names.TURN_COMPLETED:
                         return found
+                # The reader's position also steps over offsets that hold no record.
+                next_offset = max(next_offset, reader.positions.get(where, next_offset))
             return found
         finally:
-            consumer.unassign()
+            reader.unassign()
 
     def close(self) -> None:
         while self._idle:

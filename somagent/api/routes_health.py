@@ -14,12 +14,12 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from confluent_kafka.admin import AdminClient
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from somagent.api.context import EdgeContext
 from somagent.events.catalog import CONVERSATION
+from somagent.kafka.admin import topic_metadata
 
 
 async def healthz(request: Request) -> Response:
@@ -28,13 +28,8 @@ async def healthz(request: Request) -> Response:
 
 
 def _kafka(ctx: EdgeContext, timeout_s: float) -> str:
-    admin = AdminClient({"bootstrap.servers": ctx.settings.kafka_servers,
-                         "socket.connection.setup.timeout.ms": int(timeout_s * 1000)})
-    metadata = admin.list_topics(CONVERSATION, timeout=timeout_s)
-    topic = metadata.topics.get(CONVERSATION)
-    if topic is None or topic.error is not None:
-        raise RuntimeError(f"topic {CONVERSATION} unavailable: {topic.error if topic else None}")
-    return f"{len(metadata.brokers)} broker(s), {len(topic.partitions)} partitions"
+    brokers, partitions = topic_metadata(ctx.settings, CONVERSATION, timeout_s)
+    return f"{brokers} broker(s), {partitions} partitions"
 
 
 def _clickhouse(ctx: EdgeContext) -> str:

@@ -20,9 +20,8 @@ from somagent.api.auth import session_token
 from somagent.api.bodies import RECALL_REQUEST, REMEMBER_REQUEST, read_json
 from somagent.api.call import PRODUCER, Call, endpoint
 from somagent.api.problems import Problem
-from somagent.api.tokens import SessionClaims
-from somagent.events.envelope import make_event, now_us
-from somagent.events.ids import random_event_id
+from somagent.api.session_tokens import SessionClaims
+from somagent.events.envelope import make_event, now_us, random_event_id
 from somagent.exceptions import SomagentError
 
 

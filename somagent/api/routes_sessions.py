@@ -12,9 +12,10 @@ from somagent.api.auth import api_key_tenant
 from somagent.api.bodies import MINT_REQUEST, read_json
 from somagent.api.call import PRODUCER, Call, endpoint
 from somagent.api.problems import Problem
-from somagent.api.tokens import mint
+from somagent.api.session_tokens import mint
+from somagent.contract import names
+from somagent.contract.ids import session_event_id
 from somagent.events.envelope import make_event
-from somagent.events.ids import session_event_id
 
 
 @endpoint("/v1/session/mint")
@@ -52,7 +53,7 @@ async def mint_session(request: Request, call: Call) -> Response:
     )
     await ctx.appender.append(
         make_event(
-            "SessionMinted",
+            names.SESSION_MINTED,
             {
                 "session_id": session,
                 "persona_hash": body["persona_hash"],
@@ -66,7 +67,7 @@ async def mint_session(request: Request, call: Call) -> Response:
             producer=PRODUCER,
             session=session,
             trace_id=call.trace_id,
-            event_id=session_event_id(session, "SessionMinted"),
+            event_id=session_event_id(session, names.SESSION_MINTED),
         )
     )
     token = mint(

@@ -28,11 +28,12 @@ from somagent.api.call import PRODUCER, Call, endpoint
 from somagent.api.context import EdgeContext
 from somagent.api.problems import Problem, throttled
 from somagent.api.records import TurnRecord
+from somagent.api.session_tokens import SessionClaims
 from somagent.api.sse import MEDIA_TYPE, parse_position
-from somagent.api.streams import read_past, turn_stream
-from somagent.api.tokens import SessionClaims
+from somagent.api.turn_stream import read_past, turn_stream
+from somagent.contract import names
+from somagent.contract.ids import event_id
 from somagent.events.envelope import make_event, now_us
-from somagent.events.ids import event_id
 from somagent.limits.exceptions import GuardUnavailable
 from somagent.limits.idempotency import idem_key
 from somagent.limits.ratelimit import rate_key
@@ -159,7 +160,7 @@ def _turn_requested(
         raise Problem("capsule-not-allowed",
                       f"capsules {sorted(set(capsules) - set(claims.capsules))} not in the session")
     return make_event(
-        "TurnRequested",
+        names.TURN_REQUESTED,
         {
             "turn_id": turn,
             "session_id": claims.session,
@@ -176,7 +177,7 @@ def _turn_requested(
         turn=turn,
         trace_id=call.trace_id,
         seq=0,
-        event_id=event_id(turn, "TurnRequested"),
+        event_id=event_id(turn, names.TURN_REQUESTED),
     )
 
 
@@ -271,7 +272,7 @@ async def cancel_turn(request: Request, call: Call) -> Response:
     body = await read_json(request, CANCEL_REQUEST, ctx.edge.max_body_bytes, optional=True)
     partition, offset = await ctx.appender.append(
         make_event(
-            "TurnCancelRequested",
+            names.TURN_CANCEL_REQUESTED,
             {"reason": body.get("reason") or "cancelled by client"},
             tenant=record.tenant,
             producer=PRODUCER,
@@ -279,7 +280,7 @@ async def cancel_turn(request: Request, call: Call) -> Response:
             turn=record.turn,
             trace_id=record.trace_id,
             seq=0,
-            event_id=event_id(record.turn, "TurnCancelRequested"),
+            event_id=event_id(record.turn, names.TURN_CANCEL_REQUESTED),
         )
     )
     return JSONResponse(

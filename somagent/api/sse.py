@@ -31,23 +31,23 @@ import json
 from typing import Any
 
 from somagent.api.tailer import LoggedEvent
-from somagent.events.envelope import plain
+from somagent.contract import names
+from somagent.contract.envelope import plain
 
 SSE_NAMES: dict[str, str] = {
-    "TurnRecalled": "recall",
-    "TurnPlanned": "plan",
-    "ToolCallRequested": "tool.delta",
-    "ToolCallDelta": "tool.delta",
-    "ToolCallCompleted": "tool.delta",
-    "ToolCallFailed": "tool.delta",
-    "PolicyDenied": "policy.denied",
-    "TurnVerified": "verify",
-    "TurnAnswered": "answer",
-    "TurnCancelRequested": "cancel",
-    "TurnFailed": "error",
-    "TurnCompleted": "done",
+    names.TURN_RECALLED: "recall",
+    names.TURN_PLANNED: "plan",
+    names.TOOL_CALL_REQUESTED: "tool.delta",
+    names.TOOL_CALL_DELTA: "tool.delta",
+    names.TOOL_CALL_COMPLETED: "tool.delta",
+    names.TOOL_CALL_FAILED: "tool.delta",
+    names.POLICY_DENIED: "policy.denied",
+    names.TURN_VERIFIED: "verify",
+    names.TURN_ANSWERED: "answer",
+    names.TURN_CANCEL_REQUESTED: "cancel",
+    names.TURN_FAILED: "error",
+    names.TURN_COMPLETED: "done",
 }
-TERMINAL_TYPE = "TurnCompleted"
 MEDIA_TYPE = "text/event-stream"
 
 

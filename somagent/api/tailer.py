@@ -6,7 +6,10 @@ Why one: a Kafka consumer per SSE stream does not scale to thousands of streams
 (no consumer group, nothing committed) from the log end at start, and only
 decodes records whose key (the session id) some stream is watching.
 
-No-loss/no-duplicate hand-over (see :mod:`somagent.api.streams`): the tailer
+It reads through a :class:`~somagent.kafka.reader.LogReader` placed at the end of
+every partition when it starts (no consumer group, nothing committed).
+
+No-loss/no-duplicate hand-over (see :mod:`somagent.api.turn_stream`): the tailer
 advances a partition's position and picks the record's recipients in one
 critical section, and :meth:`Tailer.subscribe` snapshots the positions in the
 same lock. So a subscriber receives every record at or after its snapshot
@@ -27,13 +30,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import Consumer, Message, TopicPartition
-
-from somagent.api.exceptions import LogUnavailable
 from somagent.config import Settings
 from somagent.events.catalog import CONVERSATION, key_for
 from somagent.events.codec import EventCodec
-from somagent.events.exceptions import DecodeError, Where
+from somagent.events.exceptions import DecodeError
+from somagent.kafka.admin import partitions_of
+from somagent.kafka.exceptions import TopicAdminError
+from somagent.kafka.reader import LOW_LATENCY, LogReader
+from somagent.kafka.records import Message, where_of
 
 log = logging.getLogger(__name__)
 
@@ -67,13 +71,15 @@ def session_record_key(session: str) -> bytes:
 
 def decode_record(codec: EventCodec, msg: Message, topic: str) -> LoggedEvent | None:
     """Decode one record; None (logged) when it is not an event of the contract."""
-    partition, offset = int(msg.partition() or 0), int(msg.offset() or 0)
+    where = where_of(msg)
     try:
-        event = codec.decode(msg.value(), Where(topic, partition, offset))  # type: ignore[arg-type]
+        event = codec.decode(msg.value(), where)  # type: ignore[arg-type]
     except DecodeError as exc:
         log.warning("edge skips undecodable record: %s", exc)
         return None
-    return LoggedEvent(partition, offset, event, msg.timestamp()[1], time.perf_counter_ns())
+    return LoggedEvent(
+        where.partition, where.offset, event, msg.timestamp()[1], time.perf_counter_ns()
+    )
 
 
 @dataclass(eq=False)
@@ -101,38 +107,32 @@ class Tailer:
         self._by_key: dict[bytes, set[Subscription]] = defaultdict(set)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._consumer: Consumer | None = None
+        self._reader: LogReader | None = None
         self.records_seen = 0
         self.lag_hook: Callable[[int], None] | None = None
 
     def start(self, timeout_s: float = 30.0) -> None:
-        """Assign every partition at its current end; start following."""
-        consumer = Consumer(
-            {
-                "bootstrap.servers": self.settings.kafka_servers,
-                "group.id": f"somagent-edge-tailer-{uuid.uuid4().hex[:12]}",  # never joins/commits
-                "enable.auto.commit": False,
-                "enable.partition.eof": False,
-                "fetch.wait.max.ms": 20,
-                "socket.nagle.disable": True,
-            }
-        )
-        metadata = consumer.list_topics(self.topic, timeout=timeout_s).topics.get(self.topic)
-        if metadata is None or metadata.error is not None:
-            consumer.close()
-            raise LogUnavailable(
+        """Assign every partition at its current end; start following.
+
+        Raises:
+            TopicAdminError: the topic is missing.
+        """
+        parts = partitions_of(self.settings, [self.topic], timeout_s)
+        if not parts:
+            raise TopicAdminError(
                 f"topic {self.topic} is missing at {self.settings.kafka_servers}; "
                 "run ensure_topics (somagent up)"
             )
-        assignment = []
-        for partition in sorted(metadata.partitions):
-            _, high = consumer.get_watermark_offsets(
-                TopicPartition(self.topic, partition), timeout=timeout_s
-            )
+        reader = LogReader(
+            self.settings,
+            parts,
+            None,
+            name=f"edge-tailer-{uuid.uuid4().hex[:12]}",
+            config=LOW_LATENCY,
+        )
+        for (_, partition), high in reader.seek_to_end(timeout_s).items():
             self._positions[partition] = high
-            assignment.append(TopicPartition(self.topic, partition, high))
-        consumer.assign(assignment)
-        self._consumer = consumer
+        self._reader = reader
         self._thread = threading.Thread(target=self._run, name="edge-tailer", daemon=True)
         self._thread.start()
 
@@ -143,16 +143,15 @@ class Tailer:
     def lag(self) -> dict[str, int]:
         """Records between this tailer's positions and the log end (Kafka's cached
         high watermarks, no round trip)."""
-        consumer = self._consumer
-        if consumer is None:
+        reader = self._reader
+        if reader is None:
             return {}
-        behind = 0
-        for partition, position in self.positions().items():
-            _, high = consumer.get_watermark_offsets(
-                TopicPartition(self.topic, partition), cached=True
-            )
-            if high >= 0:
-                behind += max(0, high - position)
+        positions = self.positions()
+        behind = sum(
+            max(0, high - positions.get(partition, high))
+            for (_, partition), high in reader.cached_highs().items()
+            if high >= 0
+        )
         return {self.topic: behind}
 
     def positions(self) -> dict[int, int]:
@@ -176,15 +175,12 @@ class Tailer:
                     del self._by_key[sub.key]
 
     def _run(self) -> None:
-        assert self._consumer is not None
+        assert self._reader is not None
         while not self._stop.is_set():
             try:
-                # Block for the first record only, then take what is already fetched:
-                # consume(n, timeout) alone would wait to fill the batch (added latency).
-                first = self._consumer.poll(0.1)
-                batch = [] if first is None else [first]
-                if first is not None:
-                    batch.extend(self._consumer.consume(num_messages=499, timeout=0))
+                # Wait for the first record only, then take what is already fetched:
+                # waiting to fill the batch would add latency.
+                batch = self._reader.messages(500, 0.1, first=True)
             except Exception as exc:
                 log.warning("edge tailer of %s: %s", self.topic, exc)
                 time.sleep(0.5)
@@ -196,8 +192,6 @@ class Tailer:
         routed: list[tuple[Message, list[Subscription]]] = []
         with self._lock:
             for msg in batch:
-                if msg.error() is not None:
-                    continue
                 partition, offset = int(msg.partition() or 0), int(msg.offset() or 0)
                 self._positions[partition] = offset + 1
                 watching = self._by_key.get(msg.key() or b"")
@@ -224,9 +218,9 @@ class Tailer:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(5.0)
-        if self._consumer is not None:
-            self._consumer.close()
-            self._consumer = None
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
 
 
 def _deliver(items: list[tuple[Subscription, LoggedEvent]]) -> None:

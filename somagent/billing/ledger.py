@@ -26,10 +26,11 @@ from typing import Any, NamedTuple
 from somagent.billing.exceptions import TooLate
 from somagent.billing.pricebook import cents_half_up
 from somagent.billing.windows import MINUTE_US, is_due, window_start
-from somagent.events.ids import ledger_event_id
+from somagent.contract import names
+from somagent.contract.envelope import Envelope
+from somagent.contract.ids import ledger_event_id
 
 PRODUCER = "billing"
-LEDGER_EVENT = "UsageWindowClosed"
 DEFAULT_RETENTION_US = 7 * 24 * 3600 * 1_000_000
 
 
@@ -81,7 +82,7 @@ class LedgerRow:
     @property
     def event_id(self) -> str:
         k = self.key
-        return str(ledger_event_id(k.tenant, k.agent, k.session, k.start_us, self.revision))
+        return ledger_event_id(k.tenant, k.agent, k.session, k.start_us, self.revision)
 
     def payload(self) -> dict[str, Any]:
         """The ``UsageWindowClosed`` payload (Avro field names)."""
@@ -102,18 +103,18 @@ class LedgerRow:
     def envelope(self) -> dict[str, Any]:
         """The full event for ``billing.ledger``; every field is deterministic."""
         event_id = self.event_id
-        return {
-            "event_id": event_id,
-            "type": LEDGER_EVENT,
-            "ts": self.ts_us,
-            "tenant": self.key.tenant,
-            "session": self.key.session,
-            "turn": None,
-            "trace_id": event_id.replace("-", ""),
-            "seq": self.revision,
-            "producer": PRODUCER,
-            "payload": self.payload(),
-        }
+        return Envelope(
+            event_id=event_id,
+            type=names.USAGE_WINDOW_CLOSED,
+            ts=self.ts_us,
+            tenant=self.key.tenant,
+            session=self.key.session,
+            turn=None,
+            trace_id=event_id.replace("-", ""),
+            seq=self.revision,
+            producer=PRODUCER,
+            payload=self.payload(),
+        ).to_dict()
 
 
 @dataclass(slots=True)

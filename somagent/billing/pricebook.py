@@ -1,7 +1,8 @@
 """Per-plan unit prices, read from a file so prices change without code changes.
 
-The file (TOML, or JSON with the same shape) is ``SOMAGENT_PRICEBOOK`` when set,
-else ``infra/billing/pricebook.toml``::
+Pure: the file is read by :mod:`somagent.billing.pricebook_file`
+(``SOMAGENT_PRICEBOOK`` when set, else ``infra/billing/pricebook.toml``; TOML, or
+JSON with the same shape)::
 
     default_plan = "free"
     [plans.free]
@@ -25,20 +26,14 @@ Units and rounding (the guarantee every ledger row keeps):
 
 from __future__ import annotations
 
-import json
-import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from somagent.billing.exceptions import PriceBookError
 
 PICOCENTS_PER_CENT = 1_000_000_000_000
 _HALF_CENT = PICOCENTS_PER_CENT // 2
-DEFAULT_PATH = Path(__file__).resolve().parents[2] / "infra" / "billing" / "pricebook.toml"
-ENV_VAR = "SOMAGENT_PRICEBOOK"
 PRICE_FIELDS = (
     "token_picocents",
     "tool_call_picocents",
@@ -151,21 +146,3 @@ def parse_pricebook(data: Mapping[str, Any], source: str = "<memory>") -> PriceB
     if default not in plans:
         raise PriceBookError(f"price book {source}: default_plan {default!r} is not a plan")
     return PriceBook(plans, default, source)
-
-
-def load_pricebook(path: Path | str | None = None) -> PriceBook:
-    """Read the price book at ``path``, ``$SOMAGENT_PRICEBOOK``, or the default file.
-
-    Raises:
-        PriceBookError: the file is unreadable or invalid (the message names it).
-    """
-    chosen = Path(path or os.environ.get(ENV_VAR) or DEFAULT_PATH)
-    try:
-        text = chosen.read_text()
-    except OSError as exc:
-        raise PriceBookError(f"price book {chosen}: cannot read: {exc}") from exc
-    try:
-        data = json.loads(text) if chosen.suffix == ".json" else tomllib.loads(text)
-    except (ValueError, tomllib.TOMLDecodeError) as exc:
-        raise PriceBookError(f"price book {chosen}: not valid: {exc}") from exc
-    return parse_pricebook(data, str(chosen))

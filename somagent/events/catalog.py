@@ -1,29 +1,21 @@
 """The topic catalog: every topic of the platform, its key, partitions and retention.
 
-``ensure_topics`` creates missing topics and leaves existing ones alone, so it is
-safe to call from every process start (``somagent up``, tests, workers).
-``describe_topics`` reports each topic's live configuration next to the catalog's
-expectation, for ``somagent topics``.
+Pure data and rules: creating and describing the topics on a broker is
+:mod:`somagent.kafka.admin` (``ensure_topics``, ``describe_topics``).
 
 Keys decide ordering: all events with the same key land on one partition, in order.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from confluent_kafka import KafkaError, KafkaException
-from confluent_kafka.admin import (  # type: ignore[attr-defined]
-    AdminClient,
-    ConfigResource,
-    NewTopic,
-)
-
 from somagent.config import Settings
-from somagent.events.exceptions import TopicAdminError, UnknownTopic
+from somagent.contract import names
+from somagent.events.exceptions import UnknownTopic
 
 CONVERSATION = "conversation.events"
 BILLING_USAGE = "billing.usage"
@@ -98,37 +90,37 @@ _BY_NAME = {t.name: t for t in TOPICS}
 EVENT_TOPICS: dict[str, str] = {
     **dict.fromkeys(
         (
-            "SessionMinted",
-            "SessionExpired",
-            "TurnRequested",
-            "TurnCancelRequested",
-            "TurnRecalled",
-            "TurnPlanned",
-            "ToolCallRequested",
-            "ToolCallDelta",
-            "ToolCallCompleted",
-            "ToolCallFailed",
-            "TurnVerified",
-            "TurnAnswered",
-            "TurnFailed",
-            "TurnCompleted",
+            names.SESSION_MINTED,
+            names.SESSION_EXPIRED,
+            names.TURN_REQUESTED,
+            names.TURN_CANCEL_REQUESTED,
+            names.TURN_RECALLED,
+            names.TURN_PLANNED,
+            names.TOOL_CALL_REQUESTED,
+            names.TOOL_CALL_DELTA,
+            names.TOOL_CALL_COMPLETED,
+            names.TOOL_CALL_FAILED,
+            names.TURN_VERIFIED,
+            names.TURN_ANSWERED,
+            names.TURN_FAILED,
+            names.TURN_COMPLETED,
         ),
         CONVERSATION,
     ),
     **dict.fromkeys(
         (
-            "MemoryRememberRequested",
-            "MemoryRemembered",
-            "MemoryRememberRejected",
-            "CapsuleUploaded",
-            "CapsuleRevoked",
+            names.MEMORY_REMEMBER_REQUESTED,
+            names.MEMORY_REMEMBERED,
+            names.MEMORY_REMEMBER_REJECTED,
+            names.CAPSULE_UPLOADED,
+            names.CAPSULE_REVOKED,
         ),
         MEMORY,
     ),
-    "UsageRecorded": BILLING_USAGE,
-    "UsageWindowClosed": BILLING_LEDGER,
-    "GatewayRequestAudited": GATEWAY_AUDIT,
-    "PolicyDenied": GATEWAY_AUDIT,
+    names.USAGE_RECORDED: BILLING_USAGE,
+    names.USAGE_WINDOW_CLOSED: BILLING_LEDGER,
+    names.GATEWAY_REQUEST_AUDITED: GATEWAY_AUDIT,
+    names.POLICY_DENIED: GATEWAY_AUDIT,
 }
 
 
@@ -188,102 +180,3 @@ def key_for(topic_name: str, event: Mapping[str, Any]) -> bytes:
     ``conversation.events``. Window starts in ledger keys are epoch microseconds.
     """
     return _KEYS.get(topic_name, _session_key)(event).encode()
-
-
-def admin_client(settings: Settings) -> AdminClient:
-    return AdminClient({"bootstrap.servers": settings.kafka_servers})
-
-
-def _replication(admin: AdminClient, timeout_s: float) -> int:
-    brokers = admin.list_topics(timeout=timeout_s).brokers
-    return max(1, min(3, len(brokers)))
-
-
-def ensure_topics(
-    settings: Settings, topics: Iterable[Topic] = TOPICS, *, timeout_s: float = 30.0
-) -> list[str]:
-    """Create every missing topic of ``topics``; return the names created by this call.
-
-    Idempotent: existing topics are left as they are (``describe_topics`` reports
-    drift). Replication factor is ``min(3, brokers)`` and ``min.insync.replicas``
-    ``min(2, replication)``, so ``acks=all`` means something on a real cluster.
-
-    Raises:
-        TopicAdminError: the broker refused a topic for any reason but "exists".
-    """
-    admin = admin_client(settings)
-    try:
-        replication = _replication(admin, timeout_s)
-    except KafkaException as exc:
-        raise TopicAdminError(f"cannot reach Kafka at {settings.kafka_servers}: {exc}") from exc
-    wanted = list(topics)
-    existing = set(admin.list_topics(timeout=timeout_s).topics)
-    new = [
-        NewTopic(
-            t.name,
-            num_partitions=t.partition_count(settings),
-            replication_factor=replication,
-            config={**t.config(), "min.insync.replicas": str(min(2, replication))},
-        )
-        for t in wanted
-        if t.name not in existing
-    ]
-    if not new:
-        return []
-    created: list[str] = []
-    for name, future in admin.create_topics(new, request_timeout=timeout_s).items():
-        try:
-            future.result(timeout=timeout_s)
-            created.append(name)
-        except KafkaException as exc:
-            if exc.args and exc.args[0].code() == KafkaError.TOPIC_ALREADY_EXISTS:
-                continue  # another process won the race; that is fine
-            raise TopicAdminError(
-                f"creating topic {name} on {settings.kafka_servers} failed: {exc}"
-            ) from exc
-    return created
-
-
-_SHOWN = ("cleanup.policy", "retention.ms", "min.insync.replicas", "min.compaction.lag.ms")
-
-
-def describe_topics(
-    settings: Settings, topics: Iterable[Topic] = TOPICS, *, timeout_s: float = 30.0
-) -> list[dict[str, Any]]:
-    """Each catalog topic with its live partitions and configuration.
-
-    Every row has ``name``, ``key``, ``exists``, ``partitions`` (live, or None),
-    ``expected`` (the catalog's config), ``live`` (the broker's values for the same
-    keys) and ``drift`` (keys whose live value differs from the catalog).
-    """
-    admin = admin_client(settings)
-    wanted = list(topics)
-    try:
-        metadata = admin.list_topics(timeout=timeout_s).topics
-    except KafkaException as exc:
-        raise TopicAdminError(f"cannot reach Kafka at {settings.kafka_servers}: {exc}") from exc
-    resources = [ConfigResource("topic", t.name) for t in wanted if t.name in metadata]
-    live: dict[str, dict[str, str]] = {}
-    if resources:
-        described = admin.describe_configs(resources, request_timeout=timeout_s)
-        for resource, future in described.items():
-            entries = future.result(timeout=timeout_s)
-            live[resource.name] = {k: str(v.value) for k, v in entries.items() if k in _SHOWN}
-    rows: list[dict[str, Any]] = []
-    for t in wanted:
-        expected = t.config()
-        got = live.get(t.name, {})
-        rows.append(
-            {
-                "name": t.name,
-                "key": t.key,
-                "doc": t.doc,
-                "exists": t.name in metadata,
-                "partitions": len(metadata[t.name].partitions) if t.name in metadata else None,
-                "expected_partitions": t.partition_count(settings),
-                "expected": expected,
-                "live": got,
-                "drift": sorted(k for k, v in expected.items() if got.get(k) != v),
-            }
-        )
-    return rows

@@ -1,13 +1,9 @@
-"""Building envelopes: the fields every event shares, around one payload.
+"""Building envelopes at the edge of the system: now, a random id, a new trace.
 
-An envelope is a plain dict, exactly the shape the codec writes::
-
-    {"event_id", "type", "ts", "tenant", "session", "turn", "trace_id", "seq",
-     "producer", "payload"}
-
-``ts`` is epoch microseconds (int) or an aware datetime; UUID fields accept
-:class:`uuid.UUID` or canonical strings. Decoded envelopes carry UUIDs and UTC
-datetimes.
+:func:`make_event` fills what :class:`somagent.contract.envelope.Envelope` leaves
+to the caller (the clock, a random event id, a new trace id), so it lives here
+and not in the pure contract. ``ts`` is epoch microseconds (int) or an aware
+datetime; UUID fields accept :class:`uuid.UUID` or canonical strings.
 """
 
 from __future__ import annotations
@@ -15,18 +11,20 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from somagent.events.ids import random_event_id
+from somagent.contract.envelope import Event
 from somagent.events.tracing import new_trace_id
-
-Event = dict[str, Any]
 
 
 def now_us() -> int:
     """Wall-clock time as epoch microseconds."""
     return time.time_ns() // 1000
+
+
+def random_event_id() -> uuid.UUID:
+    """A random (v4) id, for events that are appended exactly once and never retried."""
+    return uuid.uuid4()
 
 
 def make_event(
@@ -44,7 +42,7 @@ def make_event(
 ) -> Event:
     """An envelope around ``payload``.
 
-    Pass ``event_id`` from :mod:`somagent.events.ids` for anything a retry could
+    Pass ``event_id`` from :mod:`somagent.contract.ids` for anything a retry could
     emit twice; the random default is only right for events appended exactly once.
     """
     return {
@@ -59,24 +57,3 @@ def make_event(
         "producer": producer,
         "payload": dict(payload),
     }
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
-
-
-def plain(value: Any) -> Any:
-    """``value`` with UUIDs as strings and datetimes as epoch microseconds, recursively.
-
-    Decoded events become JSON-ready and compare equal to the envelopes that were
-    encoded (which may use UUID objects, strings, ints or datetimes).
-    """
-    if isinstance(value, dict):
-        return {k: plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [plain(v) for v in value]
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, datetime):
-        return (value - _EPOCH) // _MICROSECOND
-    return value

@@ -10,8 +10,9 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from somagent.events import ids
-from somagent.events.envelope import Event, make_event
+from somagent.contract import ids
+from somagent.contract.envelope import Event
+from somagent.events.envelope import make_event
 
 _T0_US = 1_795_000_000_000_000  # 2026-11-18T...Z, a fixed instant
 _MINUTE_US = 60_000_000

@@ -1,4 +1,4 @@
-"""Errors raised by the event contract, the codec, the catalog and the Kafka glue.
+"""Errors raised by the event contract, the codec and the catalog (Kafka I/O: ``somagent.kafka``).
 
 Every decode error carries the Kafka position it came from (``where``) and a short
 machine-readable ``reason`` (``not-single-object``, ``unknown-fingerprint``,
@@ -45,18 +45,6 @@ class EncodeError(EventsError):
 
 class UnknownTopic(EventsError):
     """A topic name or event type is not in the catalog."""
-
-
-class TopicAdminError(EventsError):
-    """Creating or describing a topic failed; the message names the topic and broker."""
-
-
-class ProduceError(EventsError):
-    """The broker did not acknowledge a record; the message names topic and key."""
-
-
-class ConsumeError(EventsError):
-    """The consumer hit a fatal broker error; the message names the topics."""
 
 
 class DecodeError(EventsError):

@@ -1,8 +1,8 @@
 """Redis guards shared by the edge and the tool broker.
 
 * :mod:`somagent.limits.ratelimit` — sliding-window rate limit per ``rate:{tenant}:{tool}``.
-* :mod:`somagent.limits.budget` — atomic token budget pre-authorisation against
-  ``sess:{session}``.
+* :mod:`somagent.limits.budget` — the owner of ``sess:{session}``: atomic token
+  budget pre-authorisation (edge) and reconciliation from the ledger (projector).
 * :mod:`somagent.limits.idempotency` — first-writer-wins claims under ``idem:`` keys.
 
 Each guard is one Lua script (or one ``SET NX``) so it is atomic across every

@@ -45,7 +45,7 @@ from somagent.memory.guard import (
 )
 from somagent.memory.model import MemoryRecord
 from somagent.memory.store import MemoryStore
-from somagent.stack.wait import until_async
+from somagent.wait import until_async
 
 MEMORY_REMEMBER_REQUESTED: Final = "MemoryRememberRequested"
 MEMORY_REMEMBERED: Final = "MemoryRemembered"

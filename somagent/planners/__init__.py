@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from somagent.exceptions import ConfigError
 from somagent.planners.openai_compat import OpenAICompatPlanner
-from somagent.planners.tokens import TokenCounter, default_counter
+from somagent.planners.token_count import TokenCounter, default_counter
 from somagent.turns.planner import DeterministicPlanner, Planner
 
 __all__ = ["OpenAICompatPlanner", "PlannerSettings", "make_planner"]

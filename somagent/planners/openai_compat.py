@@ -35,7 +35,7 @@ from typing import Any, Final
 import httpx
 
 from somagent.planners.exceptions import PlannerError
-from somagent.planners.tokens import TokenCounter, default_counter
+from somagent.planners.token_count import TokenCounter, default_counter
 from somagent.turns.planner import ToolDescription
 from somagent.turns.state import (
     INVALID_JSON_KEY,

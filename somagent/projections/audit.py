@@ -16,11 +16,13 @@ import re
 from typing import Any
 
 from somagent.config import Settings
-from somagent.events.envelope import plain
+from somagent.contract.envelope import plain
+from somagent.kafka.admin import end_offsets, partitions_of
+from somagent.kafka.reader import LogReader
+from somagent.kafka.schema_log import kafka_codec
 from somagent.projections.chproj import TOPICS
 from somagent.projections.clickhouse import ClickHouse, connect
 from somagent.projections.exceptions import ReadOnlyViolation
-from somagent.projections.source import LogReader, end_offsets, make_codec, partitions_of
 
 TRAIL_COLUMNS = ("ts_us", "topic", "partition", "offset", "seq", "type", "event_id", "payload")
 _READ_ONLY = re.compile(r"^\s*(SELECT|WITH|SHOW|DESCRIBE|DESC|EXPLAIN)\b", re.IGNORECASE)
@@ -84,7 +86,9 @@ def trail_from_log(
     """Scan every catalog topic from offset 0 to its current end (no store needed)."""
     parts = partitions_of(settings, TOPICS)
     ends = end_offsets(settings, parts)
-    reader = LogReader(settings, make_codec(settings), parts, {}, name="audit", dead_letters=False)
+    reader = LogReader(
+        settings, parts, {}, name="audit", codec=kafka_codec(settings), dead_letters=False
+    )
     found = []
     try:
         while not reader.caught_up(ends):

@@ -280,14 +280,20 @@ def valid_sql(rows: RowSchema) -> str:
     return " AND ".join(checks)
 
 
-def insert_sql(rows: RowSchema, table: str, path: str, parts: Sequence[tuple[str, int]]) -> str:
+def insert_sql(
+    rows: RowSchema, table: str, path: str | None, parts: Sequence[tuple[str, int]]
+) -> str:
     """``INSERT INTO table`` of every row of the container at ``path``, or none.
 
+    ``path=None`` reads the container from the request body instead
+    (``FROM input() ... FORMAT Avro``, the analytics service's HTTP interface).
     ``parts[i]`` is the (topic, partition) of rows whose ``_tp`` is ``i``.
     """
     topics = "[" + ",".join(_lit(t) for t, _ in parts) + "]"
     numbers = "[" + ",".join(str(p) for _, p in parts) + "]"
     with_items = ", ".join(payload_sql(rows))
+    source = "input()" if path is None else f"file({_lit(path)}, 'Avro')"
+    tail = " FORMAT Avro" if path is None else ""
     values = (
         "event_id, type, ts, tenant, ifNull(session, ''), ifNull(turn, ''), trace_id, seq, "
         f"producer, arrayElement(CAST({topics}, 'Array(String)'), _i + 1), "
@@ -301,6 +307,6 @@ def insert_sql(rows: RowSchema, table: str, path: str, parts: Sequence[tuple[str
     return (
         f"INSERT INTO {table} ({', '.join(EVENT_COLUMNS)}) "
         f"WITH reinterpretAsUInt16(_tp) AS _i, {with_items} "
-        f"SELECT {values} FROM file({_lit(path)}, 'Avro') WHERE {guard} = 0 "
-        f"SETTINGS {JSON_SETTINGS}"
+        f"SELECT {values} FROM {source} WHERE {guard} = 0 "
+        f"SETTINGS {JSON_SETTINGS}{tail}"
     )

@@ -28,8 +28,8 @@ from somagent.events.catalog import (
     GATEWAY_AUDIT,
     MEMORY,
 )
+from somagent.kafka.records import Record, TopicPart
 from somagent.projections.clickhouse import ClickHouse, apply_ddl, drop_objects
-from somagent.projections.source import Record, TopicPart
 
 TOPICS = (CONVERSATION, BILLING_USAGE, BILLING_LEDGER, MEMORY, GATEWAY_AUDIT)
 EVENT_COLUMNS = (

@@ -1,32 +1,29 @@
-"""Replay into chDB with ClickHouse decoding the Avro (see :mod:`chavro`).
+"""Replay into the analytics service with ClickHouse decoding the Avro (see :mod:`chavro`).
 
 The reading process does no Avro decoding for records written with the codec's
 own writer schema: :class:`Splitter` copies their bodies, with their position,
-into container rows; the inserting thread writes the container to a private
-temporary file and runs one ``INSERT ... SELECT ... FROM file(..., 'Avro')``.
+into container rows; the inserting thread sends the container as the body of one
+``INSERT ... SELECT ... FROM input() FORMAT Avro`` to the analytics service (which
+spools it and lets chDB read it).
 Records with any other writer schema (older ones, corrupt bytes) are decoded in
 Python as before, and so is a whole batch whose statement refuses a record (see
 :mod:`chavro`'s guarantees), so the rows equal the live projector's exactly.
 
 Guarantees: a batch's rows are inserted before its positions; a batch holds no
-record at or beyond ``ends``; the temporary files are removed after their insert.
+record at or beyond ``ends``.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
-
-from confluent_kafka import Message
 
 from somagent.events.codec import HEADER_SIZE, MAGIC
+from somagent.kafka.reader import LogReader
+from somagent.kafka.records import Message, TopicPart
 from somagent.projections import chavro, chproj
-from somagent.projections.source import LogReader, TopicPart
 
 log = logging.getLogger(__name__)
 
@@ -105,12 +102,7 @@ class AvroInserter:
         self.rows = rows
         self.header = rows.header
         self.reader = reader
-        shm = Path("/dev/shm")
-        self.dir = Path(
-            tempfile.mkdtemp(prefix="somagent-replay-", dir=shm if shm.is_dir() else None)
-        )
         self.fallbacks = 0
-        self._n = 0
         self._lock = threading.Lock()
 
     def insert(self, batch: RawBatch) -> int:
@@ -123,22 +115,15 @@ class AvroInserter:
             return inserted + (batch.rows if ok else 0)
 
     def _insert_container(self, batch: RawBatch) -> bool:
-        self._n += 1
-        path = self.dir / f"batch-{self._n}.avro"
-        with path.open("wb") as out:
-            out.writelines(chavro.container_parts(self.header, batch.rows, batch.data))
+        body = b"".join(chavro.container_parts(self.header, batch.rows, batch.data))
+        sql = chavro.insert_sql(self.rows, self.proj.events_table, None, batch.parts)
         try:
-            sql = chavro.insert_sql(self.rows, self.proj.events_table, str(path), batch.parts)
-            self.proj.ch.execute(sql)
+            self.proj.ch.insert_body(sql, body)  # type: ignore[attr-defined]
             return True
         except Exception as exc:  # refused or unreadable: Python decodes this batch
             self.fallbacks += 1
             log.warning("replay: ClickHouse refused a batch, decoding it in Python: %s", exc)
             return False
-        finally:
-            path.unlink(missing_ok=True)
 
     def close(self) -> None:
-        for leftover in self.dir.glob("*"):
-            leftover.unlink(missing_ok=True)
-        os.rmdir(self.dir)
+        """Nothing to release (kept so callers need not know)."""

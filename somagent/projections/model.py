@@ -13,23 +13,24 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from somagent.contract import names
+
 NIL_SESSION = "00000000-0000-0000-0000-000000000000"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 # Step names of the turn machine per event type, and whether the event is a step.
 _STEPS: dict[str, tuple[str, bool]] = {
-    "TurnRequested": ("ingest", False),
-    "TurnRecalled": ("recall", True),
-    "TurnPlanned": ("plan", True),
-    "ToolCallRequested": ("tools", False),
-    "ToolCallDelta": ("tools", False),
-    "ToolCallCompleted": ("tools", False),
-    "ToolCallFailed": ("tools", False),
-    "TurnVerified": ("verify", True),
-    "TurnAnswered": ("answer", True),
-    "TurnCancelRequested": ("cancel", False),
+    names.TURN_REQUESTED: ("ingest", False),
+    names.TURN_RECALLED: ("recall", True),
+    names.TURN_PLANNED: ("plan", True),
+    names.TOOL_CALL_REQUESTED: ("tools", False),
+    names.TOOL_CALL_DELTA: ("tools", False),
+    names.TOOL_CALL_COMPLETED: ("tools", False),
+    names.TOOL_CALL_FAILED: ("tools", False),
+    names.TURN_VERIFIED: ("verify", True),
+    names.TURN_ANSWERED: ("answer", True),
+    names.TURN_CANCEL_REQUESTED: ("cancel", False),
 }
-TURN_EVENTS = frozenset((*_STEPS, "TurnFailed", "TurnCompleted"))
 
 
 def as_datetime(value: Any) -> datetime:
@@ -99,7 +100,7 @@ TURN_COLUMNS = (
 def turn_id_of(event: dict[str, Any]) -> uuid.UUID | None:
     """The turn a conversation event belongs to (envelope ``turn``, or TurnRequested's id)."""
     turn = event.get("turn")
-    if turn is None and event["type"] == "TurnRequested":
+    if turn is None and event["type"] == names.TURN_REQUESTED:
         turn = event["payload"]["turn_id"]
     return None if turn is None else as_uuid(turn)
 
@@ -107,7 +108,7 @@ def turn_id_of(event: dict[str, Any]) -> uuid.UUID | None:
 def fold_turn(row: TurnRow | None, event: dict[str, Any]) -> TurnRow | None:
     """``row`` after ``event`` (None stays None for events that cannot start a row)."""
     kind = event["type"]
-    if kind not in TURN_EVENTS:
+    if kind not in names.TURN_EVENTS:
         return row
     turn_id = turn_id_of(event)
     if turn_id is None:
@@ -143,21 +144,21 @@ def _apply(row: TurnRow, kind: str, payload: dict[str, Any], ts: datetime, seq: 
         changes["step"] = step
         if counts:
             changes["steps_done"] = row.steps_done + 1
-        if kind == "ToolCallRequested":
+        if kind == names.TOOL_CALL_REQUESTED:
             changes["tool_calls"] = row.tool_calls + 1
         if row.status in ("requested", "running"):
             changes["status"] = (
                 "answered"
-                if kind == "TurnAnswered"
-                else ("requested" if kind == "TurnRequested" else "running")
+                if kind == names.TURN_ANSWERED
+                else ("requested" if kind == names.TURN_REQUESTED else "running")
             )
-    elif kind == "TurnFailed":
+    elif kind == names.TURN_FAILED:
         changes.update(
             status="failed",
             step=str(payload.get("step", row.step)),
             failure_reason=f"{payload.get('reason_code')}: {payload.get('message')}",
         )
-    elif kind == "TurnCompleted":
+    elif kind == names.TURN_COMPLETED:
         changes.update(
             status="failed" if row.status == "failed" else "completed",
             finished_at=ts,

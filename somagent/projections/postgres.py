@@ -23,7 +23,9 @@ from typing import Any
 
 import asyncpg
 
+from somagent.contract import names
 from somagent.events.catalog import BILLING_LEDGER, CONVERSATION
+from somagent.kafka.records import Record, TopicPart
 from somagent.projections.model import (
     LEDGER_COLUMNS,
     TURN_COLUMNS,
@@ -35,7 +37,6 @@ from somagent.projections.model import (
     session_row,
     turn_id_of,
 )
-from somagent.projections.source import Record, TopicPart
 
 TOPICS = (CONVERSATION, BILLING_LEDGER)
 TABLES = ("sessions", "turns", "usage_ledger")
@@ -88,13 +89,13 @@ class PostgresProjector:
         sessions, expired, turn_events, ledger = [], [], [], []
         for rec in records:
             kind = rec.event["type"]
-            if kind == "SessionMinted":
+            if kind == names.SESSION_MINTED:
                 sessions.append(session_row(rec.event))
-            elif kind == "SessionExpired":
+            elif kind == names.SESSION_EXPIRED:
                 expired.append(
                     (as_uuid(rec.event["payload"]["session_id"]), as_datetime(rec.event["ts"]))
                 )
-            elif kind == "UsageWindowClosed":
+            elif kind == names.USAGE_WINDOW_CLOSED:
                 ledger.append(ledger_values(rec.event))
             elif rec.topic == CONVERSATION and turn_id_of(rec.event) is not None:
                 turn_events.append(rec.event)

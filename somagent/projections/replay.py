@@ -28,10 +28,13 @@ import asyncpg
 
 from somagent.config import Settings
 from somagent.events.codec import EventCodec
+from somagent.kafka.admin import end_offsets, partitions_of
+from somagent.kafka.reader import LogReader
+from somagent.kafka.records import TopicPart
+from somagent.kafka.schema_log import kafka_codec
 from somagent.projections import chavro, chproj, chreplay, postgres
 from somagent.projections.clickhouse import ClickHouse, connect
 from somagent.projections.exceptions import ProjectionError
-from somagent.projections.source import LogReader, TopicPart, end_offsets, make_codec, partitions_of
 
 SUFFIX = "_replay"
 Progress = Callable[[int, int], None]
@@ -117,10 +120,10 @@ async def replay_postgres(
         await proj.create_fresh_tables()
         reader = LogReader(
             settings,
-            make_codec(settings),
             parts,
             {},
             name=f"{live_name}{SUFFIX}",
+            codec=kafka_codec(settings),
             dead_letters=False,
         )
         loop = asyncio.get_running_loop()
@@ -178,8 +181,8 @@ def replay_clickhouse(
 ) -> ReplayReport:
     """Rebuild ``events`` (and its rollups) into ``*_replay`` and optionally verify.
 
-    With chDB (and a writer schema :mod:`chavro` supports), ClickHouse decodes
-    the Avro itself (``engine_decode``, the default there; rows identical to the
+    Through the analytics service (and a writer schema :mod:`chavro` supports),
+    ClickHouse decodes the Avro itself (``engine_decode``, the default there; rows identical to the
     Python path's). Otherwise ``workers`` > 1 reads and decodes disjoint sets of
     partitions in that many processes while this one inserts (the default: half
     the CPUs but at least 2, at most 8 and one per partition, for logs of
@@ -197,11 +200,14 @@ def replay_clickhouse(
         ends = end_offsets(settings, parts)
     proj = chproj.ClickHouseProjector(ch, name=f"{live_name}{SUFFIX}", suffix=SUFFIX)
     proj.ensure_tables(fresh=True)
-    codec = make_codec(settings)
+    codec = kafka_codec(settings)
     started = time.monotonic()
-    rows = _engine_rows(codec, ch.backend) if engine_decode is not False else None
+    served = ch.backend == "http" and not settings.clickhouse_url
+    rows = _engine_rows(codec, served) if engine_decode is not False else None
     if engine_decode and rows is None:
-        raise ProjectionError("engine decoding needs chDB and a writer schema chavro supports")
+        raise ProjectionError(
+            "engine decoding needs the analytics service and a writer schema chavro supports"
+        )
     if rows is not None:
         events = _replay_engine(settings, codec, rows, proj, parts, ends, progress)
     else:
@@ -220,8 +226,10 @@ def replay_clickhouse(
     return report
 
 
-def _engine_rows(codec: EventCodec, backend: str) -> chavro.RowSchema | None:
-    if backend != "chdb":
+def _engine_rows(codec: EventCodec, served: bool) -> chavro.RowSchema | None:
+    """The container layout when the analytics service can decode the Avro itself
+    (``input()`` without a structure is the service's; servers need one)."""
+    if not served:
         return None
     try:
         return chavro.row_schema(codec.writer.schema)
@@ -274,7 +282,7 @@ def _replay_engine(
     progress: Progress | None,
 ) -> int:
     """One reader, no Avro decoding in Python; ClickHouse decodes (see :mod:`chreplay`)."""
-    reader = LogReader(settings, codec, parts, {}, name=proj.name, dead_letters=False)
+    reader = LogReader(settings, parts, {}, name=proj.name, codec=codec, dead_letters=False)
     inserter = chreplay.AvroInserter(proj, rows, reader)
     try:
         batches = chreplay.raw_batches(reader, chreplay.Splitter(codec.fingerprint, ends), ends)
@@ -327,7 +335,9 @@ def _bounded_batch(reader: LogReader, ends: dict[TopicPart, int]) -> list[Any]:
 def _serial_batches(
     settings: Settings, parts: list[TopicPart], ends: dict[TopicPart, int], name: str
 ) -> Iterator[Batch]:
-    reader = LogReader(settings, make_codec(settings), parts, {}, name=name, dead_letters=False)
+    reader = LogReader(
+        settings, parts, {}, name=name, codec=kafka_codec(settings), dead_letters=False
+    )
     try:
         while not reader.caught_up(ends):
             records = _bounded_batch(reader, ends)
@@ -342,7 +352,9 @@ def _decode_worker(
     """A replay process: read ``parts`` up to ``ends``, send column batches to ``queue``."""
     try:
         settings = Settings.model_validate_json(settings_json)
-        reader = LogReader(settings, make_codec(settings), parts, {}, name=name, dead_letters=False)
+        reader = LogReader(
+        settings, parts, {}, name=name, codec=kafka_codec(settings), dead_letters=False
+    )
         try:
             while not reader.caught_up(ends):
                 records = _bounded_batch(reader, ends)

@@ -26,11 +26,13 @@ from typing import Any
 
 import asyncpg
 
-from somagent.billing.budget import LedgerTotal, reconcile
 from somagent.config import Settings, load_settings
+from somagent.kafka.admin import partitions_of
+from somagent.kafka.reader import LogReader
+from somagent.kafka.schema_log import kafka_codec
+from somagent.limits.budget import LedgerTotal, reconcile
 from somagent.projections import chproj, postgres
 from somagent.projections.clickhouse import ClickHouse, connect
-from somagent.projections.source import LogReader, make_codec, partitions_of
 
 log = logging.getLogger(__name__)
 # Called after each applied batch with the projector's name and its new positions.
@@ -81,9 +83,9 @@ async def run_postgres(
 
         redis = aioredis.from_url(settings.redis_dsn)
     proj = postgres.PostgresProjector(conn, name=name)
-    codec = make_codec(settings)
+    codec = kafka_codec(settings)
     parts = await asyncio.to_thread(partitions_of, settings, postgres.TOPICS)
-    reader = LogReader(settings, codec, parts, await proj.positions(), name=name)
+    reader = LogReader(settings, parts, await proj.positions(), name=name, codec=codec)
     try:
         if redis is not None:
             await _reconcile(proj, redis, await _live_sessions(conn))
@@ -134,7 +136,9 @@ def run_clickhouse_blocking(
     proj = chproj.ClickHouseProjector(ch, name=name)
     proj.ensure_tables()
     parts = partitions_of(settings, chproj.TOPICS)
-    reader = LogReader(settings, make_codec(settings), parts, proj.positions(), name=name)
+    reader = LogReader(
+        settings, parts, proj.positions(), name=name, codec=kafka_codec(settings)
+    )
     try:
         while not stop.is_set():
             records = reader.batch(batch, 0.5)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from somagent.exceptions import SomagentError
+from somagent.exceptions import StopWaiting
 
 
-class StackError(SomagentError):
-    """The local stack could not be started, probed or stopped; the message names the component."""
+class StackError(StopWaiting):
+    """The local stack could not be started, probed or stopped; the message names the component.
+
+    A verdict: a wait (:func:`somagent.wait.until`) whose probe raises it ends at once.
+    """
 
 
 class MissingTool(StackError):
@@ -15,10 +18,6 @@ class MissingTool(StackError):
 
 class PortTaken(StackError):
     """A port the stack wants to listen on is held by another process."""
-
-
-class StackTimeout(StackError):
-    """A component did not become ready before its deadline."""
 
 
 class Unreachable(StackError):

@@ -15,15 +15,15 @@ import shutil
 import subprocess
 import uuid
 from pathlib import Path
-from typing import Any
 
 from confluent_kafka.admin import AdminClient
 
 from somagent.config import Settings
+from somagent.kafka.admin import admin_client
 from somagent.stack import process
 from somagent.stack.component import ComponentStatus
 from somagent.stack.exceptions import StackError, Unreachable
-from somagent.stack.wait import until
+from somagent.wait import until
 
 KAFKA_VERSION = "3.9.1"
 INFRA = Path(__file__).resolve().parents[2] / "infra" / "kafka"
@@ -35,12 +35,9 @@ _CLIENT_LOG = logging.getLogger("somagent.stack.kafka.client")
 
 
 def _admin(settings: Settings, timeout_s: float = 5.0) -> AdminClient:
-    config: dict[str, Any] = {
-        "bootstrap.servers": settings.kafka_servers,
-        "socket.timeout.ms": int(timeout_s * 1000),
-        "logger": _CLIENT_LOG,
-    }
-    return AdminClient(config)
+    return admin_client(
+        settings, **{"socket.timeout.ms": int(timeout_s * 1000), "logger": _CLIENT_LOG}
+    )
 
 
 def broker_reachable(settings: Settings, timeout_s: float = 5.0) -> bool:

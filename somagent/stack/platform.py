@@ -20,28 +20,13 @@ from dataclasses import dataclass
 from importlib.metadata import version as dist_version
 from typing import Any
 
-import httpx
-
 from somagent.config import Settings
+from somagent.serve.readiness import readiness
 from somagent.serve.supervisor import state_path
 from somagent.stack import process
 from somagent.stack.component import ComponentStatus
 from somagent.stack.exceptions import StackError
-from somagent.stack.wait import until
-
-
-def readiness(settings: Settings, timeout_s: float = 5.0) -> dict[str, Any] | None:
-    """The edge's ``/readyz`` JSON (any status), or None when nothing answers."""
-    try:
-        response = httpx.get(f"{settings.api_url}/readyz", timeout=timeout_s)
-    except httpx.HTTPError:
-        return None
-    try:
-        body: dict[str, Any] = response.json()
-    except ValueError:
-        return None
-    body["http_status"] = response.status_code
-    return body
+from somagent.wait import until
 
 
 @dataclass(frozen=True)

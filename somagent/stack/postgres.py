@@ -23,7 +23,7 @@ from somagent.config import Settings
 from somagent.stack import process
 from somagent.stack.component import ComponentStatus
 from somagent.stack.exceptions import StackError, Unreachable
-from somagent.stack.wait import until
+from somagent.wait import until
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "infra" / "postgres"
 _SYSTEM_USER = "embedded_postgres"

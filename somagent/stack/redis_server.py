@@ -14,7 +14,7 @@ from somagent.config import Settings
 from somagent.stack import process
 from somagent.stack.component import ComponentStatus
 from somagent.stack.exceptions import MissingTool, Unreachable
-from somagent.stack.wait import until
+from somagent.wait import until
 
 
 def redis_server_binary() -> str:

@@ -64,7 +64,7 @@ class Stack:
         still runs the analytics service: the local ClickHouse server). A running
         supervisor with another layout is restarted with this one.
         """
-        from somagent.events.catalog import ensure_topics
+        from somagent.kafka.admin import ensure_topics
 
         layout = layout or Layout(platform=False)
         timings: dict[str, float] = {}

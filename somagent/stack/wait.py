@@ -1,75 +1,8 @@
-"""Waiting on a condition with a deadline, never a bare sleep."""
+"""Moved to :mod:`somagent.wait`; this alias exists only for ``somagent.memory.remember``.
 
-from __future__ import annotations
+``somagent/memory`` is being rewritten on another branch, so its import of this
+module is left for the merge (``from somagent.wait import until_async``); then
+delete this file and the matching ``ignore_imports`` line in pyproject.toml.
+"""
 
-import asyncio
-import time
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
-
-from somagent.stack.exceptions import StackError, StackTimeout
-
-T = TypeVar("T")
-
-
-def until(
-    probe: Callable[[], T | None],
-    *,
-    timeout_s: float,
-    what: str,
-    interval_s: float = 0.05,
-    max_interval_s: float = 0.5,
-) -> T:
-    """Call ``probe`` until it returns something truthy; return that value.
-
-    Exceptions from ``probe`` count as "not yet" and the last one is reported.
-    The poll interval grows geometrically up to ``max_interval_s``.
-
-    Raises:
-        StackTimeout: ``what`` did not become true within ``timeout_s`` seconds.
-    """
-    deadline = time.monotonic() + timeout_s
-    last_error: BaseException | None = None
-    delay = interval_s
-    while True:
-        try:
-            result = probe()
-            if result:
-                return result
-        except StackError:
-            raise  # a deliberate verdict (e.g. the server died): waiting longer cannot help
-        except Exception as exc:
-            last_error = exc
-        if time.monotonic() >= deadline:
-            detail = f" (last error: {last_error!r})" if last_error else ""
-            raise StackTimeout(f"timed out after {timeout_s:.1f}s waiting for {what}{detail}")
-        time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
-        delay = min(delay * 1.5, max_interval_s)
-
-
-async def until_async(
-    probe: Callable[[], Awaitable[T | None]],
-    *,
-    timeout_s: float,
-    what: str,
-    interval_s: float = 0.05,
-    max_interval_s: float = 0.5,
-) -> T:
-    """Async twin of :func:`until` for probes that are coroutines."""
-    deadline = time.monotonic() + timeout_s
-    last_error: BaseException | None = None
-    delay = interval_s
-    while True:
-        try:
-            result = await probe()
-            if result:
-                return result
-        except StackError:
-            raise
-        except Exception as exc:
-            last_error = exc
-        if time.monotonic() >= deadline:
-            detail = f" (last error: {last_error!r})" if last_error else ""
-            raise StackTimeout(f"timed out after {timeout_s:.1f}s waiting for {what}{detail}")
-        await asyncio.sleep(min(delay, max(0.0, deadline - time.monotonic())))
-        delay = min(delay * 1.5, max_interval_s)
+from somagent.wait import until_async as until_async

@@ -32,6 +32,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Final, Protocol
 
+from somagent.contract.ids import redis_idem_key
 from somagent.tools import breaker as cb
 from somagent.tools.exceptions import ToolExecutionError, UnknownTool
 from somagent.tools.gates import GateDecision
@@ -39,7 +40,6 @@ from somagent.tools.instances import InstancePool
 from somagent.tools.registry import ToolRegistry
 from somagent.tools.spec import Tool, ToolContext
 from somagent.tools.validation import errors
-from somagent.turns.ids import redis_idem_key
 from somagent.turns.state import INVALID_JSON_KEY, ToolCall, ToolResult
 
 IDEMPOTENCY_TTL_S: Final = 24 * 3600

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from somagent.contract.envelope import Envelope
 from somagent.turns import events as ev
 from somagent.turns.state import Failure, Step, ToolCall, TurnState
 
@@ -110,6 +111,6 @@ class Transition:
     """What one outcome produced. Publish ``events`` and ``usage``, then store ``state``."""
 
     state: TurnState
-    events: tuple[ev.TurnEvent, ...]
+    events: tuple[Envelope, ...]
     action: Action
     usage: tuple[ev.UsageRecord, ...] = ()

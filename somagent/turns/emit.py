@@ -9,6 +9,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from somagent.contract import names
+from somagent.contract.envelope import Envelope
+from somagent.contract.ids import event_id, idem_key, usage_id
 from somagent.turns import events as ev
 from somagent.turns.actions import (
     DEFAULT_TIMEOUTS,
@@ -24,7 +27,6 @@ from somagent.turns.actions import (
     Transition,
 )
 from somagent.turns.exceptions import InvalidTransition
-from somagent.turns.ids import event_id, idem_key, usage_id
 from somagent.turns.state import Failure, FailureReason, Step, TokenUsage, TurnState
 
 
@@ -38,7 +40,7 @@ class Out:
 
     state: TurnState
     now_ms: int
-    events: list[ev.TurnEvent] = field(default_factory=list)
+    events: list[Envelope] = field(default_factory=list)
     usage: list[ev.UsageRecord] = field(default_factory=list)
 
     @property
@@ -49,7 +51,7 @@ class Out:
         s = self.state
         eid = event_id(s.turn_id, type_, index)
         self.events.append(
-            ev.TurnEvent(
+            Envelope(
                 event_id=eid,
                 type=type_,
                 ts=self.now_ms * 1000,
@@ -58,6 +60,7 @@ class Out:
                 turn=s.turn_id,
                 trace_id=s.trace_id,
                 seq=self.seq + 1,
+                producer=ev.PRODUCER,
                 payload=payload,
             )
         )
@@ -139,7 +142,7 @@ def noop(state: TurnState, now_ms: int, timeouts: StepTimeouts) -> Transition:
 
 def completed_event(out: Out, state: TurnState, now_ms: int) -> None:
     out.event(
-        ev.TURN_COMPLETED,
+        names.TURN_COMPLETED,
         {"duration_ms": max(0, now_ms - state.started_at_ms), "steps": state.steps_done},
     )
 
@@ -147,7 +150,7 @@ def completed_event(out: Out, state: TurnState, now_ms: int) -> None:
 def failed(out: Out, state: TurnState, reason: FailureReason, detail: str) -> Transition:
     failure = Failure(reason, detail, state.step)
     out.event(
-        ev.TURN_FAILED,
+        names.TURN_FAILED,
         {"reason_code": reason.value, "message": detail, "step": state.step.value},
     )
     completed_event(out, state, out.now_ms)

@@ -1,13 +1,12 @@
-"""Events the turn machine emits, as plain typed records.
+"""What the turn machine emits besides its events' envelopes: usage records and prices.
 
 Two kinds leave a transition:
 
-* :class:`TurnEvent` – appended to ``conversation.events`` (key: session id).
-  ``to_dict()`` is the shared envelope (``schemas/avro/Envelope.avsc``):
-  ``event_id`` (deterministic), ``type`` (the payload record name), ``ts``
-  (epoch µs), ``tenant``, ``session``, ``turn``, ``trace_id``, ``seq`` (+1 per
-  event of the turn), ``producer`` (``"turns"``) and ``payload``, whose keys are
-  exactly the fields of the Avro record named by ``type``.
+* :class:`~somagent.contract.envelope.Envelope` – appended to
+  ``conversation.events`` (key: session id), with a deterministic ``event_id``,
+  ``type`` from :mod:`somagent.contract.names`, ``ts`` (epoch µs), ``seq`` (+1 per
+  event of the turn), ``producer`` :data:`PRODUCER` and a ``payload`` whose keys
+  are exactly the fields of the Avro record named by ``type``.
 * :class:`UsageRecord` – appended to ``billing.usage`` (key: tenant) as a
   ``UsageRecorded`` envelope; ``seq`` is the seq of the conversation event whose
   work it meters. Prices come from the caller's price list (:class:`UsagePrices`).
@@ -34,20 +33,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-PRODUCER: Final = "turns"
+from somagent.contract.envelope import Envelope
+from somagent.contract.names import USAGE_RECORDED
 
-TURN_RECALLED: Final = "TurnRecalled"
-TURN_PLANNED: Final = "TurnPlanned"
-POLICY_DENIED: Final = "PolicyDenied"
-TOOL_CALL_REQUESTED: Final = "ToolCallRequested"
-TOOL_CALL_DELTA: Final = "ToolCallDelta"
-TOOL_CALL_COMPLETED: Final = "ToolCallCompleted"
-TOOL_CALL_FAILED: Final = "ToolCallFailed"
-TURN_VERIFIED: Final = "TurnVerified"
-TURN_ANSWERED: Final = "TurnAnswered"
-TURN_COMPLETED: Final = "TurnCompleted"
-TURN_FAILED: Final = "TurnFailed"
-USAGE_RECORDED: Final = "UsageRecorded"
+PRODUCER: Final = "turns"
 
 #: ``PolicyDenied.reason_code`` for a tool outside the allowed set.
 TOOL_NOT_ALLOWED: Final = "tool-not-allowed"
@@ -56,35 +45,6 @@ TOOL_NOT_ALLOWED: Final = "tool-not-allowed"
 AGENT_PLANNER: Final = "planner"
 AGENT_EDGE: Final = "edge"
 AGENT_MEMORY: Final = "memory"
-
-
-@dataclass(frozen=True)
-class TurnEvent:
-    """One ``conversation.events`` record (see the module docstring)."""
-
-    event_id: str
-    type: str
-    ts: int
-    tenant: str
-    session: str
-    turn: str
-    trace_id: str
-    seq: int
-    payload: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "event_id": self.event_id,
-            "type": self.type,
-            "ts": self.ts,
-            "tenant": self.tenant,
-            "session": self.session,
-            "turn": self.turn,
-            "trace_id": self.trace_id,
-            "seq": self.seq,
-            "producer": PRODUCER,
-            "payload": dict(self.payload),
-        }
 
 
 @dataclass(frozen=True)
@@ -137,15 +97,15 @@ class UsageRecord:
 
     def to_dict(self, prices: UsagePrices) -> dict[str, Any]:
         """The ``UsageRecorded`` envelope for ``billing.usage``; its event id is the usage id."""
-        return {
-            "event_id": self.usage_id,
-            "type": USAGE_RECORDED,
-            "ts": self.ts,
-            "tenant": self.tenant,
-            "session": self.session,
-            "turn": self.turn,
-            "trace_id": self.trace_id,
-            "seq": self.seq,
-            "producer": PRODUCER,
-            "payload": self.payload(prices),
-        }
+        return Envelope(
+            event_id=self.usage_id,
+            type=USAGE_RECORDED,
+            ts=self.ts,
+            tenant=self.tenant,
+            session=self.session,
+            turn=self.turn,
+            trace_id=self.trace_id,
+            seq=self.seq,
+            producer=PRODUCER,
+            payload=self.payload(prices),
+        ).to_dict()

@@ -21,7 +21,7 @@ Guarantees:
 * Before accepting any outcome the machine checks cancellation and the turn
   deadline; past the deadline the outcome is discarded and the turn fails with
   ``deadline_exceeded``.
-* Event ids are deterministic (:func:`somagent.turns.ids.event_id`): re-running
+* Event ids are deterministic (:func:`somagent.contract.ids.event_id`): re-running
   a step after a crash re-emits the same ids.
 
 Driving loop (the Faust agent)::
@@ -43,6 +43,8 @@ from collections.abc import Collection, Sequence
 from dataclasses import replace
 from typing import Protocol
 
+from somagent.contract import names
+from somagent.contract.ids import event_id, idem_key, redis_idem_key, tool_call_id
 from somagent.turns import events as ev
 from somagent.turns.actions import (
     DEFAULT_TIMEOUTS,
@@ -68,7 +70,6 @@ from somagent.turns.emit import (
     to_json,
 )
 from somagent.turns.exceptions import InvalidTransition
-from somagent.turns.ids import event_id, idem_key, redis_idem_key, tool_call_id
 from somagent.turns.request import TurnRequest
 from somagent.turns.state import (
     Answer,
@@ -197,7 +198,7 @@ def on_recalled(
     if guarded is not None:
         return guarded
     out = Out(state, now_ms)
-    out.event(ev.TURN_RECALLED, {"evidence": [e.to_event_dict() for e in evidence]})
+    out.event(names.TURN_RECALLED, {"evidence": [e.to_event_dict() for e in evidence]})
     return advance(out, state, Step.PLAN, now_ms, timeouts, evidence=tuple(evidence))
 
 
@@ -255,12 +256,12 @@ def on_planned(
     out = Out(state, now_ms)
     for d in denials:
         out.event(
-            ev.POLICY_DENIED,
+            names.POLICY_DENIED,
             {"reason_code": d.reason_code, "detail": d.detail, "path": f"tool:{d.tool}"},
             f"request:{d.tool}",
         )
     planned_id = out.event(
-        ev.TURN_PLANNED,
+        names.TURN_PLANNED,
         {
             "planner": plan.planner,
             "steps": [
@@ -296,7 +297,7 @@ def _deny_calls(out: Out, plan: Plan, allowed: set[str]) -> tuple[list[ToolCall]
     for call in denied:
         reason = f"tool {call.tool!r} is not in the allowed set {sorted(allowed)}"
         out.event(
-            ev.POLICY_DENIED,
+            names.POLICY_DENIED,
             {"reason_code": ev.TOOL_NOT_ALLOWED, "detail": reason, "path": f"tool:{call.tool}"},
             call.index,
         )
@@ -319,7 +320,7 @@ def _request_calls(out: Out, planned: TurnState) -> None:
     for call in planned.pending_calls():
         key = idem_key(planned.turn_id, Step.TOOLS.value, call.index)
         out.event(
-            ev.TOOL_CALL_REQUESTED,
+            names.TOOL_CALL_REQUESTED,
             {
                 "call_id": call.call_id,
                 "tool": call.tool,
@@ -350,7 +351,7 @@ def on_tool_delta(
         return noop(state, now_ms, timeouts)
     out = Out(state, now_ms)
     out.event(
-        ev.TOOL_CALL_DELTA,
+        names.TOOL_CALL_DELTA,
         {"call_id": call.call_id, "chunk": text, "index": chunk_index},
         f"{index}:{chunk_index}",
     )
@@ -390,7 +391,7 @@ def on_tool_result(
     out = Out(state, now_ms)
     if result.ok:
         source = out.event(
-            ev.TOOL_CALL_COMPLETED,
+            names.TOOL_CALL_COMPLETED,
             {
                 "call_id": result.call_id,
                 "tool": result.tool,
@@ -402,7 +403,7 @@ def on_tool_result(
         )
     else:
         source = out.event(
-            ev.TOOL_CALL_FAILED,
+            names.TOOL_CALL_FAILED,
             {
                 "call_id": result.call_id,
                 "tool": result.tool,
@@ -447,9 +448,8 @@ def on_verified(
     if guarded is not None:
         return guarded
     out = Out(state, now_ms)
-    verified_id = out.event(
-        ev.TURN_VERIFIED, {"ok": not problems, "checks": list(CHECKS), "problems": list(problems)}
-    )
+    verified = {"ok": not problems, "checks": list(CHECKS), "problems": list(problems)}
+    verified_id = out.event(names.TURN_VERIFIED, verified)
     out.tokens(verified_id, answer.usage)
     if problems:
         return failed(out, state, FailureReason.VERIFY_FAILED, "; ".join(problems))
@@ -480,7 +480,7 @@ def on_answered(
     tokens_in, tokens_out = _tokens(state)
     out = Out(state, now_ms)
     answered_id = out.event(
-        ev.TURN_ANSWERED,
+        names.TURN_ANSWERED,
         {
             "text": answer.text,
             "citations": list(answer.citations),

@@ -23,7 +23,7 @@ from somagent.api.tenants import create_tenant
 from somagent.config import Settings
 from somagent.credentials import operator_token, service_token
 from somagent.stack.process import free_port
-from somagent.stack.wait import until
+from somagent.wait import until
 
 
 @dataclass

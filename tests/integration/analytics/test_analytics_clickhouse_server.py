@@ -17,7 +17,7 @@ from somagent.analytics.client import HttpClickHouse
 from somagent.analytics.exceptions import ClickHouseError
 from somagent.projections import chproj
 from somagent.stack.process import free_port
-from somagent.stack.wait import until
+from somagent.wait import until
 
 pytestmark = pytest.mark.integration
 

@@ -15,11 +15,11 @@ from somagent.analytics.client import HttpClickHouse
 from somagent.analytics.connect import analytics_client
 from somagent.analytics.exceptions import AnalyticsError, ClickHouseError
 from somagent.config import Settings
-from somagent.events.envelope import plain
+from somagent.contract.envelope import plain
 from somagent.events.examples import example_events
+from somagent.kafka.records import Record
 from somagent.projections import chproj
 from somagent.projections.clickhouse import connect
-from somagent.projections.source import Record
 
 pytestmark = pytest.mark.integration
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import pytest
 from analytics_helpers import Analytics
-from confluent_kafka import Message
 
 from somagent.events.codec import EventCodec
 from somagent.events.examples import example_events
+from somagent.events.plain import PlainDecoder
+from somagent.kafka.records import Message, Record
 from somagent.projections import chavro, chproj
 from somagent.projections.chreplay import Splitter
-from somagent.projections.source import PlainDecoder, Record
 
 pytestmark = pytest.mark.integration
 SPOOL = "__request_body__"

@@ -21,7 +21,6 @@ from typing import Any
 import asyncpg
 import httpx
 import uvicorn
-from confluent_kafka import Consumer, TopicPartition
 from edge_eventsource import EventSourceState, Message, messages
 from starlette.applications import Starlette
 
@@ -30,15 +29,17 @@ from somagent.api.context import EdgeContext
 from somagent.api.settings import EdgeSettings
 from somagent.api.tenants import create_tenant
 from somagent.config import Settings
+from somagent.contract.ids import event_id
 from somagent.events.codec import EventCodec
 from somagent.events.envelope import make_event
 from somagent.events.examples import example_payloads
-from somagent.events.ids import event_id
-from somagent.events.kafka import EventProducer
 from somagent.events.registry import SchemaRegistry
-from somagent.events.schema_log import KafkaSchemaLog
+from somagent.kafka.admin import partitions_of
+from somagent.kafka.producer import EventProducer
+from somagent.kafka.reader import LogReader
+from somagent.kafka.schema_log import KafkaSchemaLog
 from somagent.stack.process import free_port
-from somagent.stack.wait import until
+from somagent.wait import until
 
 
 @dataclass
@@ -163,35 +164,24 @@ def read_topic(settings: Settings, codec: EventCodec, topic: str,
                timeout_s: float = 20.0) -> list[dict[str, Any]]:
     """Events of ``topic`` (from the start) that ``match``, once at least ``want`` are found
     or, for ``want=0``, everything up to the current end."""
-    consumer = Consumer({"bootstrap.servers": settings.kafka_servers,
-                         "group.id": f"test-{uuid.uuid4().hex}", "enable.auto.commit": False})
+    reader = LogReader(settings, partitions_of(settings, [topic], 10), {},
+                       name=f"test-{uuid.uuid4().hex}", config={})
     try:
-        meta = consumer.list_topics(topic, timeout=10).topics[topic]
-        ends = {}
-        parts = []
-        for p in meta.partitions:
-            _, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
-            ends[p] = high
-            parts.append(TopicPartition(topic, p, 0))
-        consumer.assign(parts)
+        ends = {tp: high for tp, (_, high) in reader.watermarks(10).items()}
         found: list[dict[str, Any]] = []
-        seen: dict[int, int] = {p: -1 for p in ends}
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            for msg in consumer.consume(500, timeout=0.2):
-                if msg.error():
-                    continue
-                seen[msg.partition()] = msg.offset()
+            for msg in reader.messages(500, 0.2):
                 event = codec.decode(msg.value())
                 if match(event):
                     found.append(event)
             if want and len(found) >= want:
                 return found
-            if not want and all(seen[p] >= ends[p] - 1 for p in ends):
+            if not want and reader.caught_up(ends):
                 return found
         return found
     finally:
-        consumer.close()
+        reader.close()
 
 
 async def read_topic_async(*args: Any, **kwargs: Any) -> list[dict[str, Any]]:

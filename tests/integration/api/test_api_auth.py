@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import generate_private_key
 from edge_helpers import Server, Session, Tenant, mint, new_tenant, turn_body
 
 from somagent.api.keys import keys_dir, rotate
-from somagent.api.tokens import AUDIENCE, ISSUER
+from somagent.api.session_tokens import AUDIENCE, ISSUER
 from somagent.stack.stack import RunningStack
 
 pytestmark = pytest.mark.integration

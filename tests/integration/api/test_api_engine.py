@@ -1,6 +1,6 @@
 """With the real turn engine (``somagent serve worker``), a turn streams to ``done``.
 
-Skipped until ``somagent.streams.turns`` exists; then it starts the worker as a
+Skipped until ``somagent.engine.turns`` exists; then it starts the worker as a
 subprocess against the session's Kafka, Postgres and Redis (with its own data
 directory for the embedded engines) and waits for the engine's events.
 """
@@ -23,8 +23,8 @@ from somagent.stack.stack import RunningStack
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(importlib.util.find_spec("somagent.streams.turns") is None,
-                       reason="the turn engine (somagent.streams.turns) has not landed yet"),
+    pytest.mark.skipif(importlib.util.find_spec("somagent.engine.turns") is None,
+                       reason="the turn engine (somagent.engine.turns) has not landed yet"),
 ]
 
 

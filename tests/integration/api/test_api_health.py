@@ -15,7 +15,7 @@ from somagent.api.problems import TYPES
 from somagent.stack.process import free_port
 from somagent.stack.redis_server import redis_server_binary
 from somagent.stack.stack import RunningStack
-from somagent.stack.wait import until
+from somagent.wait import until
 
 pytestmark = pytest.mark.integration
 

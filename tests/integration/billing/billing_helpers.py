@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from integration.streams.engine_helpers import WorkerProcess
+from integration.engine.engine_helpers import WorkerProcess
 
 from somagent.config import Settings
 from somagent.events.catalog import BILLING_USAGE

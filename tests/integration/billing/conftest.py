@@ -7,12 +7,13 @@ from collections.abc import Iterator
 import pytest
 from billing_helpers import FaustBilling
 
+from somagent.billing.state import BillingConfig
+from somagent.billing.worker import BillingThread
 from somagent.config import Settings
 from somagent.events.codec import EventCodec
-from somagent.events.kafka import EventProducer
-from somagent.events.schema_log import kafka_registry
+from somagent.kafka.producer import EventProducer
+from somagent.kafka.schema_log import kafka_registry
 from somagent.projections.run import ProjectorThreads
-from somagent.streams.billing import BillingConfig, BillingThread
 
 
 @pytest.fixture(scope="session")

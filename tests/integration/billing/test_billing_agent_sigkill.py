@@ -22,9 +22,9 @@ from test_billing_totals import ch_totals, expected_totals, pg_totals, send, usa
 
 from somagent.billing.windows import MINUTE_US, window_start
 from somagent.config import Settings
-from somagent.events.kafka import EventProducer
+from somagent.kafka.producer import EventProducer
 from somagent.projections.run import ProjectorThreads
-from somagent.stack.wait import until
+from somagent.wait import until
 
 pytestmark = pytest.mark.integration
 

@@ -12,15 +12,17 @@ from typing import Any
 
 import pytest
 
+from somagent.billing.state import BillingConfig
 from somagent.billing.windows import MINUTE_US, window_start
+from somagent.billing.worker import BillingWorker
 from somagent.config import Settings
-from somagent.events.catalog import Topic, ensure_topics
+from somagent.events.catalog import Topic
 from somagent.events.codec import EventCodec
 from somagent.events.envelope import make_event
-from somagent.events.kafka import EventProducer
-from somagent.events.schema_log import kafka_registry
-from somagent.projections.source import LogReader, end_offsets, partitions_of
-from somagent.streams.billing import BillingConfig, BillingWorker
+from somagent.kafka.admin import end_offsets, ensure_topics, partitions_of
+from somagent.kafka.producer import EventProducer
+from somagent.kafka.reader import LogReader
+from somagent.kafka.schema_log import kafka_registry
 
 pytestmark = pytest.mark.integration
 
@@ -109,7 +111,7 @@ def test_restart_resumes_windows_dedupe_and_revisions(settings: Settings) -> Non
 
     parts = partitions_of(settings, [cfg.ledger_topic])
     ends = end_offsets(settings, parts)
-    reader = LogReader(settings, codec, parts, {}, name=f"it-{tag}", dead_letters=False)
+    reader = LogReader(settings, parts, {}, name=f"it-{tag}", codec=codec, dead_letters=False)
     rows = []
     try:
         while not reader.caught_up(ends):

@@ -22,15 +22,16 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from somagent.billing.pricebook import cents_half_up, load_pricebook
+from somagent.billing.pricebook import cents_half_up
+from somagent.billing.pricebook_file import load_pricebook
 from somagent.billing.windows import MINUTE_US, window_start
+from somagent.billing.worker import BillingThread
 from somagent.config import Settings
 from somagent.events.envelope import make_event
-from somagent.events.kafka import EventProducer
+from somagent.kafka.producer import EventProducer
 from somagent.projections.clickhouse import connect
 from somagent.projections.run import ProjectorThreads
-from somagent.stack.wait import until
-from somagent.streams.billing import BillingThread
+from somagent.wait import until
 
 pytestmark = pytest.mark.integration
 PRICES = load_pricebook().prices("pro")

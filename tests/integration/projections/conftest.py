@@ -16,8 +16,8 @@ from projection_helpers import PopulatedLog, database
 from somagent.config import Settings
 from somagent.events.codec import EventCodec
 from somagent.events.examples import example_events
-from somagent.events.kafka import EventProducer
-from somagent.events.schema_log import kafka_registry
+from somagent.kafka.producer import EventProducer
+from somagent.kafka.schema_log import kafka_registry
 from somagent.projections.run import ProjectorThreads
 
 

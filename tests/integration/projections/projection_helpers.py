@@ -10,9 +10,9 @@ from typing import Any
 import asyncpg
 
 from somagent.config import Settings
+from somagent.kafka.admin import end_offsets, partitions_of
 from somagent.projections import chproj, postgres
 from somagent.projections.run import ProjectorThreads
-from somagent.projections.source import end_offsets, partitions_of
 from somagent.stack.postgres import apply_migrations
 
 

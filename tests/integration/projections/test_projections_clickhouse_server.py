@@ -17,12 +17,14 @@ import pytest
 from projection_helpers import PopulatedLog, caught_up, log_ends
 
 from somagent.config import Settings
+from somagent.kafka.admin import end_offsets, partitions_of
+from somagent.kafka.reader import LogReader
+from somagent.kafka.schema_log import kafka_codec
 from somagent.projections import chproj
 from somagent.projections.clickhouse import DriverClickHouse, connect
 from somagent.projections.run import ProjectorThreads
-from somagent.projections.source import LogReader, end_offsets, make_codec, partitions_of
 from somagent.stack.process import free_port
-from somagent.stack.wait import until
+from somagent.wait import until
 
 pytestmark = pytest.mark.integration
 
@@ -98,7 +100,12 @@ def test_projector_ddl_and_queries_on_clickhouse_server(
     parts = partitions_of(settings, chproj.TOPICS)
     ends = end_offsets(settings, parts)
     reader = LogReader(
-        settings, make_codec(settings), parts, proj.positions(), name="server", dead_letters=False
+        settings,
+        parts,
+        proj.positions(),
+        name="server",
+        codec=kafka_codec(settings),
+        dead_letters=False,
     )
     try:
         while not reader.caught_up(ends):

@@ -17,10 +17,12 @@ from confluent_kafka import Message
 from somagent.config import Settings
 from somagent.events.codec import HEADER_SIZE, EventCodec
 from somagent.events.examples import example_events
+from somagent.events.plain import PlainDecoder
+from somagent.kafka.reader import LogReader
+from somagent.kafka.records import Record
 from somagent.projections import chavro, chproj
 from somagent.projections.chreplay import AvroInserter, RawBatch, Splitter
 from somagent.projections.clickhouse import ClickHouse, connect
-from somagent.projections.source import LogReader, PlainDecoder, Record
 
 pytestmark = pytest.mark.integration
 
@@ -32,6 +34,8 @@ NASTY = (
     + "\x7f\x80\x9f\xa0\u2028\u2029\ufeff\ufffd\U0001f600\U0010ffff"
     + '/</script>\\"\'\\u000B\\\\u2028\\\u000b"reason__chavro1":0}'
 )
+# Payload fields of Avro type uuid: text there is refused by the codec, not stored.
+UUID_FIELDS = ("session_id", "turn_id", "usage_id")
 
 
 @pytest.fixture()
@@ -49,7 +53,7 @@ def _events() -> list[dict[str, Any]]:
     for i, event in enumerate(events):
         payload = event["payload"]
         for key, value in payload.items():
-            if isinstance(value, str) and i % 3 == 0 and key not in ("session_id", "turn_id"):
+            if isinstance(value, str) and i % 3 == 0 and key not in UUID_FIELDS:
                 payload[key] = NASTY + value
         if event["type"] == "TurnRequested":
             payload["memory_mode"] = ("none", "read", "readwrite")[i % 3]
@@ -144,7 +148,9 @@ def test_a_refused_batch_is_decoded_in_python_and_still_equals_the_python_rows(
     raws[4] = raws[4] + b"\x00"  # Python skips this one; ClickHouse refuses the batch
     messages = [Message(topic=TOPIC, partition=1, offset=i, value=r) for i, r in enumerate(raws)]
     ends = {(TOPIC, 1): len(raws)}
-    reader = LogReader(settings, codec, [(TOPIC, 1)], {}, name="chavro-test", dead_letters=False)
+    reader = LogReader(
+        settings, [(TOPIC, 1)], {}, name="chavro-test", codec=codec, dead_letters=False
+    )
     inserter = AvroInserter(engine, chavro.row_schema(codec.writer.schema), reader)
     try:
         batch: RawBatch = Splitter(codec.fingerprint, ends).split(messages)

@@ -23,7 +23,7 @@ from somagent.projections.clickhouse import connect
 from somagent.projections.exceptions import ReadOnlyViolation
 from somagent.projections.replay import replay_clickhouse, replay_postgres
 from somagent.projections.run import ProjectorThreads
-from somagent.stack.wait import until
+from somagent.wait import until
 
 pytestmark = pytest.mark.integration
 

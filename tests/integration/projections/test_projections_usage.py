@@ -10,18 +10,17 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from somagent.billing.budget import turn_allowed
 from somagent.billing.ledger import LedgerRow, WindowKey
 from somagent.billing.windows import MINUTE_US
 from somagent.config import Settings
 from somagent.events.codec import EventCodec
 from somagent.events.envelope import make_event
-from somagent.events.kafka import EventProducer
-from somagent.events.schema_log import kafka_registry
-from somagent.limits.budget import RedisTokenBudget
+from somagent.kafka.producer import EventProducer
+from somagent.kafka.schema_log import kafka_registry
+from somagent.limits.budget import RedisTokenBudget, turn_allowed
 from somagent.projections.run import ProjectorThreads
 from somagent.projections.usage import BadUsageQuery, usage_for
-from somagent.stack.wait import until
+from somagent.wait import until
 
 pytestmark = pytest.mark.integration
 T0_US = 1_795_000_000_000_000 - 1_795_000_000_000_000 % (3600 * 1_000_000)  # an hour boundary

@@ -22,7 +22,7 @@ import pytest
 from somagent.config import load_settings
 from somagent.serve.roles import Instance
 from somagent.serve.supervisor import Policy, Supervisor, state_path
-from somagent.stack.wait import until
+from somagent.wait import until
 
 PROBE = Path(__file__).with_name("probe_role.py")
 FAST = Policy(tick_s=0.2, startup_grace_s=20.0, unhealthy_grace_s=1.5, stable_s=5.0,

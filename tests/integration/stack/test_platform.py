@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 
 from somagent.config import Settings
+from somagent.serve.demo import run_demo
 from somagent.stack.testing import fresh_stack_settings
-from somagent.streams.demo import run_demo
 
 pytestmark = pytest.mark.integration
 

@@ -7,10 +7,12 @@ import uuid
 
 import pytest
 import redis
-from confluent_kafka import Consumer, Producer
 
 from somagent.config import Settings
-from somagent.events.catalog import TOPICS
+from somagent.events.catalog import TOPICS, Topic
+from somagent.kafka.admin import ensure_topics, partitions_of
+from somagent.kafka.producer import EventProducer
+from somagent.kafka.reader import LogReader
 from somagent.projections.clickhouse import connect
 from somagent.stack.engines import open_qdrant
 from somagent.stack.postgres import fetchval
@@ -39,39 +41,22 @@ def test_second_up_reuses_running_servers(stack: RunningStack) -> None:
 
 
 def test_catalog_topics_exist(stack: RunningStack) -> None:
-    from confluent_kafka.admin import AdminClient
-
-    meta = AdminClient({"bootstrap.servers": stack.settings.kafka_servers}).list_topics(timeout=10)
-    for topic in TOPICS:
-        assert topic.name in meta.topics
+    found = partitions_of(stack.settings, [t.name for t in TOPICS], 10)
+    assert {t.name for t in TOPICS} == {topic for topic, _ in found}
 
 
 def test_kafka_produce_consume_round_trip(settings: Settings) -> None:
-    topic = "conversation.events"
+    # A scratch topic: raw bytes in conversation.events would reach every reader of
+    # the session-wide stack that decodes the whole topic (tests run in any order).
+    topic = f"test.stack.{uuid.uuid4().hex[:10]}"
+    ensure_topics(settings, [Topic(topic, "test", "round trip", partitions=1)])
     marker = uuid.uuid4().bytes
-    producer = Producer({"bootstrap.servers": settings.kafka_servers, "enable.idempotence": True})
-    delivered: list[tuple[int, int]] = []
-    producer.produce(
-        topic,
-        key=marker,
-        value=b"round-trip:" + marker,
-        on_delivery=lambda e, m: delivered.append((m.partition(), m.offset())),
-    )
-    assert producer.flush(30) == 0
-    partition, offset = delivered[0]
-    consumer = Consumer(
-        {
-            "bootstrap.servers": settings.kafka_servers,
-            "group.id": f"t-{uuid.uuid4()}",
-            "enable.auto.commit": False,
-        }
-    )
-    from confluent_kafka import TopicPartition
-
-    consumer.assign([TopicPartition(topic, partition, offset)])
-    msg = consumer.poll(30)
-    consumer.close()
-    assert msg is not None and msg.error() is None
+    producer = EventProducer(settings)
+    partition, offset = producer.deliver_raw(topic, b"round-trip:" + marker, marker, [])
+    producer.close()
+    where = (topic, partition)
+    with LogReader(settings, [where], {where: offset}, name="t-stack", config={}) as reader:
+        (msg,) = reader.take(1, timeout_s=30)
     assert msg.value() == b"round-trip:" + marker
 
 

@@ -9,12 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from somagent.billing.exceptions import PriceBookError
-from somagent.billing.pricebook import (
-    PICOCENTS_PER_CENT,
-    cents_half_up,
-    load_pricebook,
-    parse_pricebook,
-)
+from somagent.billing.pricebook import PICOCENTS_PER_CENT, cents_half_up, parse_pricebook
+from somagent.billing.pricebook_file import load_pricebook
 
 
 def test_default_file_has_the_plans() -> None:

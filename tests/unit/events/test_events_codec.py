@@ -12,9 +12,10 @@ from fastavro import parse_schema, schemaless_reader, schemaless_writer
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from somagent.contract.envelope import plain
 from somagent.events import schemas
 from somagent.events.codec import HEADER_SIZE, MAGIC, EventCodec
-from somagent.events.envelope import make_event, plain
+from somagent.events.envelope import make_event
 from somagent.events.examples import example_events
 from somagent.events.exceptions import (
     CorruptBody,

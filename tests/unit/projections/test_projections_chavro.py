@@ -18,9 +18,9 @@ from fastavro import schemaless_writer
 
 from somagent.events.codec import HEADER_SIZE, EventCodec
 from somagent.events.examples import example_events
+from somagent.events.plain import PlainDecoder
 from somagent.projections import chavro
 from somagent.projections.chreplay import Splitter
-from somagent.projections.source import PlainDecoder
 
 
 def _codec() -> EventCodec:

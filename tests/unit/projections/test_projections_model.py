@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from somagent.events.envelope import plain
+from somagent.contract.envelope import plain
 from somagent.events.examples import example_events
 from somagent.projections.audit import check_read_only
 from somagent.projections.clickhouse import OBJECTS, render_params, with_suffix

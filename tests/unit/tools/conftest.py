@@ -11,7 +11,7 @@ import pytest
 import redis
 
 from somagent.stack.redis_server import redis_server_binary
-from somagent.stack.wait import until
+from somagent.wait import until
 
 
 def _free_port() -> int:

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
+from somagent.contract.ids import idem_key, tool_call_id
 from somagent.tools.breaker import BreakerConfig, RetryPolicy
 from somagent.tools.broker import ToolBroker
 from somagent.tools.calc import calc_tool
@@ -20,7 +21,6 @@ from somagent.tools.idempotency import RedisIdempotencyStore
 from somagent.tools.python_tool import python_tool
 from somagent.tools.registry import ToolRegistry
 from somagent.tools.spec import Tool, ToolContext, ToolSpec
-from somagent.turns.ids import idem_key, tool_call_id
 from somagent.turns.state import ToolCall
 
 TURN = "7c0a3d8e-1b2c-4d5e-8f90-a1b2c3d4e5f6"

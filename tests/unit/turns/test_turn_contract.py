@@ -5,11 +5,12 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from somagent.contract import names
+from somagent.contract.envelope import plain
+from somagent.contract.ids import tool_call_id
 from somagent.events.codec import EventCodec
-from somagent.events.envelope import plain
 from somagent.turns import events as ev
 from somagent.turns import machine as m
-from somagent.turns.ids import tool_call_id
 from somagent.turns.state import Answer, Evidence, Plan, TokenUsage, ToolCall, ToolResult
 
 TURN = str(uuid.uuid4())
@@ -70,19 +71,19 @@ def test_every_event_encodes_and_decodes() -> None:
             record = u.to_dict(PRICES)
             back = plain(codec.decode(codec.encode(record)))
             assert back["payload"]["usage_id"] == u.usage_id
-            seen.add(ev.USAGE_RECORDED)
+            seen.add(names.USAGE_RECORDED)
     assert seen == {
-        ev.TURN_RECALLED,
-        ev.TURN_PLANNED,
-        ev.POLICY_DENIED,
-        ev.TOOL_CALL_REQUESTED,
-        ev.TOOL_CALL_DELTA,
-        ev.TOOL_CALL_COMPLETED,
-        ev.TURN_VERIFIED,
-        ev.TURN_ANSWERED,
-        ev.TURN_COMPLETED,
-        ev.TURN_FAILED,
-        ev.USAGE_RECORDED,
+        names.TURN_RECALLED,
+        names.TURN_PLANNED,
+        names.POLICY_DENIED,
+        names.TOOL_CALL_REQUESTED,
+        names.TOOL_CALL_DELTA,
+        names.TOOL_CALL_COMPLETED,
+        names.TURN_VERIFIED,
+        names.TURN_ANSWERED,
+        names.TURN_COMPLETED,
+        names.TURN_FAILED,
+        names.USAGE_RECORDED,
     }
 
 
@@ -91,5 +92,5 @@ def test_tool_call_failed_fits_too() -> None:
     t = transitions()[2]
     failed = m.on_tool_result(t.state, ToolResult(0, "calc", False, None, "timeout", "slow"), 9)
     record: dict[str, Any] = failed.events[0].to_dict()
-    assert record["type"] == ev.TOOL_CALL_FAILED
+    assert record["type"] == names.TOOL_CALL_FAILED
     assert plain(codec.decode(codec.encode(record)))["payload"] == record["payload"]

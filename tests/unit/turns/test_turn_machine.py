@@ -8,10 +8,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from somagent.contract import names
+from somagent.contract.envelope import Envelope
+from somagent.contract.ids import idem_key, tool_call_id
 from somagent.turns import events as ev
 from somagent.turns import machine as m
 from somagent.turns.exceptions import InvalidTransition
-from somagent.turns.ids import idem_key, tool_call_id
 from somagent.turns.state import (
     Answer,
     Evidence,
@@ -77,7 +79,7 @@ def run_full(req: m.TurnRequest) -> list[m.Transition]:
     return out
 
 
-def all_events(ts: list[m.Transition]) -> list[ev.TurnEvent]:
+def all_events(ts: list[m.Transition]) -> list[Envelope]:
     return [e for t in ts for e in t.events]
 
 
@@ -85,16 +87,16 @@ def test_happy_path_order_actions_and_seq() -> None:
     ts = run_full(request())
     types = [e.type for e in all_events(ts)]
     assert types == [
-        ev.TURN_RECALLED,
-        ev.TURN_PLANNED,
-        ev.TOOL_CALL_REQUESTED,
-        ev.TOOL_CALL_REQUESTED,
-        ev.TOOL_CALL_DELTA,
-        ev.TOOL_CALL_COMPLETED,
-        ev.TOOL_CALL_COMPLETED,
-        ev.TURN_VERIFIED,
-        ev.TURN_ANSWERED,
-        ev.TURN_COMPLETED,
+        names.TURN_RECALLED,
+        names.TURN_PLANNED,
+        names.TOOL_CALL_REQUESTED,
+        names.TOOL_CALL_REQUESTED,
+        names.TOOL_CALL_DELTA,
+        names.TOOL_CALL_COMPLETED,
+        names.TOOL_CALL_COMPLETED,
+        names.TURN_VERIFIED,
+        names.TURN_ANSWERED,
+        names.TURN_COMPLETED,
     ]
     assert [e.seq for e in all_events(ts)] == list(range(1, 11))
     assert ts[-1].state.seq == 10
@@ -155,7 +157,7 @@ def test_starting_seq_continues_from_turn_requested() -> None:
 
 def test_memory_mode_none_passes_recall_without_evidence() -> None:
     t = m.start(request(allow_memory_read=False, allow_memory_write=False), T0)
-    assert [e.type for e in t.events] == [ev.TURN_RECALLED]
+    assert [e.type for e in t.events] == [names.TURN_RECALLED]
     assert t.events[0].payload == {"evidence": []}
     assert isinstance(t.action, m.RunPlan) and t.state.step is Step.PLAN
 
@@ -171,7 +173,7 @@ def test_tool_call_actions_carry_idempotency_keys() -> None:
     assert isinstance(t.action, m.RunToolCall)
     assert t.action.idem_key == idem_key(TURN, "tools", 0) == CALL0
     assert t.action.call.call_id == CALL0
-    requested = [e for e in t.events if e.type == ev.TOOL_CALL_REQUESTED]
+    requested = [e for e in t.events if e.type == names.TOOL_CALL_REQUESTED]
     assert [e.payload["idempotency_key"] for e in requested] == [
         f"idem:calc:{CALL0}",
         f"idem:python:{tool_call_id(TURN, 1)}",
@@ -200,7 +202,7 @@ def test_failed_tool_call_does_not_fail_turn_and_is_billed() -> None:
     t = m.on_planned(m.on_recalled(m.start(request(), T0).state, (), T0).state, PLAN, T0)
     bad = ToolResult(0, "calc", False, None, "crashed", "exit 1", exit_code=1)
     t2 = m.on_tool_result(t.state, bad, T0 + 1)
-    assert t2.events[0].type == ev.TOOL_CALL_FAILED
+    assert t2.events[0].type == names.TOOL_CALL_FAILED
     assert t2.events[0].payload == {
         "call_id": CALL0,
         "tool": "calc",
@@ -219,7 +221,7 @@ def test_denied_calls_are_audited_and_skipped() -> None:
     state = m.on_recalled(m.start(request(), T0).state, (), T0).state
     t = m.on_planned(state, PLAN, T0 + 1, allowed_tools={"calc"})
     types = [e.type for e in t.events]
-    assert types == [ev.TURN_PLANNED, ev.POLICY_DENIED, ev.TOOL_CALL_REQUESTED]
+    assert types == [names.TURN_PLANNED, names.POLICY_DENIED, names.TOOL_CALL_REQUESTED]
     assert t.events[1].payload == {
         "reason_code": "tool-not-allowed",
         "detail": "tool 'python' is not in the allowed set ['calc']",
@@ -234,7 +236,7 @@ def test_denied_calls_are_audited_and_skipped() -> None:
 def test_all_calls_denied_fails_with_tool_denied() -> None:
     state = m.on_recalled(m.start(request(allow_tools=()), T0).state, (), T0).state
     t = m.on_planned(state, PLAN, T0 + 1)
-    assert [e.type for e in t.events[-2:]] == [ev.TURN_FAILED, ev.TURN_COMPLETED]
+    assert [e.type for e in t.events[-2:]] == [names.TURN_FAILED, names.TURN_COMPLETED]
     assert t.events[-2].payload["reason_code"] == "tool_denied"
     assert isinstance(t.action, m.Finish) and t.state.step is Step.FAILED
 
@@ -251,7 +253,7 @@ def test_empty_plan_goes_straight_to_verify() -> None:
 )
 def test_start_rejects_bad_requests(text: str, deadline: int, reason: str) -> None:
     t = m.start(request(text=text, deadline_at_ms=deadline), T0)
-    assert [e.type for e in t.events] == [ev.TURN_FAILED, ev.TURN_COMPLETED]
+    assert [e.type for e in t.events] == [names.TURN_FAILED, names.TURN_COMPLETED]
     assert t.events[0].payload["reason_code"] == reason
     assert isinstance(t.action, m.Finish)
 
@@ -308,7 +310,7 @@ def test_verify_failure_fails_turn() -> None:
     assert verify_state.step is Step.VERIFY
     t = m.on_verified(verify_state, ANSWER, ["pii_revealed: email"], T0 + 9)
     types = [e.type for e in t.events]
-    assert types == [ev.TURN_VERIFIED, ev.TURN_FAILED, ev.TURN_COMPLETED]
+    assert types == [names.TURN_VERIFIED, names.TURN_FAILED, names.TURN_COMPLETED]
     assert t.events[0].payload["ok"] is False
     assert t.events[0].payload["problems"] == ["pii_revealed: email"]
     assert t.events[1].payload["reason_code"] == "verify_failed"
@@ -355,7 +357,7 @@ def test_resume_mid_tools_skips_completed_calls() -> None:
 def test_resume_past_deadline_fails() -> None:
     s = m.start(request(), T0).state
     r = m.resume(s, T0 + 61_000)
-    assert r.events[0].type == ev.TURN_FAILED
+    assert r.events[0].type == names.TURN_FAILED
     assert r.events[0].payload["reason_code"] == "deadline_exceeded"
 
 
@@ -401,7 +403,7 @@ def test_seq_is_contiguous_under_any_outcome_order(outcomes: list[str]) -> None:
     assert [e.seq for e in events] == list(range(1, len(events) + 1))
     assert state.seq == len(events)
     assert len({e.event_id for e in events}) == len(events)
-    assert sum(e.type == ev.TURN_FAILED for e in events) <= 1
+    assert sum(e.type == names.TURN_FAILED for e in events) <= 1
 
 
 def test_request_level_denials_are_audited_before_the_plan() -> None:
@@ -414,7 +416,9 @@ def test_request_level_denials_are_audited_before_the_plan() -> None:
     plan = Plan((ToolCall(0, "calc", {"expression": "1"}),))
     t = m.on_planned(state, plan, T0 + 1, allowed_tools=decision.allowed, denials=decision.denied)
     types = [e.type for e in t.events]
-    assert types == [ev.POLICY_DENIED, ev.POLICY_DENIED, ev.TURN_PLANNED, ev.TOOL_CALL_REQUESTED]
+    assert types == [
+        names.POLICY_DENIED, names.POLICY_DENIED, names.TURN_PLANNED, names.TOOL_CALL_REQUESTED
+    ]
     assert [(e.payload["path"], e.payload["reason_code"]) for e in t.events[:2]] == [
         ("tool:python", "tool-not-in-session-policy"),
         ("tool:weather", "tool-not-registered"),

@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
-from somagent.events import ids as events_ids
-from somagent.turns.ids import event_id, idem_key, redis_idem_key, tool_call_id, usage_id
 from somagent.turns.pii import find_pii, redact
 from somagent.turns.planner import (
     DeterministicPlanner,
@@ -164,30 +159,3 @@ def test_pii_patterns(text: str, kinds: list[str]) -> None:
     assert [k for k, _ in find_pii(text)] == kinds
     if kinds:
         assert find_pii(redact(text)) == []
-
-
-@given(st.text(max_size=40), st.text(max_size=12), st.integers(0, 10_000))
-def test_ids_are_deterministic_and_distinct(turn: str, step: str, index: int) -> None:
-    assert event_id(turn, step, index) == event_id(turn, step, index)
-    assert event_id(turn, step, index) != event_id(turn, step, index + 1)
-    assert idem_key(turn, step, index) != idem_key(turn, step, index + 1)
-
-
-def test_idem_key_shape() -> None:
-    assert idem_key("t1", "tools", 2) == tool_call_id("t1", 2)
-    assert idem_key("t1", "tools", 2) != idem_key("t1", "remember", 2)
-    assert redis_idem_key("calc", "k") == "idem:calc:k"
-    with pytest.raises(ValueError, match="t1"):
-        idem_key("t1", "tools", -1)
-
-
-@given(st.uuids(), st.sampled_from(["TurnPlanned", "ToolCallDelta"]), st.integers(0, 99))
-def test_ids_match_the_events_package(turn: uuid.UUID, step: str, index: int) -> None:
-    """turns keeps a local copy of the id scheme; both must give the same ids."""
-    assert event_id(str(turn), step, index) == str(events_ids.event_id(turn, step, index))
-    assert tool_call_id(str(turn).upper(), index) == events_ids.tool_call_id(turn, index)
-    assert redis_idem_key("calc", idem_key(str(turn), "tools", index)) == (
-        events_ids.tool_idempotency_key("calc", turn, index)
-    )
-    source = event_id(str(turn), step, index)
-    assert usage_id(source, "planner") == str(events_ids.usage_id(source, "planner"))

@@ -1,0 +1,299 @@
+"""Drives one turn: publish a transition, store its state, perform its action, repeat.
+
+The pure machine (:mod:`somagent.turns.machine`) decides; this module only
+performs the I/O it asks for, through small interfaces:
+
+* :class:`EventSink` appends events and usage records and returns once the
+  broker acknowledged them (``acks=all``);
+* :class:`ProgressStore` keeps each turn's state (a changelog-backed Faust table
+  in the worker), written *after* the transition's events are acknowledged.
+
+Guarantees:
+
+* Resume: a turn whose state is stored continues at ``state.step`` (the step
+  after the last completed one); events a repeated step re-emits carry the same
+  deterministic ids, so consumers drop them.
+* Side effects run at most once: tool calls go through the broker with their
+  idempotency key (``idem:{tool}:{key}`` in Redis).
+* Nothing hangs: every action is bounded by its step timeout (and the turn
+  deadline, which the machine checks on every outcome); a cancel request
+  interrupts the running action.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from somagent.contract import names
+from somagent.contract.envelope import Envelope
+from somagent.contract.ids import stable_id
+from somagent.memory.guard import RememberRequest
+from somagent.memory.recall import Recaller
+from somagent.memory.remember import requested_payload
+from somagent.memory.runtime import MemoryRuntime
+from somagent.tools.broker import ToolBroker
+from somagent.tools.policy import SessionPolicy, decide
+from somagent.turns import events as ev
+from somagent.turns import machine as m
+from somagent.turns.planner import Planner
+from somagent.turns.request import request_from_event
+from somagent.turns.state import Evidence, Step, TurnState, state_from_dict, state_to_dict
+from somagent.turns.verify import verify
+
+log = logging.getLogger(__name__)
+
+
+class EventSink(Protocol):
+    """Appends envelopes (to ``catalog.topic_for(type)``); returns their positions once
+    acknowledged (:class:`somagent.kafka.producer.EventProducer`)."""
+
+    async def publish(self, events: Sequence[dict[str, Any]]) -> Sequence[tuple[int, int]]: ...
+
+
+class ProgressStore(Protocol):
+    """Where each turn's state lives between steps (keyed by turn id)."""
+
+    def load(self, turn_id: str) -> dict[str, Any] | None: ...
+
+    def save(self, turn_id: str, state: dict[str, Any]) -> None: ...
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass
+class TurnDeps:
+    """What the driver performs actions with."""
+
+    planner: Planner
+    broker: ToolBroker
+    memory: MemoryRuntime
+    prices: ev.UsagePrices
+    session_policy: SessionPolicy = field(default_factory=SessionPolicy)
+    timeouts: m.StepTimeouts = m.DEFAULT_TIMEOUTS
+
+    @property
+    def recaller(self) -> Recaller:
+        return self.memory.recaller
+
+
+class TurnDriver:
+    """Runs turns to the end; one instance per worker process, shared by all turns."""
+
+    def __init__(self, deps: TurnDeps, sink: EventSink, progress: ProgressStore) -> None:
+        self.deps = deps
+        self.sink = sink
+        self.progress = progress
+        self._cancels: dict[str, asyncio.Event] = {}
+
+    # -- entry points -------------------------------------------------------
+
+    async def on_requested(self, envelope: dict[str, Any]) -> None:
+        """Start (or, when its state is stored, resume) the turn of a ``TurnRequested``."""
+        turn_id = str(envelope["payload"]["turn_id"])
+        stored = self.progress.load(turn_id)
+        if stored is not None:
+            t = m.resume(state_from_dict(stored), now_ms(), self.deps.timeouts)
+        else:
+            request = request_from_event(envelope)
+            if request.deadline_at_ms <= now_ms():
+                # Unknown to this worker group and already past its deadline: it was
+                # either finished by another group or never picked up in time (the
+                # edge has closed its stream). Appending a failure now could contradict
+                # an earlier outcome, so it is skipped.
+                log.info("skipping expired turn %s (deadline passed, no stored state)", turn_id)
+                return
+            t = m.start(request, now_ms(), self.deps.timeouts)
+        await self._run(t)
+
+    def on_cancel(self, turn_id: str) -> bool:
+        """Signal a running turn to stop; False when this process is not running it."""
+        signal = self._cancels.get(turn_id)
+        if signal is None:
+            return False
+        signal.set()
+        return True
+
+    def mark_cancelled(self, turn_id: str) -> None:
+        """Record a cancel for a turn not running here, so a later resume fails it."""
+        stored = self.progress.load(turn_id)
+        if stored is not None and stored.get("step") not in (
+            Step.COMPLETED.value,
+            Step.FAILED.value,
+        ):
+            self.progress.save(turn_id, {**stored, "cancelled": True})
+
+    # -- the loop -----------------------------------------------------------
+
+    async def _commit(self, t: m.Transition) -> TurnState:
+        batch = [e.to_dict() for e in t.events] + [u.to_dict(self.deps.prices) for u in t.usage]
+        if batch:
+            await self.sink.publish(batch)
+        self.progress.save(t.state.turn_id, state_to_dict(t.state))
+        return t.state
+
+    async def _run(self, t: m.Transition) -> None:
+        turn_id = t.state.turn_id
+        signal = self._cancels.setdefault(turn_id, asyncio.Event())
+        try:
+            state = await self._commit(t)
+            action = t.action
+            while not isinstance(action, m.Finish):
+                t = await self._step(state, action, signal)
+                state = await self._commit(t)
+                action = t.action
+        finally:
+            self._cancels.pop(turn_id, None)
+
+    async def _step(
+        self, state: TurnState, action: m.Action, signal: asyncio.Event
+    ) -> m.Transition:
+        """Perform ``action`` bounded by its timeout and the cancel signal."""
+        if signal.is_set() or state.cancelled:
+            return m.cancel(state, now_ms(), self.deps.timeouts, detail="cancel requested")
+        timeout_s = max(0.001, getattr(action, "timeout_ms", 0) / 1000)
+        holder: dict[str, TurnState] = {"state": state}
+        work = asyncio.ensure_future(self._perform(holder, action))
+        waiter = asyncio.ensure_future(signal.wait())
+        try:
+            done, _ = await asyncio.wait(
+                {work, waiter}, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            waiter.cancel()
+        current = holder["state"]
+        if work in done:
+            try:
+                return work.result()
+            except Exception as exc:  # an adapter failed: the step fails, not the worker
+                log.warning("turn %s step %s failed: %r", state.turn_id, state.step, exc)
+                return m.on_step_error(
+                    current, f"{type(exc).__name__}: {exc}", now_ms(), self.deps.timeouts
+                )
+        work.cancel()
+        await asyncio.gather(work, return_exceptions=True)
+        if signal.is_set():
+            return m.cancel(current, now_ms(), self.deps.timeouts, detail="cancel requested")
+        return m.on_step_timeout(
+            current,
+            now_ms(),
+            self.deps.timeouts,
+            detail=f"{current.step.value} exceeded {timeout_s:.3f}s",
+        )
+
+    async def _perform(self, holder: dict[str, TurnState], action: m.Action) -> m.Transition:
+        state = holder["state"]
+        handler = _HANDLERS[type(action)]
+        return await handler(self, holder, state, action)
+
+    # -- one handler per action --------------------------------------------
+
+    async def _recall(self, holder: dict[str, TurnState], state: TurnState, a: Any) -> m.Transition:
+        blocks = await self.deps.recaller.recall(
+            state.tenant,
+            a.query,
+            a.top_k,
+            list(a.capsule_ids) if a.capsule_ids is not None else None,
+        )
+        evidence = [Evidence.from_block(b) for b in blocks]
+        return m.on_recalled(state, evidence, now_ms(), self.deps.timeouts)
+
+    async def _plan(self, holder: dict[str, TurnState], state: TurnState, a: Any) -> m.Transition:
+        registry = self.deps.broker.registry
+        decision = decide(state.allow_tools, self.deps.session_policy, registry.names())
+        plan = await self.deps.planner.plan(
+            state.text, registry.specs(list(decision.allowed)), state.evidence
+        )
+        return m.on_planned(
+            state,
+            plan,
+            now_ms(),
+            self.deps.timeouts,
+            allowed_tools=decision.allowed,
+            denials=decision.denied,
+        )
+
+    async def _tool(self, holder: dict[str, TurnState], state: TurnState, a: Any) -> m.Transition:
+        async def on_delta(chunk_index: int, text: str) -> None:
+            t = m.on_tool_delta(
+                holder["state"], a.index, chunk_index, text, now_ms(), self.deps.timeouts
+            )
+            holder["state"] = await self._commit(t)
+
+        result = await self.deps.broker.invoke(
+            a.call,
+            tenant=state.tenant,
+            idem_key=a.idem_key,
+            timeout_ms=a.timeout_ms,
+            turn_id=state.turn_id,
+            on_delta=on_delta,
+        )
+        return m.on_tool_result(holder["state"], result, now_ms(), self.deps.timeouts)
+
+    async def _verify(self, holder: dict[str, TurnState], state: TurnState, a: Any) -> m.Transition:
+        calls = state.plan.calls if state.plan else ()
+        answer = await self.deps.planner.answer(
+            state.text, state.evidence, state.tool_results, calls
+        )
+        problems = verify(answer, state.evidence, state.tool_results)
+        return m.on_verified(state, answer, problems, now_ms(), self.deps.timeouts)
+
+    async def _answer(self, holder: dict[str, TurnState], state: TurnState, a: Any) -> m.Transition:
+        text = state.answer.text if state.answer else ""
+        return m.on_answered(
+            state, now_ms(), self.deps.timeouts, egress_bytes=len(text.encode("utf-8"))
+        )
+
+    async def _remember(
+        self, holder: dict[str, TurnState], state: TurnState, a: Any
+    ) -> m.Transition:
+        answer = state.answer.text if state.answer else ""
+        request_id = str(stable_id("remember-request", state.turn_id))
+        payload = await asyncio.to_thread(
+            requested_payload,
+            self.deps.memory.guard,
+            RememberRequest(
+                tenant=state.tenant,
+                text=f"Q: {state.text}\nA: {answer}",
+                created_at_us=now_ms() * 1000,
+                source=f"turn:{state.turn_id}",
+                capsule_id=None,
+                trace_id=state.trace_id,
+                request_id=request_id,
+                reason="turn",
+            ),
+        )
+        requested = Envelope(
+            event_id=request_id,
+            type=names.MEMORY_REMEMBER_REQUESTED,
+            ts=now_ms() * 1000,
+            tenant=state.tenant,
+            session=state.session_id,
+            turn=state.turn_id,
+            trace_id=state.trace_id,
+            seq=state.seq,
+            producer=ev.PRODUCER,
+            payload=payload,
+        )
+        await self.sink.publish([requested.to_dict()])
+        size = len(str(payload.get("text", "")).encode("utf-8"))
+        return m.on_remembered(
+            state, [str(payload.get("memory_id", ""))], size, now_ms(), self.deps.timeouts
+        )
+
+
+Handler = Callable[[TurnDriver, dict[str, TurnState], TurnState, Any], Awaitable[m.Transition]]
+_HANDLERS: dict[type, Handler] = {
+    m.RunRecall: TurnDriver._recall,
+    m.RunPlan: TurnDriver._plan,
+    m.RunToolCall: TurnDriver._tool,
+    m.RunVerify: TurnDriver._verify,
+    m.RunAnswer: TurnDriver._answer,
+    m.RunRemember: TurnDriver._remember,
+}

@@ -1,0 +1,97 @@
+"""``somagent serve worker|projector|billing|all`` and ``somagent demo``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from somagent.config import Settings
+from somagent.exceptions import SomagentError
+
+
+def _settings() -> Settings:
+    from somagent.config import load_settings
+
+    return load_settings()
+
+
+def serve_worker(loglevel: Annotated[str, typer.Option(help="log level")] = "info") -> None:
+    """The Faust turn engine and memory agent (more workers share the partitions)."""
+    from somagent.serve.worker import run_worker
+
+    run_worker(_settings(), loglevel=loglevel)
+
+
+def serve_projector() -> None:
+    """The Postgres and ClickHouse projectors, until SIGTERM/SIGINT."""
+    from somagent.projections.run import run_projectors
+
+    run_projectors(_settings())
+
+
+def serve_billing(
+    engine: Annotated[
+        str | None,
+        typer.Option(help="faust (the billing agent) or transactional; default from settings"),
+    ] = None,
+    group: Annotated[
+        str | None, typer.Option(help="consumer group / Faust app id of the billing agent")
+    ] = None,
+    loglevel: Annotated[str, typer.Option(help="log level")] = "info",
+) -> None:
+    """Billing (billing.usage → one-minute windows → billing.ledger), until SIGTERM/SIGINT."""
+    settings = _settings()
+    chosen = engine or settings.billing_engine
+    if chosen == "faust":
+        from somagent.billing.agent import build_billing_app
+        from somagent.billing.plans import tenant_plans
+        from somagent.billing.state import BillingConfig
+        from somagent.serve.worker import run_faust
+
+        config = BillingConfig(group=group) if group else BillingConfig()
+        app, agent = build_billing_app(settings, config, plan_for=tenant_plans(settings))
+        try:
+            run_faust(app, loglevel=loglevel)
+        finally:
+            agent.close()
+    elif chosen == "transactional":
+        from somagent.billing.worker import run_billing
+
+        run_billing(settings)
+    else:
+        typer.echo(f"error: --engine must be faust or transactional, got {chosen!r}", err=True)
+        raise typer.Exit(2)
+
+
+def serve_all(loglevel: Annotated[str, typer.Option(help="log level")] = "info") -> None:
+    """Every role in one process: edge, engine, memory, billing, projectors."""
+    from somagent.serve.platform import run_platform
+
+    run_platform(_settings(), loglevel=loglevel)
+
+
+def demo(
+    text: Annotated[str, typer.Option(help="what to ask")] = (
+        "Remember that the launch is on Friday. What is (1/3 + 1/6) * 3?"
+    ),
+) -> None:
+    """Run a real turn against the running platform and print its SSE stream."""
+    from somagent.serve.demo import run_demo
+
+    try:
+        run_demo(_settings(), text)
+    except SomagentError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+
+
+def register(app: typer.Typer) -> None:
+    from somagent.api.commands import serve_group
+
+    group = serve_group(app)
+    group.command("worker")(serve_worker)
+    group.command("projector")(serve_projector)
+    group.command("billing")(serve_billing)
+    group.command("all")(serve_all)
+    app.command("demo")(demo)

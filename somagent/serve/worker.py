@@ -1,0 +1,100 @@
+"""Assembling a worker process: the Faust app with the ``turns`` and ``memory`` agents.
+
+``build_worker`` wires real adapters (Kafka producer and codec, Redis for tool
+idempotency and gates, Qdrant for memory, ClickHouse for the ``sql`` tool) into
+the pure turn machine. ``run_worker`` runs it in the foreground under Faust's
+worker (SIGTERM/SIGINT stop it cleanly). ``somagent serve all`` adds the edge,
+the billing worker and the projectors to the same process (see
+:mod:`somagent.serve.platform`).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+import redis.asyncio as aioredis
+
+from somagent.billing.pricebook_file import load_pricebook
+from somagent.config import Settings
+from somagent.engine.app import make_app
+from somagent.engine.driver import TurnDeps, TurnDriver
+from somagent.engine.faust_codec import install_faust_codec
+from somagent.engine.memory import register_memory
+from somagent.engine.turns import TableProgress, progress_table, register_turns
+from somagent.kafka.producer import EventProducer
+from somagent.kafka.schema_log import kafka_codec
+from somagent.memory.runtime import MemoryRuntime
+from somagent.planners import make_planner
+from somagent.projections.clickhouse import ClickHouse, connect
+from somagent.tools.broker import ToolBroker
+from somagent.tools.gates import RedisGate
+from somagent.tools.idempotency import RedisIdempotencyStore
+from somagent.tools.registry import ToolRegistry
+from somagent.turns import events as ev
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Worker:
+    """A wired worker; ``app`` is the Faust app to run."""
+
+    app: faust.App
+    driver: TurnDriver
+    memory: MemoryRuntime
+    producer: EventProducer
+    clickhouse: ClickHouse
+
+
+def usage_prices(plan: str | None = None) -> ev.UsagePrices:
+    """The unit prices the engine stamps on ``UsageRecorded`` (the price book's ``plan``)."""
+    p = load_pricebook().prices(plan)
+    return ev.UsagePrices(
+        token_picocents=p.token_picocents,
+        tool_call_picocents=p.tool_call_picocents,
+        storage_byte_picocents=p.storage_byte_picocents,
+        egress_byte_picocents=p.egress_byte_picocents,
+    )
+
+
+def build_worker(
+    settings: Settings,
+    *,
+    memory: MemoryRuntime | None = None,
+    clickhouse: ClickHouse | None = None,
+    concurrency: int = 16,
+) -> Worker:
+    """Wire the engine for ``settings``; ``memory``/``clickhouse`` share in-process engines."""
+    (settings.home_dir / "faust").mkdir(parents=True, exist_ok=True)
+    codec = kafka_codec(settings)
+    # Every turn step waits for its events' acks, so lingering to fill batches only adds
+    # latency; concurrent turns still share batches while requests are in flight.
+    producer = EventProducer(settings, codec, config={"linger.ms": 0})
+    install_faust_codec(codec, dead_letters=producer)
+    app = make_app(settings)
+    memory = memory or MemoryRuntime.open(settings)
+    ch = clickhouse or connect(settings)
+    redis = aioredis.Redis.from_url(settings.redis_dsn)
+    registry = ToolRegistry.with_builtins(recall=memory.recaller, clickhouse=ch)
+    broker = ToolBroker(registry, idempotency=RedisIdempotencyStore(redis), gate=RedisGate(redis))
+    deps = TurnDeps(planner=make_planner(), broker=broker, memory=memory, prices=usage_prices())
+    progress = TableProgress(progress_table(app, settings.topic_partitions))
+    driver = TurnDriver(deps, producer, progress)
+    register_turns(app, driver, concurrency=concurrency)
+    register_memory(app, memory, producer)
+    return Worker(app=app, driver=driver, memory=memory, producer=producer, clickhouse=ch)
+
+
+def run_faust(app: faust.App, *, loglevel: str = "info", services: Any = ()) -> None:
+    """Run ``app`` in the foreground until SIGTERM/SIGINT (Faust handles the signals)."""
+    worker = faust.Worker(app, *services, loglevel=loglevel, quiet=True, redirect_stdouts=False)
+    worker.execute_from_commandline()
+
+
+def run_worker(settings: Settings, *, loglevel: str = "info") -> None:
+    """``somagent serve worker``: the turn engine and the memory agent."""
+    worker = build_worker(settings)
+    run_faust(worker.app, loglevel=loglevel)

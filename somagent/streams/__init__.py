@@ -1,1 +1,0 @@
-"""somagent.streams."""
