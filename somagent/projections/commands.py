@@ -20,8 +20,9 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from somagent.config import load_settings
+from somagent.config import Settings, load_settings
 from somagent.exceptions import SomagentError
+from somagent.projections.clickhouse import ClickHouse
 
 out = Console(width=200 if not sys.stdout.isatty() else None)
 err = Console(stderr=True, width=200)
@@ -141,14 +142,17 @@ def sql(
     statement: Annotated[str, typer.Argument(help="one read-only SELECT")],
     fmt: Annotated[str, typer.Option("--format", help="table, csv or json")] = "table",
 ) -> None:
-    """Analysts' read-only SQL over ClickHouse (embedded chDB or the configured server)."""
+    """Analysts' read-only SQL: the analytics service as the operator, or the configured server.
+
+    Works while the platform runs: the analytics service owns the chDB directory and
+    answers over ClickHouse's HTTP interface (``SOMAGENT_CLICKHOUSE_HTTP_PORT``).
+    """
     from somagent.projections.audit import read_only_sql
-    from somagent.projections.clickhouse import connect
 
     if fmt not in ("table", "csv", "json"):
         raise typer.BadParameter("--format must be table, csv or json")
     try:
-        rows = read_only_sql(connect(load_settings()), statement)
+        rows = read_only_sql(_analyst_clickhouse(load_settings()), statement)
     except SomagentError as exc:
         raise _fail(exc) from exc
     except Exception as exc:  # the engine's own error (syntax, unknown column) is the user's
@@ -169,6 +173,17 @@ def sql(
         for row in rows:
             table.add_row(*(str(row[c]) for c in columns))
         out.print(table)
+
+
+def _analyst_clickhouse(settings: Settings) -> ClickHouse:
+    """The operator's read-only client of the analytics service, or the configured server."""
+    if settings.clickhouse_url:
+        from somagent.projections.clickhouse import connect
+
+        return connect(settings)
+    from somagent.analytics.connect import analytics_client
+
+    return analytics_client(settings, role="operator")
 
 
 def register(app: typer.Typer) -> None:

@@ -19,13 +19,8 @@ pytestmark = pytest.mark.integration
 
 
 def _somagent(settings: Settings, home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "SOMAGENT_HOME": str(home),  # its own chDB directory: the test process owns the stack's
-        "SOMAGENT_KAFKA_PORT": str(settings.kafka_port),
-        "SOMAGENT_POSTGRES_PORT": str(settings.postgres_port),
-        "SOMAGENT_REDIS_PORT": str(settings.redis_port),
-    }
+    # The stack's own settings: `sql` reaches its analytics service like an analyst would.
+    env = {**os.environ, **settings.to_env()}
     return subprocess.run(
         [sys.executable, "-m", "somagent.cli", *args],
         env=env,

@@ -1,7 +1,7 @@
 """A projector process killed with SIGKILL mid-batch converges after restart.
 
-The projectors run as ``python -m somagent.projections.run`` with their own data
-directory (so the subprocess owns its chDB) and their own Postgres database. The
+The projectors run as ``python -m somagent.projections.run`` against the stack's
+servers and analytics service, with their own Postgres database and position prefix. The
 test kills the process while its Postgres position is part-way through the log,
 restarts it, waits until both projectors report the log's end, stops it, and
 then compares the live tables with an uninterrupted rebuild (replay --verify).
@@ -31,16 +31,9 @@ from somagent.wait import until
 pytestmark = pytest.mark.integration
 
 
-def _env(settings: Settings, home: Path) -> dict[str, str]:
-    return {
-        **os.environ,
-        "SOMAGENT_HOME": str(home),
-        "SOMAGENT_KAFKA_PORT": str(settings.kafka_port),
-        "SOMAGENT_POSTGRES_PORT": str(settings.postgres_port),
-        "SOMAGENT_REDIS_PORT": str(settings.redis_port),
-        "SOMAGENT_DATABASE_NAME": settings.database_name,
-        "SOMAGENT_TOPIC_PARTITIONS": str(settings.topic_partitions),
-    }
+def _env(settings: Settings) -> dict[str, str]:
+    # The stack's servers and analytics service; positions are kept apart by the "k-" prefix.
+    return {**os.environ, **settings.to_env()}
 
 
 def _start(env: dict[str, str], status: Path, log: Path) -> subprocess.Popen[bytes]:
@@ -87,7 +80,7 @@ def test_sigkill_mid_batch_converges(
     settings: Settings, populated: PopulatedLog, tmp_path: Path
 ) -> None:
     kill_settings = database(settings, "somagent_kill")
-    env = _env(kill_settings, tmp_path / "home")
+    env = _env(kill_settings)
     status, log = tmp_path / "status.json", tmp_path / "projector.log"
     pg_ends = end_offsets(settings, partitions_of(settings, postgres.TOPICS))
     total = sum(pg_ends.values())
