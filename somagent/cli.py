@@ -146,6 +146,7 @@ def capacity(
 _COMMAND_MODULES = (
     "somagent.api.commands",
     "somagent.streams.commands",
+    "somagent.memory.commands",
     "somagent.projections.commands",
     "somagent.math.commands",
     "somagent.bench_commands",

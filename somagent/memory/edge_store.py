@@ -45,7 +45,7 @@ import qdrant_edge as qe
 from numpy.typing import NDArray
 
 from somagent.memory.exceptions import MemoryStoreError
-from somagent.memory.model import EvidenceBlock, MemoryRecord
+from somagent.memory.model import EngineStats, EvidenceBlock, MemoryRecord
 
 DEFAULT_COLLECTION = "memories"
 _UPSERT_BATCH = 256
@@ -77,15 +77,6 @@ class EdgeTuning:
     full_scan_threshold_kb: int = 10_000
     indexing_threshold_kb: int = 8_000
     max_segment_size_kb: int = 200_000
-
-
-@dataclass(frozen=True, slots=True)
-class EngineStats:
-    """What the shard holds: points, points covered by HNSW graphs, segments."""
-
-    points: int
-    indexed_points: int
-    segments: int
 
 
 def _tenant_filter(

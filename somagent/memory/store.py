@@ -40,7 +40,7 @@ from qdrant_client.local.qdrant_local import QdrantLocal
 
 from somagent.config import Settings
 from somagent.memory.exceptions import MemoryStoreError
-from somagent.memory.model import EvidenceBlock, MemoryRecord
+from somagent.memory.model import EngineStats, EvidenceBlock, MemoryRecord
 
 DEFAULT_COLLECTION = "memories"
 _UPSERT_BATCH = 256
@@ -79,6 +79,8 @@ class OwningStore(MemoryStore, Protocol):
     """A store its process owns: it can also revoke a capsule and be closed."""
 
     def delete_capsule(self, tenant: str, capsule_id: str) -> None: ...
+
+    def stats(self) -> EngineStats: ...
 
     def close(self) -> None: ...
 
@@ -315,6 +317,13 @@ class QdrantMemoryStore:
             points_selector=models.FilterSelector(filter=_tenant_filter(tenant, condition)),
             wait=True,
         )
+
+    def stats(self) -> EngineStats:
+        """Points and HNSW-indexed points of the collection (local mode indexes nothing)."""
+        info = self._call("describe", "get_collection")
+        points = self._call("count", "count", exact=True).count
+        indexed = int(info.indexed_vectors_count or 0)
+        return EngineStats(int(points), indexed, int(info.segments_count))
 
     def close(self) -> None:
         """Release the client (and, in local mode, the data directory's lock)."""
