@@ -44,8 +44,8 @@ def pii_key(home: Path) -> bytes:
 class MemoryRuntime:
     """The embedder, store and the logic built on them, for one process.
 
-    ``client`` is the qdrant-client the store uses when one was handed in (local mode
-    or a server), None for Qdrant Edge.
+    ``client`` is the qdrant-client the store uses (local mode or a server), None for
+    Qdrant Edge.
     """
 
     client: Any
@@ -59,20 +59,17 @@ class MemoryRuntime:
     @classmethod
     def open(cls, settings: Settings, client: Any = None) -> MemoryRuntime:
         """Open the store ``settings`` selects (:func:`~somagent.memory.store.open_store`)
-        and build the pieces.
-
-        ``client`` (a qdrant-client) is used only when the settings select a server or
-        local mode; with Qdrant Edge selected the shard is opened instead, so a client
-        opened for another purpose never becomes a second, empty store.
+        and build the pieces; a qdrant-client handed in as ``client`` (a server, or a
+        local-mode directory of its own, as the edge tests do) is used instead.
         """
         embedder = HrrEmbedder()
         store: OwningStore
-        if client is not None and (settings.qdrant_url or settings.vector_engine == "local"):
+        if client is not None:
             store = QdrantMemoryStore(client, dim=embedder.dim)
             store.ensure_collection()
         else:
-            client = None
             store = open_store(settings, dim=embedder.dim)
+            client = store.client if isinstance(store, QdrantMemoryStore) else None
         key = pii_key(settings.home_dir)
         guard = RememberGuard(key)
         return cls(
