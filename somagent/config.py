@@ -9,7 +9,6 @@ All servers the stack starts itself listen on loopback only.
 
 from __future__ import annotations
 
-from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
@@ -121,9 +120,13 @@ class Settings(BaseSettings):
 
     # -- effective addresses -------------------------------------------------
 
-    @cached_property
+    @property
     def home_dir(self) -> Path:
-        """Absolute data directory; everything the stack writes lives below it."""
+        """Absolute data directory; everything the stack writes lives below it.
+
+        A plain property, not cached: ``model_copy(update={"home": ...})`` copies the
+        instance dict, so a cached value would keep pointing at the old home.
+        """
         return self.home.expanduser().resolve()
 
     @property
