@@ -117,7 +117,8 @@ class EdgeMemoryStore:
         self.path = self.root / collection
         self._shard: qe.EdgeShard | None = None
         self._lock = threading.RLock()
-        self._search_params = qe.SearchParams(hnsw_ef=self.tuning.search_ef)
+        # Candidates per HNSW search; may be changed on a live store (the benchmark sweeps it).
+        self.search_ef = self.tuning.search_ef
 
     # -- opening ------------------------------------------------------------
 
@@ -278,7 +279,7 @@ class EdgeMemoryStore:
         ``capsule_ids=None`` searches all of the tenant's memories; a sequence
         restricts the search to memories in any of those capsules (an empty
         sequence therefore matches nothing). Indexed segments are searched by HNSW
-        with ``tuning.search_ef`` candidates (approximate), the rest exactly.
+        with ``search_ef`` candidates (approximate), the rest exactly.
         """
         if capsule_ids is not None and len(capsule_ids) == 0:
             return []
@@ -291,7 +292,7 @@ class EdgeMemoryStore:
             filter=_tenant_filter(tenant, *extra),
             with_payload=qe.PayloadSelector.Include(_EVIDENCE_FIELDS),
             with_vector=False,
-            params=self._search_params,
+            params=qe.SearchParams(hnsw_ef=self.search_ef),
         )
         points = self._call(f"search for tenant {tenant!r}", lambda s: s.query(request))
         return [self._evidence(tenant, p.id, p.score, p.payload) for p in points]
