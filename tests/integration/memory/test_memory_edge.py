@@ -92,3 +92,23 @@ def test_open_store_picks_the_engine(tmp_path: Path) -> None:
     assert isinstance(store_local, QdrantMemoryStore) and store_local.local
     store_local.close()
     assert engine_name(Settings(home=tmp_path, qdrant_url="http://127.0.0.1:6333")) == "server"
+
+
+def test_the_indexer_builds_hnsw_in_the_background(tmp_path: Path) -> None:
+    from somagent.memory.indexer import Indexer
+    from somagent.stack.wait import until
+
+    store = EdgeMemoryStore(tmp_path, DIM, tuning=EdgeTuning(indexing_threshold_kb=10))
+    store.ensure_collection()
+    durations: list[float] = []
+    indexer = Indexer(store.optimize, interval_s=0.05, observe=durations.append)
+    indexer.start()
+    rng = np.random.default_rng(5)
+    vectors = rng.normal(size=(500, DIM))
+    store.upsert([_record(i, v / np.linalg.norm(v), "a") for i, v in enumerate(vectors)])
+    until(lambda: store.stats().indexed_points > 0, timeout_s=60, what="HNSW built by the indexer")
+    indexer.stop()
+    assert durations and indexer.passes == len(durations)
+    hits = store.search("a", vectors[7].astype(np.float32) / np.linalg.norm(vectors[7]), 1)
+    assert hits[0].memory_id == str(uuid.UUID(int=8))
+    store.close()
