@@ -65,13 +65,15 @@ class RememberReceipt:
     ``status``: ``requested`` (appended; not yet applied, or no wait asked),
     ``remembered`` (applied: a recall starting now sees it) or ``rejected``
     (``reason_code`` says why, e.g. ``duplicate``). ``position`` is the request's
-    Kafka position on ``memory.events`` as ``partition-offset``.
+    Kafka position on ``memory.events`` as ``partition-offset``; ``size_bytes`` the
+    UTF-8 size of the redacted text that will be stored.
     """
 
     memory_id: str
     request_id: str
     position: str
     status: str
+    size_bytes: int
     reason_code: str = ""
 
 
@@ -205,6 +207,7 @@ class MemoryGatewayClient:
             request_id=str(document["request_id"]),
             position=str(document["position"]),
             status=str(document["status"]),
+            size_bytes=int(document.get("size_bytes", 0)),
             reason_code=str(document.get("reason_code", "")),
         )
 

@@ -26,8 +26,9 @@ segments over ``EdgeTuning.indexing_threshold_kb`` and merges small segments; Ed
 has no background optimizer, so the owner calls it (the Memory Gateway's indexer
 does, see :mod:`somagent.memory.indexer`). The bindings keep the Python GIL for the
 whole call, so an optimize pass stalls every other thread of the process for as
-long as it takes (about a second per thousand 1024-dimensional points on a
-2-core machine); ``max_segment_size_kb`` bounds the largest single build.
+long as it takes. A pass rebuilds the graph of each segment that grew past the
+threshold, so ``max_segment_size_kb`` bounds the longest pass (docs/memory.md has
+the measured stalls).
 """
 
 from __future__ import annotations
@@ -63,20 +64,22 @@ class EdgeTuning:
 
     ``m`` edges per node and ``ef_construct`` candidates while building; ``search_ef``
     candidates while searching (recall rises and latency grows with it). The
-    defaults are what ``bench/recall.py`` measured to give recall@10 >= 0.95 at
-    100k memories (docs/memory.md). A 1024-dimensional float32 vector is 4 KiB, so
-    ``indexing_threshold_kb=8000`` indexes a segment once it holds about 2,000
-    points, and ``max_segment_size_kb=200_000`` keeps segments under ~50k points.
-    ``full_scan_threshold_kb``: a filter matching less vector data than this is
-    answered by an exact scan of the matching points (a small tenant's memories).
+    defaults are what ``bench/recall.py`` measured to give recall@10 >= 0.95 with a
+    search P95 under 10 ms at 100k memories (docs/memory.md). A 1024-dimensional
+    float32 vector is 4 KiB, so ``indexing_threshold_kb=8000`` indexes a segment once
+    it holds about 2,000 points, and ``max_segment_size_kb=40_000`` caps a segment at
+    about 10,000: each optimize pass rebuilds the graph of the segment it grows, so
+    the cap bounds the longest pass (see the module doc) at the cost of searching
+    more segments. ``full_scan_threshold_kb``: a filter matching less vector data
+    than this is answered by an exact scan of the matching points (a small tenant).
     """
 
-    m: int = 16
-    ef_construct: int = 128
-    search_ef: int = 128
+    m: int = 32
+    ef_construct: int = 256
+    search_ef: int = 256
     full_scan_threshold_kb: int = 10_000
     indexing_threshold_kb: int = 8_000
-    max_segment_size_kb: int = 200_000
+    max_segment_size_kb: int = 40_000
 
 
 def _tenant_filter(

@@ -11,7 +11,8 @@ edge and the ``memory.search`` tool reach it here (``somagent.memory.client``).
   (``requested_payload``) and ``MemoryRememberRequested`` appended to
   ``memory.events`` with event id ``request_id`` (a retry with the same id is the
   same request). Answers 202 ``{memory_id, request_id, position, status:
-  "requested"}`` once Kafka acknowledged it; with ``wait_ms`` it first waits until
+  "requested", size_bytes}`` (``size_bytes``: the redacted text's UTF-8 size) once
+  Kafka acknowledged it; with ``wait_ms`` it first waits until
   this gateway's projector applied the guard's decision: 201 ``status: "remembered"``
   (a recall starting now sees it) or 200 ``status: "rejected"`` with
   ``reason_code``; still 202 if the wait ran out.
@@ -220,6 +221,7 @@ async def remember(request: Request, deps: GatewayDeps) -> Response:
     answer: dict[str, Any] = {
         "memory_id": memory_id, "request_id": request_id,
         "position": f"{position[0]}-{position[1]}", "status": "requested",
+        "size_bytes": len(str(payload["text"]).encode("utf-8")),
     }
     wait_ms = int(body.get("wait_ms", 0))
     status_code, outcome_label = 202, "requested"

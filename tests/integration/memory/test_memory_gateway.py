@@ -62,6 +62,7 @@ async def test_remember_then_recall_is_tenant_isolated(client: MemoryGatewayClie
     fact = "The launch of project Orion is on Friday in Lisbon"
     receipt = await client.remember(a, fact, source="test", trace_id=trace(), wait_ms=WAIT_MS)
     assert receipt.status == "remembered" and receipt.position.count("-") == 1
+    assert receipt.size_bytes == len(fact)
     evidence = await recall.recall(a, "when is the Orion launch?", 3)
     assert [e.memory_id for e in evidence] == [receipt.memory_id]
     assert evidence[0].text == fact and evidence[0].source == "unknown"
