@@ -303,6 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ef-construct", type=int, default=defaults.ef_construct)
     parser.add_argument("--search-ef", type=int, default=defaults.search_ef)
     parser.add_argument("--ef-sweep", type=int, nargs="*", default=[32, 64, 128, 256])
+    parser.add_argument("--max-segment-kb", type=int, default=defaults.max_segment_size_kb)
     parser.add_argument("--incremental-batch", type=int, default=0,
                         help="insert in batches of N, optimizing after each (as the gateway's "
                         "indexer does) instead of one bulk load and one optimize")
@@ -310,14 +311,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-local", action="store_true", help="skip local mode at 10k")
     args = parser.parse_args(argv)
     sizes = args.sizes or ([10_000] if args.quick else [10_000, 100_000])
-    tuning = EdgeTuning(m=args.m, ef_construct=args.ef_construct, search_ef=args.search_ef)
+    tuning = EdgeTuning(m=args.m, ef_construct=args.ef_construct, search_ef=args.search_ef,
+                        max_segment_size_kb=args.max_segment_kb)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="somagent-bench-edge-") as directory:
         results = [run_size(n, args, tuning, Path(directory)) for n in sizes]
     print(json.dumps({
         "bench": "memory.recall",
         "engine": f"qdrant-edge HNSW m={tuning.m} ef_construct={tuning.ef_construct} "
-                  f"search_ef={tuning.search_ef}",
+                  f"search_ef={tuning.search_ef} max_segment_size_kb={tuning.max_segment_size_kb}",
         "baseline": "brute-force numpy cosine over the tenant's float32 vectors",
         "data": f"{args.topics} subjects x 40 words, 60% subject words, Zipf rest; "
                 f"HrrEmbedder(dim={args.dim}); queries: half perturbed memories, half fresh "

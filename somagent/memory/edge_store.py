@@ -67,10 +67,12 @@ class EdgeTuning:
     defaults are what ``bench/recall.py`` measured to give recall@10 >= 0.95 with a
     search P95 under 10 ms at 100k memories (docs/memory.md). A 1024-dimensional
     float32 vector is 4 KiB, so ``indexing_threshold_kb=8000`` indexes a segment once
-    it holds about 2,000 points, and ``max_segment_size_kb=40_000`` caps a segment at
-    about 10,000: each optimize pass rebuilds the graph of the segment it grows, so
-    the cap bounds the longest pass (see the module doc) at the cost of searching
-    more segments. ``full_scan_threshold_kb``: a filter matching less vector data
+    it holds about 2,000 points, and ``max_segment_size_kb=200_000`` caps a segment at
+    about 50,000: each optimize pass rebuilds the graph of the segment it grows, so
+    the cap bounds the longest pass (see the module doc), while a smaller cap means
+    more segments to search (measured at 100k, indexing 2,000 at a time: caps of
+    10k/20k/50k points gave 14/7/4 segments, search P95 51/14/7.5 ms, longest pass
+    4.4/5.0/13 s on a shared 2-core machine). ``full_scan_threshold_kb``: a filter matching less vector data
     than this is answered by an exact scan of the matching points (a small tenant).
     """
 
@@ -79,7 +81,7 @@ class EdgeTuning:
     search_ef: int = 256
     full_scan_threshold_kb: int = 10_000
     indexing_threshold_kb: int = 8_000
-    max_segment_size_kb: int = 40_000
+    max_segment_size_kb: int = 200_000
 
 
 def _tenant_filter(

@@ -40,6 +40,9 @@ from somagent.memory.store import DEFAULT_COLLECTION, engine_name
 log = logging.getLogger(__name__)
 
 
+GROUP_SESSION_TIMEOUT_S = 30.0
+
+
 def gateway_app_id(settings: Settings) -> str:
     """The gateway's Faust app id and consumer group on ``memory.events``."""
     return f"{settings.worker_app_id}-memory"
@@ -140,6 +143,8 @@ def build_gateway(settings: Settings, *, index_interval_s: float = 10.0) -> Gate
     producer = EventProducer(settings, codec, config={"linger.ms": 0})
     install_faust_codec(codec, dead_letters=producer)
     app = make_app(settings, app_id=gateway_app_id(settings))
+    # An index build holds the GIL (no heartbeats) for up to ~15 s: stay in the group.
+    app.conf.broker_session_timeout = GROUP_SESSION_TIMEOUT_S
     sink = KafkaEventSink(producer)
     register_memory(app, memory, sink)
     appender = Appender(settings, codec, timeout_s=10.0)
