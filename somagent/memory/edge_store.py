@@ -72,8 +72,9 @@ class EdgeTuning:
     the cap bounds the longest pass (see the module doc), while a smaller cap means
     more segments to search (measured at 100k, indexing 2,000 at a time: caps of
     10k/20k/50k points gave 14/7/4 segments, search P95 51/14/7.5 ms, longest pass
-    4.4/5.0/13 s on a shared 2-core machine). ``full_scan_threshold_kb``: a filter matching less vector data
-    than this is answered by an exact scan of the matching points (a small tenant).
+    4.4/5.0/13 s on a shared 2-core machine). ``full_scan_threshold_kb``: a filter
+    matching less vector data than this is answered by an exact scan of the matching
+    points (a small tenant).
     """
 
     m: int = 32
