@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     clickhouse_url: str | None = None
     clickhouse_database: str = "somagent"
     qdrant_url: str | None = None
+    # The embedded vector engine when no SOMAGENT_QDRANT_URL is set: Qdrant Edge (Qdrant's
+    # engine in process, HNSW; the default) or qdrant-client's local mode (an exact
+    # Python scan, kept as the exact-search reference). Both persist under qdrant_path.
+    vector_engine: Literal["edge", "local"] = "edge"
     # The analytics service (owner of the embedded ClickHouse directory) serves
     # ClickHouse's HTTP interface here; the Memory Gateway (owner of the vector
     # store) serves recall/remember here. Both listen on loopback only.
@@ -154,7 +158,8 @@ class Settings(BaseSettings):
 
     @property
     def qdrant_path(self) -> Path:
-        """Embedded Qdrant's persistent directory (used when no Qdrant URL is set)."""
+        """Embedded Qdrant's persistent directory (used when no Qdrant URL is set): local
+        mode keeps its collections here, Qdrant Edge one shard per collection in ``edge/``."""
         return self.home_dir / "qdrant"
 
     @property

@@ -2,14 +2,13 @@
 
 No module-level state: every client, guard and metric lives in the app's
 :class:`~somagent.api.context.EdgeContext` (``app.state.edge``), opened in the
-lifespan, so the app can share a process with the Faust worker (``serve all``).
+lifespan.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -19,7 +18,7 @@ from starlette.routing import Route
 
 from somagent.api import routes_health as health
 from somagent.api.call import trace_id_of
-from somagent.api.context import EdgeContext, MemoryDeps
+from somagent.api.context import EdgeContext
 from somagent.api.problems import Problem
 from somagent.api.routes_memory import recall, remember
 from somagent.api.routes_sessions import mint_session
@@ -52,19 +51,9 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     )
 
 
-def create_app(
-    settings: Settings,
-    edge: EdgeSettings | None = None,
-    *,
-    memory: MemoryDeps | None = None,
-    qdrant_client: Any = None,
-) -> Starlette:
-    """A new edge app for ``settings``; ``edge`` defaults to ``SOMAGENT_EDGE_*``.
-
-    ``memory``/``qdrant_client`` let a process that already owns the embedded
-    Qdrant directory share it with the edge (otherwise it is opened on first use).
-    """
-    ctx = EdgeContext(settings, edge or EdgeSettings(), memory=memory, qdrant_client=qdrant_client)
+def create_app(settings: Settings, edge: EdgeSettings | None = None) -> Starlette:
+    """A new edge app for ``settings``; ``edge`` defaults to ``SOMAGENT_EDGE_*``."""
+    ctx = EdgeContext(settings, edge or EdgeSettings())
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

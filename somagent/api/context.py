@@ -1,19 +1,15 @@
 """Everything one edge app holds: clients, guards, the tailer, keys, metrics.
 
 One :class:`EdgeContext` per app (no module-level state), opened in the app's
-lifespan and closed on shutdown, so several apps (or the app and a Faust worker)
-can share a process. Memory dependencies are opened on first use unless
-injected (``serve all`` passes the ones the memory projector owns: an embedded
-Qdrant directory has one owner per process).
+lifespan and closed on shutdown. Memory goes through the Memory Gateway (the one
+owner of the vector store) with the service credential; ClickHouse through the
+analytics service.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import threading
-from dataclasses import dataclass
-from typing import Any
 
 import asyncpg
 from redis.asyncio import BlockingConnectionPool, Redis
@@ -33,18 +29,10 @@ from somagent.kafka.schema_log import KafkaSchemaLog
 from somagent.limits.budget import RedisTokenBudget
 from somagent.limits.idempotency import RedisIdempotency
 from somagent.limits.ratelimit import RedisSlidingWindow
+from somagent.memory.client import MemoryGatewayClient
 from somagent.serve.health import LoopHeartbeat
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class MemoryDeps:
-    """What the memory endpoints use (a ``Recaller`` and a ``RememberGuard``)."""
-
-    recaller: Any
-    guard: Any
-    client: Any = None
 
 
 class EdgeContext:
@@ -52,9 +40,6 @@ class EdgeContext:
         self,
         settings: Settings,
         edge: EdgeSettings,
-        *,
-        memory: MemoryDeps | None = None,
-        qdrant_client: Any = None,
     ) -> None:
         self.settings = settings
         self.edge = edge
@@ -65,11 +50,6 @@ class EdgeContext:
             tau_s=edge.ewma_tau_s,
             service_time_prior_s=edge.service_time_prior_s,
         )
-        self._memory = memory
-        self._qdrant = qdrant_client if qdrant_client is not None else (
-            memory.client if memory is not None else None
-        )
-        self._memory_lock = threading.Lock()
         self._audit_failures = 0
         self.metrics = EdgeMetrics(self.admission, lambda: float(self.audit_failures))
         self.heartbeat = LoopHeartbeat()
@@ -87,6 +67,7 @@ class EdgeContext:
         self.budget: RedisTokenBudget
         self.idempotency: RedisIdempotency
         self.records: TurnRecords
+        self.memory: MemoryGatewayClient
 
     @property
     def audit_failures(self) -> int:
@@ -118,6 +99,7 @@ class EdgeContext:
         self.budget = RedisTokenBudget(self.redis)
         self.idempotency = RedisIdempotency(self.redis)
         self.records = TurnRecords(self.redis, self.edge.turn_record_ttl_s)
+        self.memory = MemoryGatewayClient.from_settings(s)
         self._heartbeat_task = asyncio.create_task(self.heartbeat.run(), name="edge-heartbeat")
         self.started = True
 
@@ -146,33 +128,8 @@ class EdgeContext:
                 await asyncio.to_thread(closer)
             except Exception as exc:
                 log.warning("closing edge %s: %s", name, exc)
-        for aclose in (self.redis.aclose, self.pg.close):  # type: ignore[attr-defined]
+        for aclose in (self.redis.aclose, self.pg.close, self.memory.aclose):  # type: ignore[attr-defined]
             try:
                 await asyncio.wait_for(aclose(), 10)
             except Exception as exc:
                 log.warning("closing edge client: %s", exc)
-
-    # -- memory (lazy) ---------------------------------------------------------
-
-    def qdrant(self) -> Any:
-        """The Qdrant client: injected, or opened on first use (embedded or server)."""
-        with self._memory_lock:
-            if self._qdrant is None:
-                from somagent.memory.store import open_client
-
-                self._qdrant = open_client(self.settings)
-            return self._qdrant
-
-    def memory(self) -> MemoryDeps:
-        """The injected memory pieces, or a :class:`~somagent.memory.runtime.MemoryRuntime`
-        opened on first use over :meth:`qdrant`."""
-        if self._memory is not None:
-            return self._memory
-        client = self.qdrant()
-        with self._memory_lock:
-            if self._memory is None:
-                from somagent.memory.runtime import MemoryRuntime
-
-                runtime = MemoryRuntime.open(self.settings, client)
-                self._memory = MemoryDeps(runtime.recaller, runtime.guard, runtime.client)
-            return self._memory

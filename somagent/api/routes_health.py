@@ -3,7 +3,8 @@
 ``/readyz`` asks each backing service one real question, concurrently, each
 within ``readiness_timeout_s``: Kafka (cluster metadata for
 ``conversation.events``), Postgres (``SELECT 1``), Redis (``PING``),
-ClickHouse (``SELECT 1``) and Qdrant (list collections). 200 when all answer,
+ClickHouse (its version, through the analytics service) and the Memory Gateway
+(its ``/healthz``). 200 when all answer,
 else 503; the JSON body details every check.
 """
 
@@ -14,6 +15,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import httpx
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -42,9 +44,13 @@ def _clickhouse(ctx: EdgeContext) -> str:
         ch.close()
 
 
-def _qdrant(ctx: EdgeContext) -> str:
-    collections = ctx.qdrant().get_collections().collections
-    return f"{len(collections)} collection(s)"
+async def _memory(ctx: EdgeContext, timeout_s: float) -> str:
+    """The Memory Gateway's own health (it owns the vector store)."""
+    async with httpx.AsyncClient(timeout=timeout_s) as client:
+        response = await client.get(f"{ctx.settings.memory_url}/healthz")
+    response.raise_for_status()
+    body = response.json()
+    return f"{body.get('engine', '?')} engine, {body.get('points', '?')} points"
 
 
 async def _probe(
@@ -76,7 +82,7 @@ async def readyz(request: Request) -> Response:
         "postgres": postgres,
         "redis": redis,
         "clickhouse": lambda: asyncio.to_thread(_clickhouse, ctx),
-        "qdrant": lambda: asyncio.to_thread(_qdrant, ctx),
+        "memory": lambda: _memory(ctx, t),
     }
     results = await asyncio.gather(*(_probe(n, c, t) for n, c in checks.items()))
     ready = all(r["ok"] for r in results)

@@ -3,14 +3,15 @@
 Capsules: a request may name only capsules its session token allows
 (403 ``capsule-not-allowed``); without ``capsule_ids`` a recall uses the
 session's capsules, or the whole tenant when the session has none.
-Remember is event-sourced: the edge appends ``MemoryRememberRequested``
-(redacted by the remember guard) and answers 202 with the memory id; the guard
-and projector decide and store it (see docs/memory.md).
+Both go to the Memory Gateway (the one owner of the vector store) with the
+service credential. Remember is event-sourced: the gateway appends
+``MemoryRememberRequested`` (redacted by the remember guard) and the edge answers
+202 with the memory id and its log position; the gateway's guard and projector
+decide and store it (see docs/memory.md).
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable
 
 from starlette.requests import Request
@@ -18,10 +19,10 @@ from starlette.responses import JSONResponse, Response
 
 from somagent.api.auth import session_token
 from somagent.api.bodies import RECALL_REQUEST, REMEMBER_REQUEST, read_json
-from somagent.api.call import PRODUCER, Call, endpoint
+from somagent.api.call import Call, endpoint
 from somagent.api.problems import Problem
 from somagent.api.session_tokens import SessionClaims
-from somagent.events.envelope import make_event, now_us, random_event_id
+from somagent.events.envelope import random_event_id
 from somagent.exceptions import SomagentError
 
 
@@ -41,61 +42,50 @@ async def recall(request: Request, call: Call) -> Response:
         _check_capsules(claims, capsules)
     elif claims.capsules:
         capsules = list(claims.capsules)
-    deps = await asyncio.to_thread(call.ctx.memory)
     try:
-        blocks = await deps.recaller.recall(
+        blocks = await call.ctx.memory.recall(
             claims.tenant, body["query"], int(body.get("top_k", 5)), capsules
         )
     except ValueError as exc:  # InvalidRecallRequest
         raise Problem("invalid-body", str(exc)) from exc
-    except SomagentError as exc:  # MemoryStoreError and friends: the store failed
-        raise Problem("dependency-unavailable", f"memory store failed: {exc}",
-                      headers={"Retry-After": "1"}, retry_after_s=1) from exc
+    except SomagentError as exc:  # the gateway or its store failed
+        raise _unavailable(exc) from exc
     return JSONResponse({"evidence": [b.to_dict() for b in blocks]})
+
+
+def _unavailable(exc: SomagentError) -> Problem:
+    return Problem("dependency-unavailable", f"memory gateway failed: {exc}",
+                   headers={"Retry-After": "1"}, retry_after_s=1)
 
 
 @endpoint("/v1/memory/remember")
 async def remember(request: Request, call: Call) -> Response:
-    from somagent.memory.guard import RememberRequest
-    from somagent.memory.remember import MEMORY_REMEMBER_REQUESTED, requested_payload
-
     claims = await session_token(request, call)
     body = await read_json(request, REMEMBER_REQUEST, call.ctx.edge.max_body_bytes)
     capsule = body.get("capsule_id")
     if capsule is not None:
         _check_capsules(claims, [capsule])
-    deps = await asyncio.to_thread(call.ctx.memory)
-    request_id = random_event_id()
-    payload = requested_payload(
-        deps.guard,
-        RememberRequest(
-            tenant=claims.tenant,
-            text=body["text"],
-            created_at_us=now_us(),
+    try:
+        receipt = await call.ctx.memory.remember(
+            claims.tenant,
+            body["text"],
             source="api",
+            trace_id=call.trace_id,
             capsule_id=capsule,
-            trace_id=call.trace_id,
-            request_id=str(request_id),
-            reason=body.get("reason", ""),
-        ),
-    )
-    partition, offset = await call.ctx.appender.append(
-        make_event(
-            MEMORY_REMEMBER_REQUESTED,
-            payload,
-            tenant=claims.tenant,
-            producer=PRODUCER,
             session=claims.session,
-            trace_id=call.trace_id,
-            event_id=request_id,
+            reason=body.get("reason", ""),
+            request_id=str(random_event_id()),
         )
-    )
+    except ValueError as exc:  # InvalidRememberRequest: nothing was appended
+        raise Problem("invalid-body", str(exc)) from exc
+    except SomagentError as exc:
+        raise _unavailable(exc) from exc
     return JSONResponse(
         {
-            "memory_id": payload["memory_id"],
-            "request_id": str(request_id),
-            "status": "requested",
-            "position": f"{partition}-{offset}",
+            "memory_id": receipt.memory_id,
+            "request_id": receipt.request_id,
+            "status": receipt.status,
+            "position": receipt.position,
         },
         status_code=202,
     )

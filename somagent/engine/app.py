@@ -9,6 +9,7 @@ by their Kafka changelog topic: a restarted worker rebuilds them from the log.
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import faust
 
@@ -17,10 +18,16 @@ from somagent.config import Settings
 APP_ID = "somagent"
 
 
-def make_app(settings: Settings, *, app_id: str | None = None) -> faust.App:
-    """A Faust app for ``settings``; agents are attached by ``somagent.engine`` modules."""
+def make_app(
+    settings: Settings, *, app_id: str | None = None, datadir: Path | None = None
+) -> faust.App:
+    """A Faust app for ``settings``; agents are attached by ``somagent.engine`` modules.
+
+    ``datadir`` (default ``faust/<app id>``) must differ between processes of one app.
+    """
     app_id = app_id or settings.worker_app_id
-    (settings.home_dir / "faust").mkdir(parents=True, exist_ok=True)
+    datadir = datadir or settings.home_dir / "faust" / app_id
+    datadir.mkdir(parents=True, exist_ok=True)
     servers = ";".join(f"kafka://{s}" for s in settings.kafka_servers.split(","))
     return faust.App(
         app_id,
@@ -30,7 +37,7 @@ def make_app(settings: Settings, *, app_id: str | None = None) -> faust.App:
         topic_partitions=settings.topic_partitions,
         topic_replication_factor=1,
         topic_allow_declare=True,
-        datadir=str(settings.home_dir / "faust" / app_id),
+        datadir=str(datadir),
         web_enabled=False,
         autodiscover=False,
         broker_commit_every=100,

@@ -29,13 +29,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from somagent.contract import names
-from somagent.contract.envelope import Envelope
 from somagent.contract.ids import stable_id
-from somagent.memory.guard import RememberRequest
-from somagent.memory.recall import Recaller
-from somagent.memory.remember import requested_payload
-from somagent.memory.runtime import MemoryRuntime
+from somagent.memory.client import RememberReceipt
+from somagent.memory.model import EvidenceBlock
 from somagent.tools.broker import ToolBroker
 from somagent.tools.policy import SessionPolicy, decide
 from somagent.turns import events as ev
@@ -53,6 +49,31 @@ class EventSink(Protocol):
     acknowledged (:class:`somagent.kafka.producer.EventProducer`)."""
 
     async def publish(self, events: Sequence[dict[str, Any]]) -> Sequence[tuple[int, int]]: ...
+
+
+class TurnMemory(Protocol):
+    """Recall and remember as the Memory Gateway serves them
+    (:class:`somagent.memory.client.MemoryGatewayClient`)."""
+
+    async def recall(
+        self, tenant: str, query: str, top_k: int = 5, capsule_ids: Sequence[str] | None = None
+    ) -> list[EvidenceBlock]: ...
+
+    async def remember(
+        self,
+        tenant: str,
+        text: str,
+        *,
+        source: str,
+        trace_id: str,
+        capsule_id: str | None = None,
+        session: str | None = None,
+        turn: str | None = None,
+        seq: int = 0,
+        reason: str = "",
+        request_id: str | None = None,
+        wait_ms: int = 0,
+    ) -> RememberReceipt: ...
 
 
 class ProgressStore(Protocol):
@@ -73,14 +94,10 @@ class TurnDeps:
 
     planner: Planner
     broker: ToolBroker
-    memory: MemoryRuntime
+    memory: TurnMemory
     prices: ev.UsagePrices
     session_policy: SessionPolicy = field(default_factory=SessionPolicy)
     timeouts: m.StepTimeouts = m.DEFAULT_TIMEOUTS
-
-    @property
-    def recaller(self) -> Recaller:
-        return self.memory.recaller
 
 
 class TurnDriver:
@@ -195,7 +212,7 @@ class TurnDriver:
     # -- one handler per action --------------------------------------------
 
     async def _recall(self, holder: dict[str, TurnState], state: TurnState, a: Any) -> m.Transition:
-        blocks = await self.deps.recaller.recall(
+        blocks = await self.deps.memory.recall(
             state.tenant,
             a.query,
             a.top_k,
@@ -254,37 +271,21 @@ class TurnDriver:
         self, holder: dict[str, TurnState], state: TurnState, a: Any
     ) -> m.Transition:
         answer = state.answer.text if state.answer else ""
-        request_id = str(stable_id("remember-request", state.turn_id))
-        payload = await asyncio.to_thread(
-            requested_payload,
-            self.deps.memory.guard,
-            RememberRequest(
-                tenant=state.tenant,
-                text=f"Q: {state.text}\nA: {answer}",
-                created_at_us=now_ms() * 1000,
-                source=f"turn:{state.turn_id}",
-                capsule_id=None,
-                trace_id=state.trace_id,
-                request_id=request_id,
-                reason="turn",
-            ),
-        )
-        requested = Envelope(
-            event_id=request_id,
-            type=names.MEMORY_REMEMBER_REQUESTED,
-            ts=now_ms() * 1000,
-            tenant=state.tenant,
+        # The request id is the appended event's id: a resumed turn asks again with the
+        # same id and the gateway's remember-guard decides it once.
+        receipt = await self.deps.memory.remember(
+            state.tenant,
+            f"Q: {state.text}\nA: {answer}",
+            source=f"turn:{state.turn_id}",
+            trace_id=state.trace_id,
             session=state.session_id,
             turn=state.turn_id,
-            trace_id=state.trace_id,
             seq=state.seq,
-            producer=ev.PRODUCER,
-            payload=payload,
+            reason="turn",
+            request_id=str(stable_id("remember-request", state.turn_id)),
         )
-        await self.sink.publish([requested.to_dict()])
-        size = len(str(payload.get("text", "")).encode("utf-8"))
         return m.on_remembered(
-            state, [str(payload.get("memory_id", ""))], size, now_ms(), self.deps.timeouts
+            state, [receipt.memory_id], receipt.size_bytes, now_ms(), self.deps.timeouts
         )
 
 

@@ -13,7 +13,7 @@ Guarantees:
   :func:`somagent.memory.pii.redact` with the guard's key; the hash is taken over
   the redacted text, so the stored hash cannot be used to guess a clear value.
 * **Deterministic ids**: ``memory_id`` is
-  :func:`somagent.events.ids.memory_id` of (tenant, text_sha256, capsule_id): the
+  :func:`somagent.contract.ids.memory_id` of (tenant, text_sha256, capsule_id): the
   same text remembered twice by a tenant in the same capsule (or in none) is one
   memory, so a redelivered write is an idempotent upsert; different tenants or
   capsules never share an id. Every decision carries the id, rejections included,
@@ -37,7 +37,7 @@ from collections.abc import Callable, Container
 from dataclasses import dataclass
 from typing import Final, Literal
 
-from somagent.events import ids
+from somagent.contract import ids
 from somagent.memory import pii
 
 ReasonCode = Literal["invalid_field", "empty", "too_large", "duplicate", "near_duplicate"]

@@ -64,3 +64,12 @@ class EvidenceBlock:
             "trace_id": self.trace_id,
             "capsule_id": self.capsule_id,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class EngineStats:
+    """What a vector collection holds: points, points covered by an HNSW graph, segments."""
+
+    points: int
+    indexed_points: int
+    segments: int

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
-from somagent.events import ids
+from somagent.contract import ids
 from somagent.memory.embedder import Embedder
 from somagent.memory.exceptions import InvalidRememberRequest, MalformedMemoryEvent
 from somagent.memory.guard import (
@@ -257,13 +257,16 @@ class MemoryProjector:
 
     After each event it records the Kafka position (if given) and an
     :class:`Outcome` under the memory id (and the request id when the event carries
-    one): what the edge waits on for read-your-writes within this process.
+    one), and, for a decision applied at a known position, under the decision's event
+    id with that position: what :meth:`wait_for_decision` (the Memory Gateway's
+    ``wait_ms``) and :meth:`wait_for` wait on, within this process.
     """
 
     def __init__(self, embedder: Embedder, store: MemoryStore, *, outcomes_kept: int = 10_000):
         self.embedder, self.store = embedder, store
         self._positions: dict[int, int] = {}
         self._outcomes: OrderedDict[str, Outcome] = OrderedDict()
+        self._decisions: OrderedDict[str, tuple[Outcome, int, int]] = OrderedDict()
         self._outcomes_kept = outcomes_kept
         self._lock = threading.Lock()
 
@@ -278,8 +281,9 @@ class MemoryProjector:
         """
         kind = event.get("type")
         wrote = False
+        outcome: Outcome | None = None
         if kind == MEMORY_REMEMBERED:
-            self._remember(event)
+            outcome = self._remember(event)
             wrote = True
         elif kind == CAPSULE_REVOKED:
             where = f"{CAPSULE_REVOKED} {event.get('event_id')!r}"
@@ -290,21 +294,26 @@ class MemoryProjector:
                 wrote = True
         elif kind == MEMORY_REMEMBER_REJECTED:
             payload = event.get("payload") or {}
-            self._record(
-                Outcome(
-                    memory_id=str(payload.get("memory_id") or ""),
-                    remembered=False,
-                    reason_code=str(payload.get("reason_code") or payload.get("reason") or ""),
-                    request_id=str(payload.get("request_id") or ""),
-                )
+            outcome = Outcome(
+                memory_id=str(payload.get("memory_id") or ""),
+                remembered=False,
+                reason_code=str(payload.get("reason_code") or payload.get("reason") or ""),
+                request_id=str(payload.get("request_id") or ""),
             )
+            self._record(outcome)
         if position is not None:
             with self._lock:
                 partition, offset = position
                 self._positions[partition] = max(offset, self._positions.get(partition, -1))
+                if outcome is not None and event.get("event_id") is not None:
+                    key = str(event["event_id"])
+                    self._decisions[key] = (outcome, partition, offset)
+                    self._decisions.move_to_end(key)
+                    while len(self._decisions) > self._outcomes_kept:
+                        self._decisions.popitem(last=False)
         return wrote
 
-    def _remember(self, event: Mapping[str, Any]) -> None:
+    def _remember(self, event: Mapping[str, Any]) -> Outcome:
         where = f"{MEMORY_REMEMBERED} {event.get('event_id')!r}"
         payload = _field(event, "payload", Mapping, where)
         text = _text(payload, "text", where)
@@ -323,7 +332,9 @@ class MemoryProjector:
             request_id=str(payload.get("request_id") or ""),
         )
         self.store.upsert([record])
-        self._record(Outcome(record.memory_id, True, request_id=record.request_id))
+        outcome = Outcome(record.memory_id, True, request_id=record.request_id)
+        self._record(outcome)
+        return outcome
 
     def _record(self, outcome: Outcome) -> None:
         with self._lock:
@@ -337,6 +348,11 @@ class MemoryProjector:
                 self._outcomes.move_to_end(key)
             while len(self._outcomes) > self._outcomes_kept:
                 self._outcomes.popitem(last=False)
+
+    def applied_positions(self) -> dict[int, int]:
+        """Highest applied offset per partition of ``memory.events`` (a copy)."""
+        with self._lock:
+            return dict(self._positions)
 
     def applied_offset(self, partition: int) -> int | None:
         """Highest offset applied on ``partition`` of ``memory.events`` (None: nothing yet)."""
@@ -352,7 +368,7 @@ class MemoryProjector:
         """Wait until a decision about ``key`` (memory id or request id) has been applied.
 
         Raises:
-            StackTimeout: nothing about ``key`` was applied within ``timeout_s``.
+            DeadlineExceeded: nothing about ``key`` was applied within ``timeout_s``.
         """
 
         async def probe() -> Outcome | None:
@@ -366,11 +382,54 @@ class MemoryProjector:
             max_interval_s=0.05,
         )
 
+    def decision_after(
+        self, memory_id: str, request_id: str, position: tuple[int, int]
+    ) -> Outcome | None:
+        """The applied decision on the request appended at ``position``, if any yet.
+
+        The decision's event id is deterministic (:func:`decision_event_id`): the
+        request's own rejection, or the memory's ``MemoryRemembered``; the latter is
+        shared by every request for that memory, so it counts only when applied
+        after ``position`` on the same partition (the guard appends its decision
+        after reading the request, and both are keyed by tenant).
+        """
+        rejected = str(ids.memory_event_id(request_id, MEMORY_REMEMBER_REJECTED))
+        accepted = str(ids.memory_event_id(memory_id, MEMORY_REMEMBERED)) if memory_id else ""
+        partition, offset = position
+        with self._lock:
+            for key in (rejected, accepted):
+                found = self._decisions.get(key) if key else None
+                if found is not None and found[1] == partition and found[2] > offset:
+                    return found[0]
+        return None
+
+    async def wait_for_decision(
+        self, memory_id: str, request_id: str, position: tuple[int, int], timeout_s: float
+    ) -> Outcome:
+        """Wait until this projector applied the decision on the request at ``position``
+        (see :meth:`decision_after`); the memory is then visible to recall if remembered.
+
+        Raises:
+            DeadlineExceeded: not applied within ``timeout_s`` (still pending, or the
+                partition is projected by another process).
+        """
+
+        async def probe() -> Outcome | None:
+            return self.decision_after(memory_id, request_id, position)
+
+        return await until_async(
+            probe,
+            timeout_s=timeout_s,
+            what=f"memory projector to apply the decision on request {request_id}",
+            interval_s=0.002,
+            max_interval_s=0.02,
+        )
+
     async def wait_for_offset(self, partition: int, offset: int, timeout_s: float) -> None:
         """Wait until the projector has applied ``offset`` of ``partition`` (or later).
 
         Raises:
-            StackTimeout: it did not get there within ``timeout_s``.
+            DeadlineExceeded: it did not get there within ``timeout_s``.
         """
 
         async def probe() -> bool:

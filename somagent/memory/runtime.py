@@ -1,8 +1,10 @@
-"""Everything one process needs for memory, opened once and shared.
+"""Everything the process that owns the vector store needs for memory, opened once.
 
-An embedded Qdrant directory has exactly one owning process, so the worker
-(remember-guard, projector, Recall step) and, in ``somagent up``'s single
-platform process, the edge share one :class:`MemoryRuntime`.
+An embedded store (Qdrant Edge, or qdrant-client local mode) has exactly one owning
+process: the Memory Gateway (``somagent serve memory``), or, until every role talks
+to the gateway, ``somagent serve all``. Everything in it shares one
+:class:`MemoryRuntime`; other processes use
+:class:`~somagent.memory.client.MemoryGatewayClient`.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from somagent.memory.embedder import HrrEmbedder
 from somagent.memory.guard import RememberGuard
 from somagent.memory.recall import Recaller
 from somagent.memory.remember import MemoryProjector, RememberDecider
-from somagent.memory.store import QdrantMemoryStore, open_client
+from somagent.memory.store import OwningStore, QdrantMemoryStore, open_store
 
 
 def pii_key(home: Path) -> bytes:
@@ -40,11 +42,15 @@ def pii_key(home: Path) -> bytes:
 
 @dataclass
 class MemoryRuntime:
-    """The embedder, store and the logic built on them, for one process."""
+    """The embedder, store and the logic built on them, for one process.
+
+    ``client`` is the qdrant-client the store uses (local mode or a server), None for
+    Qdrant Edge.
+    """
 
     client: Any
     embedder: HrrEmbedder
-    store: QdrantMemoryStore
+    store: OwningStore
     recaller: Recaller
     guard: RememberGuard
     decider: RememberDecider
@@ -52,11 +58,18 @@ class MemoryRuntime:
 
     @classmethod
     def open(cls, settings: Settings, client: Any = None) -> MemoryRuntime:
-        """Open Qdrant (embedded or server, per ``settings``) and build the pieces."""
-        client = client if client is not None else open_client(settings)
+        """Open the store ``settings`` selects (:func:`~somagent.memory.store.open_store`)
+        and build the pieces; a qdrant-client handed in as ``client`` (a server, or a
+        local-mode directory of its own, as the edge tests do) is used instead.
+        """
         embedder = HrrEmbedder()
-        store = QdrantMemoryStore(client, dim=embedder.dim)
-        store.ensure_collection()
+        store: OwningStore
+        if client is not None:
+            store = QdrantMemoryStore(client, dim=embedder.dim)
+            store.ensure_collection()
+        else:
+            store = open_store(settings, dim=embedder.dim)
+            client = store.client if isinstance(store, QdrantMemoryStore) else None
         key = pii_key(settings.home_dir)
         guard = RememberGuard(key)
         return cls(
@@ -70,4 +83,4 @@ class MemoryRuntime:
         )
 
     def close(self) -> None:
-        self.client.close()
+        self.store.close()

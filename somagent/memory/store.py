@@ -1,8 +1,14 @@
-"""The memory vector store: :class:`MemoryStore` protocol and its Qdrant implementation.
+"""The memory vector store: :class:`MemoryStore` protocol, its qdrant-client implementation,
+and :func:`open_store`, which picks the engine from the settings.
+
+Engines: a Qdrant server (``SOMAGENT_QDRANT_URL``) or qdrant-client's local mode
+(``SOMAGENT_VECTOR_ENGINE=local``) through :class:`QdrantMemoryStore`; Qdrant Edge
+(the default embedded engine) through
+:class:`~somagent.memory.edge_store.EdgeMemoryStore`.
 
 :class:`QdrantMemoryStore` works with a Qdrant server (``QdrantClient(url=...)``)
 and with embedded Qdrant (``QdrantClient(path=...)``, qdrant-client's local mode,
-the default of ``somagent up``). Guarantees:
+the exact-search reference). Guarantees:
 
 * **Tenant isolation**: every read filters on ``tenant`` (a Qdrant ``must``
   condition) and every returned point's tenant is checked again before it leaves.
@@ -24,6 +30,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -33,7 +40,7 @@ from qdrant_client.local.qdrant_local import QdrantLocal
 
 from somagent.config import Settings
 from somagent.memory.exceptions import MemoryStoreError
-from somagent.memory.model import EvidenceBlock, MemoryRecord
+from somagent.memory.model import EngineStats, EvidenceBlock, MemoryRecord
 
 DEFAULT_COLLECTION = "memories"
 _UPSERT_BATCH = 256
@@ -66,6 +73,16 @@ class MemoryStore(Protocol):
     ) -> bool: ...
 
     def count(self, tenant: str) -> int: ...
+
+
+class OwningStore(MemoryStore, Protocol):
+    """A store its process owns: it can also revoke a capsule and be closed."""
+
+    def delete_capsule(self, tenant: str, capsule_id: str) -> None: ...
+
+    def stats(self) -> EngineStats: ...
+
+    def close(self) -> None: ...
 
 
 def _tenant_filter(
@@ -301,23 +318,56 @@ class QdrantMemoryStore:
             wait=True,
         )
 
+    def stats(self) -> EngineStats:
+        """Points and HNSW-indexed points of the collection (local mode indexes nothing)."""
+        info = self._call("describe", "get_collection")
+        points = self._call("count", "count", exact=True).count
+        indexed = int(info.indexed_vectors_count or 0)
+        return EngineStats(int(points), indexed, int(info.segments_count))
+
     def close(self) -> None:
         """Release the client (and, in local mode, the data directory's lock)."""
         self.client.close()
 
 
 def open_client(settings: Settings) -> QdrantClient:
-    """A client for ``settings.qdrant_url``, or embedded Qdrant at ``settings.qdrant_path``."""
+    """A qdrant-client for ``settings.qdrant_url``, or local mode at ``settings.qdrant_path``."""
     if settings.qdrant_url:
         return QdrantClient(url=settings.qdrant_url)
     settings.qdrant_path.mkdir(parents=True, exist_ok=True)
     return QdrantClient(path=str(settings.qdrant_path))
 
 
+def engine_name(settings: Settings) -> str:
+    """Which engine :func:`open_store` opens: ``server``, ``edge`` or ``local``."""
+    return "server" if settings.qdrant_url else settings.vector_engine
+
+
+def edge_root(settings: Settings) -> Path:
+    """Where Qdrant Edge keeps its shards (one directory per collection)."""
+    return settings.qdrant_path / "edge"
+
+
 def open_store(
     settings: Settings, dim: int, collection: str = DEFAULT_COLLECTION
-) -> QdrantMemoryStore:
-    """Open (and create if needed) the memory collection that ``settings`` points at."""
-    store = QdrantMemoryStore(open_client(settings), dim=dim, collection=collection)
-    store.ensure_collection()
+) -> OwningStore:
+    """Open (and create if needed) the memory collection that ``settings`` points at.
+
+    ``SOMAGENT_QDRANT_URL`` set: that Qdrant server through qdrant-client. Otherwise
+    the embedded engine ``SOMAGENT_VECTOR_ENGINE`` names under ``settings.qdrant_path``:
+    ``edge`` (Qdrant Edge, HNSW; the default) or ``local`` (qdrant-client local mode,
+    an exact scan). An embedded store has one owning process (the Memory Gateway).
+    """
+    store: OwningStore
+    if engine_name(settings) == "edge":
+        from somagent.memory.edge_store import EdgeMemoryStore
+
+        store = EdgeMemoryStore(edge_root(settings), dim=dim, collection=collection)
+    else:
+        store = QdrantMemoryStore(open_client(settings), dim=dim, collection=collection)
+    try:
+        store.ensure_collection()
+    except BaseException:
+        store.close()
+        raise
     return store

@@ -6,6 +6,13 @@ projector also corrects the Redis budget snapshot of every session whose ledger
 rows changed (after its transaction commits; on start it re-corrects all live
 sessions, which covers a crash between the commit and the correction).
 
+A dependency that fails (Postgres, Redis, the analytics service or Kafka
+restarting) never ends a projector: :func:`keep_running` records the failure in
+its :class:`ProjectorStats` (so the role's health says why it is stuck), backs off
+(1 s doubling to 30 s), logs at most one line per failure kind per 30 s, and
+starts the loop again from the stored positions, which is exact because rows and
+positions are written together.
+
 ``python -m somagent.projections.run [--only postgres|clickhouse] [--name N]``
 runs them in the foreground until SIGTERM/SIGINT.
 """
@@ -19,7 +26,8 @@ import json
 import logging
 import signal
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,11 +50,20 @@ BATCH = 5000
 
 @dataclass
 class ProjectorStats:
-    """What a running projector has done, for logs and tests."""
+    """What a running projector has done, for logs, health and tests."""
 
     batches: int = 0
     events: int = 0
     positions: dict[tuple[str, int], int] = field(default_factory=dict)
+    error: str = ""  # the last failure while the projector cannot make progress
+    failing_since: float | None = None  # time.monotonic() of the first failure in a row
+    failures: int = 0
+
+    def health(self) -> tuple[bool, str]:
+        """Healthy unless the loop is failing; the detail names the failure."""
+        if self.failing_since is None:
+            return True, ""
+        return False, f"failing for {time.monotonic() - self.failing_since:.0f}s: {self.error}"
 
     def applied(
         self,
@@ -59,6 +76,10 @@ class ProjectorStats:
         self.batches += 1
         self.events += events
         self.positions = dict(positions)
+        if self.failing_since is not None:
+            log.warning("projector %s recovered after %.1fs", name,
+                        time.monotonic() - self.failing_since)
+            self.failing_since, self.error = None, ""
         log.debug("projector %s: %d events, positions %s", name, events, self.positions)
         if on_batch is not None:
             on_batch(name, self.positions)
@@ -151,6 +172,41 @@ def run_clickhouse_blocking(
     return stats
 
 
+MAX_BACKOFF_S = 30.0
+LOG_EVERY_S = 30.0
+
+
+def _failed(name: str, stats: ProjectorStats, exc: BaseException, logged: dict[str, float]) -> None:
+    """Record a failure; log it when its kind was not logged in the last ``LOG_EVERY_S``."""
+    now = time.monotonic()
+    stats.failures += 1
+    stats.error = f"{type(exc).__name__}: {exc}"[:500]
+    stats.failing_since = stats.failing_since or now
+    kind = type(exc).__name__
+    if now - logged.get(kind, -LOG_EVERY_S) >= LOG_EVERY_S:
+        logged[kind] = now
+        log.error("projector %s failed (%d in a row), retrying: %s", name, stats.failures,
+                  stats.error)
+
+
+async def keep_running(
+    name: str, stats: ProjectorStats, stop: Any, run: Callable[[], Awaitable[Any]]
+) -> None:
+    """Run ``run()`` until ``stop`` is set, starting it again after a failure (see the
+    module doc). ``stop`` is a threading or asyncio event; only its ``is_set`` is used."""
+    backoff_s, logged = 1.0, dict[str, float]()
+    while not stop.is_set():
+        try:
+            await run()
+            return
+        except Exception as exc:
+            _failed(name, stats, exc, logged)
+        deadline = time.monotonic() + backoff_s
+        while not stop.is_set() and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+        backoff_s = 1.0 if stats.failing_since is None else min(backoff_s * 2, MAX_BACKOFF_S)
+
+
 async def run_projectors_async(
     settings: Settings,
     stop: asyncio.Event,
@@ -159,34 +215,30 @@ async def run_projectors_async(
     prefix: str = "",
     on_batch: OnBatch | None = None,
     batch: int | None = None,
+    stats: dict[str, ProjectorStats] | None = None,
 ) -> None:
-    """Both projectors (or ``only`` one) until ``stop`` is set; a failure stops both."""
+    """Both projectors (or ``only`` one) until ``stop`` is set, each kept running through
+    dependency failures (:func:`keep_running`); ``stats`` receives each one's stats."""
+    stats = stats if stats is not None else {}
     tasks = []
     if only in (None, "postgres"):
-        tasks.append(
-            asyncio.create_task(
-                run_postgres(
-                    settings,
-                    stop,
-                    name=f"{prefix}postgres",
-                    on_batch=on_batch,
-                    batch=batch or BATCH,
-                )
-            )
-        )
+        pg_name = f"{prefix}postgres"
+        pg_stats = stats.setdefault("postgres", ProjectorStats())
+
+        async def pg() -> None:
+            await run_postgres(settings, stop, name=pg_name, stats=pg_stats,
+                               on_batch=on_batch, batch=batch or BATCH)
+
+        tasks.append(asyncio.create_task(keep_running(pg_name, pg_stats, stop, pg)))
     if only in (None, "clickhouse"):
-        tasks.append(
-            asyncio.create_task(
-                asyncio.to_thread(
-                    run_clickhouse_blocking,
-                    settings,
-                    stop,
-                    name=f"{prefix}clickhouse",
-                    on_batch=on_batch,
-                    batch=batch or 4 * BATCH,
-                )
-            )
-        )
+        ch_name = f"{prefix}clickhouse"
+        ch_stats = stats.setdefault("clickhouse", ProjectorStats())
+
+        async def ch() -> None:
+            await asyncio.to_thread(run_clickhouse_blocking, settings, stop, name=ch_name,
+                                    stats=ch_stats, on_batch=on_batch, batch=batch or 4 * BATCH)
+
+        tasks.append(asyncio.create_task(keep_running(ch_name, ch_stats, stop, ch)))
     try:
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
         for task in done:
@@ -205,6 +257,7 @@ def run_projectors(
     prefix: str = "",
     status_file: Path | None = None,
     batch: int | None = None,
+    stats: dict[str, ProjectorStats] | None = None,
 ) -> None:
     """Run the projectors in the foreground until SIGTERM or SIGINT (``serve projector``).
 
@@ -229,7 +282,8 @@ def run_projectors(
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         await run_projectors_async(
-            settings, stop, only=only, prefix=prefix, on_batch=on_batch, batch=batch
+            settings, stop, only=only, prefix=prefix, on_batch=on_batch, batch=batch,
+            stats=stats,
         )
 
     asyncio.run(main())
@@ -250,6 +304,25 @@ def main(argv: list[str] | None = None) -> None:
         status_file=args.status_file,
         batch=args.batch,
     )
+
+
+class ProjectorLag:
+    """Callable: records each projector is behind the log end (``{projector: records}``)."""
+
+    def __init__(self, settings: Settings, stats: dict[str, ProjectorStats]) -> None:
+        self.settings = settings
+        self.stats = stats
+        self._topics = {"postgres": postgres.TOPICS, "clickhouse": chproj.TOPICS}
+
+    def __call__(self) -> dict[str, int]:
+        from somagent.kafka.admin import end_offsets
+
+        out = {}
+        for name, stat in list(self.stats.items()):
+            parts = partitions_of(self.settings, self._topics[name])
+            ends = end_offsets(self.settings, parts)
+            out[name] = sum(max(0, end - stat.positions.get(tp, 0)) for tp, end in ends.items())
+        return out
 
 
 class ProjectorThreads:

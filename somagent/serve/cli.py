@@ -1,4 +1,4 @@
-"""``somagent serve platform``: the supervisor of every role (what ``somagent up`` starts)."""
+"""``somagent serve platform`` (the supervisor ``somagent up`` starts) and ``serve memory``."""
 
 from __future__ import annotations
 
@@ -30,7 +30,17 @@ def serve_platform(
     run_supervisor(settings, instances, layout)
 
 
+def serve_memory(loglevel: Annotated[str, typer.Option(help="log level")] = "info") -> None:
+    """The Memory Gateway: vector store owner, memory agent, recall/remember over HTTP."""
+    from somagent.config import load_settings
+    from somagent.serve.memory import run_gateway
+
+    run_gateway(load_settings(), loglevel=loglevel)
+
+
 def register(app: typer.Typer) -> None:
     from somagent.api.commands import serve_group
 
-    serve_group(app).command("platform")(serve_platform)
+    group = serve_group(app)
+    group.command("platform")(serve_platform)
+    group.command("memory")(serve_memory)

@@ -1,4 +1,4 @@
-"""``somagent serve worker|projector|billing|all`` and ``somagent demo``."""
+"""``somagent serve worker|projector|billing`` and ``somagent demo``."""
 
 from __future__ import annotations
 
@@ -16,18 +16,32 @@ def _settings() -> Settings:
     return load_settings()
 
 
-def serve_worker(loglevel: Annotated[str, typer.Option(help="log level")] = "info") -> None:
-    """The Faust turn engine and memory agent (more workers share the partitions)."""
+def serve_worker(
+    loglevel: Annotated[str, typer.Option(help="log level")] = "info",
+    instance: Annotated[int, typer.Option(min=0, help="index among the turn workers")] = 0,
+) -> None:
+    """The Faust turn engine (more worker processes share the partitions)."""
     from somagent.serve.worker import run_worker
 
-    run_worker(_settings(), loglevel=loglevel)
+    run_worker(_settings(), loglevel=loglevel, instance=instance)
 
 
 def serve_projector() -> None:
     """The Postgres and ClickHouse projectors, until SIGTERM/SIGINT."""
-    from somagent.projections.run import run_projectors
+    from somagent.projections.run import ProjectorLag, ProjectorStats, run_projectors
+    from somagent.serve.health import HealthServer
 
-    run_projectors(_settings())
+    settings = _settings()
+    stats = {"postgres": ProjectorStats(), "clickhouse": ProjectorStats()}
+    health = HealthServer.from_env("projector")
+    for name, stat in stats.items():
+        health.add_check(name, stat.health)
+    health.add_lag(ProjectorLag(settings, stats))
+    health.start()
+    try:
+        run_projectors(settings, stats=stats)
+    finally:
+        health.close()
 
 
 def serve_billing(
@@ -47,28 +61,41 @@ def serve_billing(
         from somagent.billing.agent import build_billing_app
         from somagent.billing.plans import tenant_plans
         from somagent.billing.state import BillingConfig
+        from somagent.events.catalog import BILLING_USAGE
+        from somagent.kafka.admin import GroupLag
+        from somagent.serve.health import HealthServer, LoopHeartbeat
         from somagent.serve.worker import run_faust
 
         config = BillingConfig(group=group) if group else BillingConfig()
         app, agent = build_billing_app(settings, config, plan_for=tenant_plans(settings))
+        heartbeat = LoopHeartbeat()
+        app.task(heartbeat.run)
+        health = HealthServer.from_env("billing")
+        health.add_check("event loop", heartbeat.check)
+        health.add_lag(GroupLag(settings, app.conf.id, [BILLING_USAGE]))
+        health.start()
         try:
             run_faust(app, loglevel=loglevel)
         finally:
+            health.close()
             agent.close()
     elif chosen == "transactional":
+        from somagent.billing.state import BillingConfig
         from somagent.billing.worker import run_billing
+        from somagent.events.catalog import BILLING_USAGE
+        from somagent.kafka.admin import GroupLag
+        from somagent.serve.health import HealthServer
 
-        run_billing(settings)
+        health = HealthServer.from_env("billing")
+        health.add_lag(GroupLag(settings, group or BillingConfig().group, [BILLING_USAGE]))
+        health.start()
+        try:
+            run_billing(settings)
+        finally:
+            health.close()
     else:
         typer.echo(f"error: --engine must be faust or transactional, got {chosen!r}", err=True)
         raise typer.Exit(2)
-
-
-def serve_all(loglevel: Annotated[str, typer.Option(help="log level")] = "info") -> None:
-    """Every role in one process: edge, engine, memory, billing, projectors."""
-    from somagent.serve.platform import run_platform
-
-    run_platform(_settings(), loglevel=loglevel)
 
 
 def demo(
@@ -93,5 +120,4 @@ def register(app: typer.Typer) -> None:
     group.command("worker")(serve_worker)
     group.command("projector")(serve_projector)
     group.command("billing")(serve_billing)
-    group.command("all")(serve_all)
     app.command("demo")(demo)

@@ -1,11 +1,12 @@
-"""Assembling a worker process: the Faust app with the ``turns`` and ``memory`` agents.
+"""Assembling a turn-worker process: the Faust app with the ``turns`` agent.
 
 ``build_worker`` wires real adapters (Kafka producer and codec, Redis for tool
-idempotency and gates, Qdrant for memory, ClickHouse for the ``sql`` tool) into
-the pure turn machine. ``run_worker`` runs it in the foreground under Faust's
-worker (SIGTERM/SIGINT stop it cleanly). ``somagent serve all`` adds the edge,
-the billing worker and the projectors to the same process (see
-:mod:`somagent.serve.platform`).
+idempotency and gates, the Memory Gateway for recall and remember, the analytics
+service for the ``sql`` tool) into the pure turn machine. ``run_worker`` runs it in
+the foreground under Faust's worker (SIGTERM/SIGINT stop it cleanly), with the
+health endpoint the supervisor polls. Several worker processes share one Faust
+app id, so they are one consumer group over ``conversation.events``; each has its
+own data directory (``faust/<app id>/<instance>``).
 """
 
 from __future__ import annotations
@@ -22,13 +23,15 @@ from somagent.config import Settings
 from somagent.engine.app import make_app
 from somagent.engine.driver import TurnDeps, TurnDriver
 from somagent.engine.faust_codec import install_faust_codec
-from somagent.engine.memory import register_memory
 from somagent.engine.turns import TableProgress, progress_table, register_turns
+from somagent.events.catalog import CONVERSATION
+from somagent.kafka.admin import GroupLag
 from somagent.kafka.producer import EventProducer
 from somagent.kafka.schema_log import kafka_codec
-from somagent.memory.runtime import MemoryRuntime
+from somagent.memory.client import MemoryGatewayClient
 from somagent.planners import make_planner
 from somagent.projections.clickhouse import ClickHouse, connect
+from somagent.serve.health import HealthServer, LoopHeartbeat
 from somagent.tools.broker import ToolBroker
 from somagent.tools.gates import RedisGate
 from somagent.tools.idempotency import RedisIdempotencyStore
@@ -44,9 +47,10 @@ class Worker:
 
     app: faust.App
     driver: TurnDriver
-    memory: MemoryRuntime
+    memory: MemoryGatewayClient
     producer: EventProducer
     clickhouse: ClickHouse
+    heartbeat: LoopHeartbeat
 
 
 def usage_prices(plan: str | None = None) -> ev.UsagePrices:
@@ -63,29 +67,33 @@ def usage_prices(plan: str | None = None) -> ev.UsagePrices:
 def build_worker(
     settings: Settings,
     *,
-    memory: MemoryRuntime | None = None,
     clickhouse: ClickHouse | None = None,
     concurrency: int = 16,
+    instance: int = 0,
 ) -> Worker:
-    """Wire the engine for ``settings``; ``memory``/``clickhouse`` share in-process engines."""
-    (settings.home_dir / "faust").mkdir(parents=True, exist_ok=True)
+    """Wire the engine for ``settings`` (``instance``: this process's index among the
+    turn workers of one installation; it only separates their data directories)."""
+    datadir = settings.home_dir / "faust" / settings.worker_app_id / str(instance)
+    datadir.mkdir(parents=True, exist_ok=True)
     codec = kafka_codec(settings)
     # Every turn step waits for its events' acks, so lingering to fill batches only adds
     # latency; concurrent turns still share batches while requests are in flight.
     producer = EventProducer(settings, codec, config={"linger.ms": 0})
     install_faust_codec(codec, dead_letters=producer)
-    app = make_app(settings)
-    memory = memory or MemoryRuntime.open(settings)
+    app = make_app(settings, datadir=datadir)
+    memory = MemoryGatewayClient.from_settings(settings)
     ch = clickhouse or connect(settings)
     redis = aioredis.Redis.from_url(settings.redis_dsn)
-    registry = ToolRegistry.with_builtins(recall=memory.recaller, clickhouse=ch)
+    registry = ToolRegistry.with_builtins(recall=memory, clickhouse=ch)
     broker = ToolBroker(registry, idempotency=RedisIdempotencyStore(redis), gate=RedisGate(redis))
     deps = TurnDeps(planner=make_planner(), broker=broker, memory=memory, prices=usage_prices())
     progress = TableProgress(progress_table(app, settings.topic_partitions))
     driver = TurnDriver(deps, producer, progress)
     register_turns(app, driver, concurrency=concurrency)
-    register_memory(app, memory, producer)
-    return Worker(app=app, driver=driver, memory=memory, producer=producer, clickhouse=ch)
+    heartbeat = LoopHeartbeat()
+    app.task(heartbeat.run)
+    return Worker(app=app, driver=driver, memory=memory, producer=producer, clickhouse=ch,
+                  heartbeat=heartbeat)
 
 
 def run_faust(app: faust.App, *, loglevel: str = "info", services: Any = ()) -> None:
@@ -94,7 +102,15 @@ def run_faust(app: faust.App, *, loglevel: str = "info", services: Any = ()) -> 
     worker.execute_from_commandline()
 
 
-def run_worker(settings: Settings, *, loglevel: str = "info") -> None:
-    """``somagent serve worker``: the turn engine and the memory agent."""
-    worker = build_worker(settings)
-    run_faust(worker.app, loglevel=loglevel)
+def run_worker(settings: Settings, *, loglevel: str = "info", instance: int = 0) -> None:
+    """``somagent serve worker``: the turn engine, until SIGTERM/SIGINT."""
+    worker = build_worker(settings, instance=instance)
+    health = HealthServer.from_env("worker")
+    health.add_check("event loop", worker.heartbeat.check)
+    health.add_lag(GroupLag(settings, settings.worker_app_id, [CONVERSATION]))
+    health.start()
+    try:
+        run_faust(worker.app, loglevel=loglevel)
+    finally:
+        health.close()
+        worker.producer.close()

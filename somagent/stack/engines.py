@@ -1,4 +1,5 @@
-"""The in-process engines of the stack: ClickHouse (chDB) and Qdrant (local mode).
+"""The in-process engines of the stack: ClickHouse (chDB) and the vector store (Qdrant
+Edge by default, or qdrant-client local mode: ``SOMAGENT_VECTOR_ENGINE``).
 
 They have no server process; ``start`` creates their persistent directories and
 applies the ClickHouse DDL. When ``SOMAGENT_CLICKHOUSE_URL`` / ``SOMAGENT_QDRANT_URL``
@@ -165,13 +166,31 @@ def open_qdrant(settings: Settings) -> object:
     return QdrantClient(path=str(settings.qdrant_path))
 
 
-def _local_mode_version() -> str:
-    # Local mode is the engine compiled into qdrant-client; it has no server version.
+def _embedded_version(settings: Settings) -> str:
+    # Embedded engines have no server version: report the package that carries them.
+    if settings.vector_engine == "edge":
+        return f"qdrant-edge-py {dist_version('qdrant-edge-py')} (embedded, HNSW)"
     return f"qdrant-client {dist_version('qdrant-client')} (local mode)"
 
 
+def _gateway_health(settings: Settings) -> dict[str, Any] | None:
+    """The Memory Gateway's ``/healthz`` JSON when one answers (it then owns the store)."""
+    import httpx
+
+    try:
+        response = httpx.get(f"{settings.memory_url}/healthz", timeout=2.0)
+        body: dict[str, Any] = response.json()
+    except (httpx.HTTPError, ValueError):
+        return None
+    return body if response.status_code == 200 else None
+
+
 class QdrantEngine(_Engine):
-    """The ``qdrant`` component: embedded local mode by default, a server when configured."""
+    """The ``qdrant`` component: the embedded engine by default, a server when configured.
+
+    A running Memory Gateway owns the embedded store; it is then asked (``/healthz``)
+    instead of opening the directory a second time.
+    """
 
     name = "qdrant"
     url_variable = "SOMAGENT_QDRANT_URL"
@@ -182,17 +201,29 @@ class QdrantEngine(_Engine):
 
     @property
     def address(self) -> str:
-        return self.url or f"embedded://{self.settings.qdrant_path}"
+        if self.url:
+            return self.url
+        return f"embedded-{self.settings.vector_engine}://{self.settings.qdrant_path}"
 
     def _probe(self) -> str:
+        if not self.external and self.settings.vector_engine == "edge":
+            if _gateway_health(self.settings) is None:
+                from somagent.memory.edge_store import EdgeMemoryStore
+                from somagent.memory.embedder import HrrEmbedder
+                from somagent.memory.store import edge_root
+
+                store = EdgeMemoryStore(edge_root(self.settings), HrrEmbedder().dim)
+                store.ensure_collection()
+                store.close()
+            return _embedded_version(self.settings)
         client = open_qdrant(self.settings)
         try:
             client.get_collections()  # type: ignore[attr-defined]
             if self.external:
                 return str(client.info().version)  # type: ignore[attr-defined]
-            return _local_mode_version()
+            return _embedded_version(self.settings)
         finally:
             client.close()  # type: ignore[attr-defined]
 
     def _version_from_check(self, detail: str) -> str:
-        return detail if self.external else _local_mode_version()
+        return detail if self.external else _embedded_version(self.settings)

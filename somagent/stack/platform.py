@@ -84,6 +84,7 @@ class Platform:
         if self.pid() is None:
             if layout.platform:
                 process.require_port_free(self.settings.api_port, "platform (edge)")
+                process.require_port_free(self.settings.memory_port, "memory gateway")
             if not self.settings.clickhouse_url:
                 process.require_port_free(
                     self.settings.clickhouse_http_port, "analytics (ClickHouse HTTP)"

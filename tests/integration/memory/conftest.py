@@ -1,7 +1,9 @@
-"""Embedded Qdrant (qdrant-client local mode, the real engine) in a temp directory.
+"""The memory store contract runs against both embedded engines, each in a temp directory.
 
-One client per test session owns the directory; each test gets its own collection
-so tests cannot see each other's points.
+``engine`` is parametrised: ``edge`` (Qdrant Edge, the default engine: one shard
+directory per collection) and ``local`` (qdrant-client local mode, the exact-search
+reference: one client per test session owns its directory). Each test gets its own
+collection, so tests cannot see each other's points.
 """
 
 from __future__ import annotations
@@ -10,15 +12,18 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+from memory_engines import Engine
 from qdrant_client import QdrantClient
 
+from somagent.memory.edge_store import EdgeMemoryStore
 from somagent.memory.embedder import HrrEmbedder
 from somagent.memory.guard import RememberGuard
 from somagent.memory.recall import Recaller
 from somagent.memory.remember import MemoryProjector, RememberDecider
-from somagent.memory.store import QdrantMemoryStore
+from somagent.memory.store import OwningStore, QdrantMemoryStore
 
 PII_KEY = b"integration-key-0123456789abcdef"
+ENGINES = ("edge", "local")
 
 
 @pytest.fixture(scope="session")
@@ -28,16 +33,40 @@ def qdrant_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[QdrantCl
     client.close()
 
 
+@pytest.fixture(params=ENGINES)
+def engine(
+    request: pytest.FixtureRequest,
+    qdrant_client: QdrantClient,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Engine:
+    if request.param == "local":
+        return Engine(
+            "local",
+            lambda dim, name: QdrantMemoryStore(qdrant_client, dim, name),
+            lambda path, dim: QdrantMemoryStore(QdrantClient(path=str(path)), dim),
+            shared=True,
+        )
+    root = tmp_path_factory.mktemp("edge")
+    return Engine(
+        "edge",
+        lambda dim, name: EdgeMemoryStore(root, dim, name),
+        lambda path, dim: EdgeMemoryStore(path, dim),
+        shared=False,
+    )
+
+
 @pytest.fixture(scope="session")
 def embedder() -> HrrEmbedder:
     return HrrEmbedder()
 
 
 @pytest.fixture
-def store(qdrant_client: QdrantClient, embedder: HrrEmbedder) -> QdrantMemoryStore:
-    memory_store = QdrantMemoryStore(qdrant_client, embedder.dim, f"memories_{uuid.uuid4().hex}")
+def store(engine: Engine, embedder: HrrEmbedder) -> Iterator[OwningStore]:
+    memory_store = engine.make(embedder.dim, f"memories_{uuid.uuid4().hex}")
     memory_store.ensure_collection()
-    return memory_store
+    yield memory_store
+    if not engine.shared:
+        memory_store.close()
 
 
 @pytest.fixture
@@ -46,15 +75,15 @@ def guard() -> RememberGuard:
 
 
 @pytest.fixture
-def decider(guard: RememberGuard, store: QdrantMemoryStore) -> RememberDecider:
+def decider(guard: RememberGuard, store: OwningStore) -> RememberDecider:
     return RememberDecider(guard, store)
 
 
 @pytest.fixture
-def projector(embedder: HrrEmbedder, store: QdrantMemoryStore) -> MemoryProjector:
+def projector(embedder: HrrEmbedder, store: OwningStore) -> MemoryProjector:
     return MemoryProjector(embedder, store)
 
 
 @pytest.fixture
-def recaller(embedder: HrrEmbedder, store: QdrantMemoryStore) -> Recaller:
+def recaller(embedder: HrrEmbedder, store: OwningStore) -> Recaller:
     return Recaller(embedder, store, pii_key=PII_KEY)

@@ -1,4 +1,4 @@
-"""Recall and remember end to end against the embedded Qdrant engine (local mode)."""
+"""Recall and remember end to end: the store contract, against both embedded engines."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from typing import Any
 
 import numpy as np
 import pytest
-from qdrant_client import QdrantClient
+from memory_engines import Engine, raw_payloads
 
 from somagent.events.codec import EventCodec
 from somagent.events.envelope import make_event, now_us
-from somagent.events.ids import memory_event_id
+from somagent.contract.ids import memory_event_id
 from somagent.memory.embedder import HrrEmbedder
 from somagent.memory.exceptions import InvalidRecallRequest, MemoryStoreError
 from somagent.memory.guard import RememberGuard, RememberRequest
@@ -28,7 +28,7 @@ from somagent.memory.remember import (
     RememberDecider,
     requested_payload,
 )
-from somagent.memory.store import QdrantMemoryStore
+from somagent.memory.store import OwningStore
 
 pytestmark = pytest.mark.integration
 
@@ -126,7 +126,7 @@ async def test_capsule_filter(log: Log, recaller: Recaller) -> None:
     assert await recaller.recall("acme", "sky", 10, capsule_ids=["nope"]) == []
 
 
-async def test_redelivery_is_idempotent(log: Log, store: QdrantMemoryStore) -> None:
+async def test_redelivery_is_idempotent(log: Log, store: OwningStore) -> None:
     decision = log.remember("acme", "Remember the milk", deliver=3)
     # The redelivered request is accepted again (same event id), not called a duplicate of itself.
     kinds = [e["type"] for e in log.events[1:]]
@@ -147,7 +147,7 @@ async def test_redelivery_is_idempotent(log: Log, store: QdrantMemoryStore) -> N
     assert store.count("acme") == 1
 
 
-def test_store_upsert_is_idempotent(store: QdrantMemoryStore, embedder: HrrEmbedder) -> None:
+def test_store_upsert_is_idempotent(store: OwningStore, embedder: HrrEmbedder) -> None:
     vector = embedder.embed(["same memory"])[0]
     record = MemoryRecord(
         str(uuid.uuid4()), "t", "same memory", vector, "api", NOW_US, "tr", None, "h" * 64
@@ -163,7 +163,7 @@ def test_store_upsert_is_idempotent(store: QdrantMemoryStore, embedder: HrrEmbed
 
 
 async def test_pii_never_reaches_the_store_in_clear(
-    log: Log, store: QdrantMemoryStore, qdrant_client: QdrantClient, recaller: Recaller
+    log: Log, store: OwningStore, recaller: Recaller
 ) -> None:
     secrets = ["alice@example.com", "+49 30 1234 5678", "4111 1111 1111 1111", "123-45-6789"]
     decision = log.remember(
@@ -171,9 +171,9 @@ async def test_pii_never_reaches_the_store_in_clear(
     )
     assert decision["type"] == MEMORY_REMEMBERED
     assert decision["payload"]["pii_kinds"] == ["email", "phone", "card", "ssn"]
-    points, _ = qdrant_client.scroll(store.collection, limit=100, with_payload=True)
-    stored = repr([p.payload for p in points])
-    texts = [str((p.payload or {})["text"]) for p in points]
+    payloads = raw_payloads(store)
+    stored = repr(payloads)
+    texts = [str(p["text"]) for p in payloads]
     outside_tokens = re.sub(r"\D", "", re.sub(r"pii:[0-9a-f]{16}", " ", " ".join(texts)))
     for secret in secrets:
         assert secret not in stored
@@ -186,7 +186,7 @@ async def test_pii_never_reaches_the_store_in_clear(
     assert evidence and evidence[0].memory_id == decision["payload"]["memory_id"]
 
 
-def test_near_duplicates(store: QdrantMemoryStore, embedder: HrrEmbedder) -> None:
+def test_near_duplicates(store: OwningStore, embedder: HrrEmbedder) -> None:
     guard = RememberGuard(b"integration-key-0123456789abcdef", near_duplicate_cosine=0.97)
     log = Log(guard, RememberDecider(guard, store, embedder), MemoryProjector(embedder, store))
     long_fact = (
@@ -224,7 +224,7 @@ async def test_read_your_writes(log: Log, recaller: Recaller) -> None:
 
 
 async def test_same_text_in_two_capsules_is_two_memories(
-    log: Log, recaller: Recaller, store: QdrantMemoryStore
+    log: Log, recaller: Recaller, store: OwningStore
 ) -> None:
     one = log.remember("acme", "Budget is 10k", capsule_id="c1")
     two = log.remember("acme", "Budget is 10k", capsule_id="c2")
@@ -264,11 +264,9 @@ async def test_recall_validation(recaller: Recaller) -> None:
         await recaller.recall("acme", "q", capsule_ids="c1")  # type: ignore[arg-type]
 
 
-def test_collection_dimension_mismatch_is_refused(
-    qdrant_client: QdrantClient, store: QdrantMemoryStore
-) -> None:
+def test_collection_dimension_mismatch_is_refused(engine: Engine, store: OwningStore) -> None:
     with pytest.raises(MemoryStoreError, match=store.collection):
-        QdrantMemoryStore(qdrant_client, 512, store.collection).ensure_collection()
+        engine.make(512, store.collection).ensure_collection()
     with pytest.raises(MemoryStoreError):
         store.upsert(
             [
@@ -287,14 +285,16 @@ def test_collection_dimension_mismatch_is_refused(
         )
 
 
-def test_memories_survive_reopening_the_directory(tmp_path: Any, embedder: HrrEmbedder) -> None:
-    first = QdrantMemoryStore(QdrantClient(path=str(tmp_path)), embedder.dim)
+def test_memories_survive_reopening_the_directory(
+    engine: Engine, tmp_path: Any, embedder: HrrEmbedder
+) -> None:
+    first = engine.open_at(tmp_path, embedder.dim)
     first.ensure_collection()
     vector = embedder.embed(["durable"])[0]
     memory_id = str(uuid.uuid4())
     first.upsert([MemoryRecord(memory_id, "t", "durable", vector, "api", NOW_US, "", None, "h")])
     first.close()
-    second = QdrantMemoryStore(QdrantClient(path=str(tmp_path)), embedder.dim)
+    second = engine.open_at(tmp_path, embedder.dim)
     second.ensure_collection()
     hits = second.search("t", vector, 1)
     assert hits[0].memory_id == memory_id and hits[0].score == pytest.approx(1.0, abs=1e-5)

@@ -1,0 +1,216 @@
+"""Recall and remember through the Memory Gateway, and the :class:`Recall` protocol.
+
+Every process other than the gateway (turn workers, the edge, the ``memory.search``
+tool) uses :class:`MemoryGatewayClient` instead of opening the vector store. Its
+``recall`` has the signature of :meth:`~somagent.memory.recall.Recaller.recall`, so
+consumers depend on :class:`Recall` and take either.
+
+Guarantees:
+
+* one ``httpx.AsyncClient`` per client object: keep-alive connections to the
+  gateway, the service credential on every request;
+* bad input is refused before any request with the same :class:`InvalidRecallRequest`
+  as :class:`Recaller` (``validate_recall``); a gateway 400/413/415/422 is raised as
+  :class:`InvalidRecallRequest` / :class:`InvalidRememberRequest` (both
+  ``ValueError``) with the gateway's detail;
+* the gateway unreachable, timing out, answering 503/5xx, or refusing the
+  credential (401: a misconfigured installation) raises
+  :class:`MemoryGatewayError`, a :class:`MemoryStoreError`, naming the URL;
+* evidence blocks are the gateway's exactly (score and ``created_at_us``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import httpx
+
+from somagent.config import Settings
+from somagent.credentials import service_token
+from somagent.memory.exceptions import (
+    InvalidRecallRequest,
+    InvalidRememberRequest,
+    MemoryStoreError,
+)
+from somagent.memory.model import EvidenceBlock
+from somagent.memory.recall import validate_recall
+
+
+class Recall(Protocol):
+    """Recall over the tenant's memories: at most ``top_k`` blocks, best first.
+
+    Implemented by :class:`~somagent.memory.recall.Recaller` (in the process that owns
+    the store) and :class:`MemoryGatewayClient` (everywhere else).
+    """
+
+    async def recall(
+        self, tenant: str, query: str, top_k: int = 5, capsule_ids: Sequence[str] | None = None
+    ) -> list[EvidenceBlock]: ...
+
+
+class MemoryGatewayError(MemoryStoreError):
+    """The gateway could not be reached or failed; ``status`` is its HTTP status (0: none)."""
+
+    def __init__(self, message: str, status: int = 0) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True, slots=True)
+class RememberReceipt:
+    """The gateway's answer to a remember.
+
+    ``status``: ``requested`` (appended; not yet applied, or no wait asked),
+    ``remembered`` (applied: a recall starting now sees it) or ``rejected``
+    (``reason_code`` says why, e.g. ``duplicate``). ``position`` is the request's
+    Kafka position on ``memory.events`` as ``partition-offset``; ``size_bytes`` the
+    UTF-8 size of the redacted text that will be stored.
+    """
+
+    memory_id: str
+    request_id: str
+    position: str
+    status: str
+    size_bytes: int
+    reason_code: str = ""
+
+
+def _block(item: dict[str, Any]) -> EvidenceBlock:
+    return EvidenceBlock(
+        memory_id=str(item["memory_id"]),
+        text=str(item["text"]),
+        score=float(item["score"]),
+        source=str(item.get("source", "")),
+        created_at_us=int(item.get("created_at_us", 0)),
+        trace_id=str(item.get("trace_id", "")),
+        capsule_id=item.get("capsule_id"),
+    )
+
+
+class MemoryGatewayClient:
+    """Async client of one Memory Gateway.
+
+    Args:
+        base_url: the gateway, e.g. ``settings.memory_url``.
+        token: the service credential (``somagent.credentials.service_token(home)``).
+        timeout_s: limit for a whole request (read, write, pool wait).
+        connect_timeout_s: limit for opening a connection.
+        max_connections: keep-alive pool size.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        timeout_s: float = 5.0,
+        connect_timeout_s: float = 1.0,
+        max_connections: int = 32,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url,
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=httpx.Timeout(timeout_s, connect=connect_timeout_s),
+            limits=httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections
+            ),
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **options: Any) -> MemoryGatewayClient:
+        """A client of ``settings.memory_url`` with this installation's service credential."""
+        return cls(settings.memory_url, service_token(settings.home_dir), **options)
+
+    async def _post(
+        self, path: str, body: dict[str, Any], invalid: type[ValueError], timeout_s: float | None
+    ) -> tuple[int, dict[str, Any]]:
+        extra: dict[str, Any] = {} if timeout_s is None else {"timeout": timeout_s}
+        try:
+            response = await self._http.post(path, json=body, **extra)
+        except httpx.HTTPError as exc:
+            raise MemoryGatewayError(
+                f"memory gateway {self.base_url}{path}: {type(exc).__name__}: {exc}"
+            ) from exc
+        try:
+            document = response.json()
+        except ValueError:
+            document = {}
+        status = response.status_code
+        if status < 300:
+            return status, document
+        detail = document.get("detail") or response.text[:200]
+        message = f"memory gateway {self.base_url}{path} answered {status}: {detail}"
+        if status in (400, 413, 415, 422):
+            raise invalid(message)
+        raise MemoryGatewayError(message, status)
+
+    async def recall(
+        self, tenant: str, query: str, top_k: int = 5, capsule_ids: Sequence[str] | None = None
+    ) -> list[EvidenceBlock]:
+        """The ``top_k`` (1..50) memories of ``tenant`` closest to ``query``, best first
+        (see :meth:`~somagent.memory.recall.Recaller.recall` for the semantics).
+
+        Raises:
+            InvalidRecallRequest: bad input (checked here first, then by the gateway).
+            MemoryGatewayError: the gateway or its store is unavailable.
+        """
+        validate_recall(tenant, query, top_k, capsule_ids)
+        if capsule_ids is not None and len(capsule_ids) == 0:
+            return []
+        body: dict[str, Any] = {"tenant": tenant, "query": query, "top_k": top_k}
+        if capsule_ids is not None:
+            body["capsule_ids"] = list(capsule_ids)
+        _, document = await self._post("/v1/recall", body, InvalidRecallRequest, None)
+        return [_block(item) for item in document.get("evidence", [])]
+
+    async def remember(
+        self,
+        tenant: str,
+        text: str,
+        *,
+        source: str,
+        trace_id: str,
+        capsule_id: str | None = None,
+        session: str | None = None,
+        turn: str | None = None,
+        seq: int = 0,
+        reason: str = "",
+        request_id: str | None = None,
+        wait_ms: int = 0,
+    ) -> RememberReceipt:
+        """Ask the gateway to remember ``text`` for ``tenant`` (see :mod:`somagent.memory.gateway`).
+
+        ``request_id`` (a UUID) makes a retry the same request; ``wait_ms`` (0..30000)
+        waits for the decision to be applied. The HTTP timeout is stretched by
+        ``wait_ms`` so waiting never turns into a client timeout.
+
+        Raises:
+            InvalidRememberRequest: the gateway refused the input (nothing appended).
+            MemoryGatewayError: the gateway, Kafka or the store is unavailable.
+        """
+        body: dict[str, Any] = {
+            "tenant": tenant, "text": text, "source": source, "trace_id": trace_id,
+            "capsule_id": capsule_id, "session": session, "turn": turn, "seq": seq,
+            "reason": reason, "wait_ms": wait_ms,
+        }
+        if request_id is not None:
+            body["request_id"] = request_id
+        timeout = self._http.timeout.read or 5.0
+        _, document = await self._post(
+            "/v1/remember", body, InvalidRememberRequest, timeout + wait_ms / 1000
+        )
+        return RememberReceipt(
+            memory_id=str(document["memory_id"]),
+            request_id=str(document["request_id"]),
+            position=str(document["position"]),
+            status=str(document["status"]),
+            size_bytes=int(document.get("size_bytes", 0)),
+            reason_code=str(document.get("reason_code", "")),
+        )
+
+    async def aclose(self) -> None:
+        """Close the keep-alive connections."""
+        await self._http.aclose()
