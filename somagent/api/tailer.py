@@ -108,6 +108,7 @@ class Tailer:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._reader: LogReader | None = None
+        self._highs: dict[tuple[str, int], int] = {}
         self.records_seen = 0
         self.lag_hook: Callable[[int], None] | None = None
 
@@ -141,15 +142,12 @@ class Tailer:
         return self._thread is not None and self._thread.is_alive()
 
     def lag(self) -> dict[str, int]:
-        """Records between this tailer's positions and the log end (Kafka's cached
-        high watermarks, no round trip)."""
-        reader = self._reader
-        if reader is None:
-            return {}
+        """Records between this tailer's positions and the log end (the high watermarks
+        the following thread last saw, at most a second old; no round trip)."""
         positions = self.positions()
         behind = sum(
             max(0, high - positions.get(partition, high))
-            for (_, partition), high in reader.cached_highs().items()
+            for (_, partition), high in self._highs.items()
             if high >= 0
         )
         return {self.topic: behind}
@@ -176,7 +174,10 @@ class Tailer:
 
     def _run(self) -> None:
         assert self._reader is not None
+        highs_at = 0.0
         while not self._stop.is_set():
+            if time.monotonic() - highs_at >= 1.0:  # the consumer's calls stay on this thread
+                self._highs, highs_at = self._reader.cached_highs(), time.monotonic()
             try:
                 # Wait for the first record only, then take what is already fetched:
                 # waiting to fill the batch would add latency.

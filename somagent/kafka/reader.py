@@ -115,7 +115,8 @@ class LogReader:
 
     def cached_highs(self) -> dict[TopicPart, int]:
         """The high watermark of each assigned partition as last fetched (no round trip;
-        -1 until the first fetch response)."""
+        -1 until the first fetch response). Call it from the thread that reads: the
+        client blocks it while another thread waits in :meth:`messages`."""
         return {
             (str(tp.topic), int(tp.partition)): int(
                 self._consumer.get_watermark_offsets(tp, cached=True)[1]

@@ -12,7 +12,8 @@ per instance). :class:`HealthServer` serves, from a daemon thread of the role:
 
 Guarantees: the server never blocks the role's event loop (its own thread); a check
 that raises makes the report unhealthy with the exception named, never a 500; lag is
-recomputed at most every ``lag_interval_s`` (it costs Kafka round trips).
+recomputed by a thread of its own every ``lag_interval_s`` (it costs Kafka round
+trips), so a slow or stuck lag source never delays ``/healthz``.
 """
 
 from __future__ import annotations
@@ -75,6 +76,7 @@ class HealthServer:
         self._lag_error = ""
         self._lag_interval_s = lag_interval_s
         self._lock = threading.Lock()
+        self._closed = threading.Event()
         self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self._server.daemon_threads = True
         self.port = int(self._server.server_address[1])
@@ -100,27 +102,33 @@ class HealthServer:
 
     def start(self) -> HealthServer:
         self._thread.start()
+        if self._lag_sources:
+            threading.Thread(target=self._refresh_lag, name=f"lag-{self.role}", daemon=True).start()
         return self
 
     def close(self) -> None:
+        self._closed.set()
         self._server.shutdown()
         self._server.server_close()
 
-    def lag(self) -> dict[str, int]:
-        """Records behind the log end per topic, refreshed at most every ``lag_interval_s``."""
-        with self._lock:
-            if time.monotonic() - self._lag_at < self._lag_interval_s:
-                return dict(self._lag)
+    def _refresh_lag(self) -> None:
+        while not self._closed.is_set():
             merged: dict[str, int] = {}
-            self._lag_error = ""
+            error = ""
             for source in self._lag_sources:
                 try:
                     for topic, behind in source().items():
                         merged[topic] = merged.get(topic, 0) + behind
                 except Exception as exc:
-                    self._lag_error = f"lag unknown: {type(exc).__name__}: {exc}"
-            self._lag, self._lag_at = merged, time.monotonic()
-            return dict(merged)
+                    error = f"lag unknown: {type(exc).__name__}: {exc}"
+            with self._lock:
+                self._lag, self._lag_error, self._lag_at = merged, error, time.monotonic()
+            self._closed.wait(self._lag_interval_s)
+
+    def lag(self) -> dict[str, int]:
+        """Records behind the log end per topic, as last computed (``{}`` before that)."""
+        with self._lock:
+            return dict(self._lag)
 
     def report(self) -> HealthReport:
         healthy, details = True, []
@@ -133,8 +141,9 @@ class HealthServer:
             if detail:
                 details.append(f"{name}: {detail}")
         lag = self.lag()
-        if self._lag_error:
-            details.append(self._lag_error)
+        with self._lock:
+            if self._lag_error:
+                details.append(self._lag_error)
         return HealthReport(
             role=self.role,
             instance=self.instance,
@@ -162,11 +171,14 @@ class HealthServer:
                     self._send(404, "text/plain", b"not found\n")
 
             def _send(self, status: int, content_type: str, body: bytes) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", content_type)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):
+                    return  # the prober gave up waiting; nothing to tell it
 
             def log_message(self, format: str, *args: Any) -> None:
                 return  # the supervisor polls every second; keep role logs readable

@@ -310,6 +310,7 @@ def run_supervisor(
 ) -> None:
     """``somagent serve platform``: supervise ``instances`` until SIGTERM/SIGINT."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s supervisor %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one health probe per role per tick
     supervisor = Supervisor(settings, instances, layout=layout)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: supervisor.stop())
