@@ -14,6 +14,7 @@ from pathlib import Path
 import faust
 
 from somagent.config import Settings
+from somagent.engine import faust_commit
 
 APP_ID = "somagent"
 
@@ -25,6 +26,7 @@ def make_app(
 
     ``datadir`` (default ``faust/<app id>``) must differ between processes of one app.
     """
+    faust_commit.install()  # never commit past an in-flight message (faust-streaming #606)
     app_id = app_id or settings.worker_app_id
     datadir = datadir or settings.home_dir / "faust" / app_id
     datadir.mkdir(parents=True, exist_ok=True)

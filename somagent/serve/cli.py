@@ -13,7 +13,7 @@ def serve_platform(
     ] = None,
     edges: Annotated[int, typer.Option(help="edge processes sharing the API port")] = 1,
     servers_only: Annotated[
-        bool, typer.Option("--servers-only", help="only the analytics service (local ClickHouse)")
+        bool, typer.Option("--servers-only", help="only the engine owners (analytics, memory)")
     ] = False,
 ) -> None:
     """Run every role as a supervised child process until SIGTERM/SIGINT."""

@@ -61,9 +61,10 @@ def plan(
 ) -> list[Instance]:
     """The instances to run, in start order.
 
-    ``platform=False`` is the servers-only stack: only the analytics service, which
-    *is* the local ClickHouse server (chDB served over HTTP); nothing runs it when
-    ``SOMAGENT_CLICKHOUSE_URL`` names a real server.
+    ``platform=False`` is the servers-only stack: only the owners of the embedded
+    engines, which *are* the local servers: the analytics service (chDB served over
+    ClickHouse's HTTP interface; not run when ``SOMAGENT_CLICKHOUSE_URL`` names a
+    real server) and the Memory Gateway (the vector store served over HTTP).
     """
     if workers is not None and workers < 1:
         raise ValueError(f"--workers must be >= 1, got {workers}")
@@ -72,9 +73,9 @@ def plan(
     out: list[Instance] = []
     if not settings.clickhouse_url:
         out.append(Instance(ANALYTICS, 0, ("serve", "analytics")))
+    out.append(Instance(MEMORY, 0, ("serve", "memory")))
     if not platform:
         return out
-    out.append(Instance(MEMORY, 0, ("serve", "memory")))
     for i in range(workers if workers is not None else default_workers()):
         out.append(Instance(WORKER, i, ("serve", "worker", "--instance", str(i))))
     out.append(Instance(BILLING, 0, ("serve", "billing")))

@@ -16,7 +16,7 @@ from somagent.exceptions import SomagentError
 def up(
     servers_only: Annotated[
         bool,
-        typer.Option("--servers-only", help="servers and the analytics service, no platform roles"),
+        typer.Option("--servers-only", help="servers and engine owners only"),
     ] = False,
     workers: Annotated[
         int | None,

@@ -8,7 +8,8 @@
 per role instance (pid, restarts, health, lag).
 
 The servers-only stack (``up --servers-only``, and the test suite's stack) runs the
-supervisor too, with just the analytics service: it is the local ClickHouse server.
+supervisor too, with the owners of the embedded engines only: the analytics
+service (the local ClickHouse server) and the Memory Gateway (the vector store).
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ class Platform:
         if self.pid() is None:
             if layout.platform:
                 process.require_port_free(self.settings.api_port, "platform (edge)")
-                process.require_port_free(self.settings.memory_port, "memory gateway")
+            process.require_port_free(self.settings.memory_port, "memory gateway")
             if not self.settings.clickhouse_url:
                 process.require_port_free(
                     self.settings.clickhouse_http_port, "analytics (ClickHouse HTTP)"

@@ -8,35 +8,25 @@ from typing import Any
 import httpx
 import pytest
 from edge_helpers import EDGE, Engine, Server, Session, Tenant, mint, new_tenant, start_server
-from qdrant_client import QdrantClient
 
 from somagent.config import Settings
 from somagent.stack.stack import RunningStack
 
 
 @pytest.fixture(scope="session")
-def edge_qdrant(tmp_path_factory: pytest.TempPathFactory) -> Iterator[QdrantClient]:
-    client = QdrantClient(path=str(tmp_path_factory.mktemp("edge-qdrant")))
-    yield client
-    client.close()
-
-
-@pytest.fixture(scope="session")
-def edge(stack: RunningStack, edge_qdrant: QdrantClient) -> Iterator[Server]:
-    server = start_server(stack.settings, EDGE, edge_qdrant)
+def edge(stack: RunningStack) -> Iterator[Server]:
+    server = start_server(stack.settings, EDGE)
     yield server
     server.stop()
 
 
 @pytest.fixture
-def server_factory(
-    stack: RunningStack, edge_qdrant: QdrantClient
-) -> Iterator[Callable[..., Server]]:
+def server_factory(stack: RunningStack) -> Iterator[Callable[..., Server]]:
     """Extra servers with their own edge settings (stopped after the test)."""
     started: list[Server] = []
 
     def make(settings: Settings | None = None, **edge: Any) -> Server:
-        s = start_server(settings or stack.settings, EDGE.model_copy(update=edge), edge_qdrant)
+        s = start_server(settings or stack.settings, EDGE.model_copy(update=edge))
         started.append(s)
         return s
 

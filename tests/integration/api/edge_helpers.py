@@ -2,8 +2,8 @@
 against the session's real stack; plus helpers to create tenants, mint sessions,
 append the engine's events to the real topic and read what was appended.
 
-The app gets its own embedded Qdrant directory (``qdrant_client``): the stack's
-directory has a single-owner lock that other tests open and close.
+Memory goes to the stack's Memory Gateway, ClickHouse to its analytics service,
+as in a running platform.
 """
 
 from __future__ import annotations
@@ -59,10 +59,10 @@ class Server:
         self.thread.join(30)
 
 
-def start_server(settings: Settings, edge: EdgeSettings, qdrant: Any = None) -> Server:
+def start_server(settings: Settings, edge: EdgeSettings) -> Server:
     """Run ``create_app`` under uvicorn in a thread; return once ``/healthz`` answers."""
     port = free_port()
-    app = create_app(settings, edge, qdrant_client=qdrant)
+    app = create_app(settings, edge)
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                             timeout_graceful_shutdown=2, backlog=4096)
     server = uvicorn.Server(config)

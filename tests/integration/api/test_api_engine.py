@@ -8,7 +8,6 @@ directory for the embedded engines) and waits for the engine's events.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import os
 import subprocess
 import sys
@@ -21,24 +20,13 @@ from edge_helpers import Session, turn_body
 
 from somagent.stack.stack import RunningStack
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(importlib.util.find_spec("somagent.engine.turns") is None,
-                       reason="the turn engine (somagent.engine.turns) has not landed yet"),
-]
+pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 def worker(stack: RunningStack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    s = stack.settings
-    # Its own home: this test process already owns the stack's embedded chDB directory.
-    home = tmp_path_factory.mktemp("worker-home")
-    env = {**os.environ, "SOMAGENT_HOME": str(home),
-           "SOMAGENT_CACHE_DIR": str(s.cache_path),
-           "SOMAGENT_KAFKA_PORT": str(s.kafka_port),
-           "SOMAGENT_POSTGRES_PORT": str(s.postgres_port),
-           "SOMAGENT_REDIS_PORT": str(s.redis_port),
-           "SOMAGENT_TOPIC_PARTITIONS": str(s.topic_partitions)}
+    # A worker of the stack: its Memory Gateway and analytics service, its credentials.
+    env = {**os.environ, **stack.settings.to_env()}
     log = tmp_path_factory.mktemp("worker") / "worker.log"
     with open(log, "w") as out:
         proc = subprocess.Popen([sys.executable, "-m", "somagent.cli", "serve", "worker"],

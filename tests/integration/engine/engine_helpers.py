@@ -26,10 +26,10 @@ from somagent.wait import until
 
 
 class WorkerProcess:
-    """``somagent serve worker`` as a child process with its own data directory.
+    """``somagent serve worker`` as a child process of the stack, in its own consumer group.
 
-    The worker owns its embedded Qdrant/chDB directories (under ``home``) so the
-    test process never opens them a second time.
+    It reaches the stack's Memory Gateway and analytics service like a platform
+    worker (the stack's home holds their service credential); ``home`` keeps its log.
     """
 
     def __init__(
@@ -52,7 +52,6 @@ class WorkerProcess:
         self.env = {
             **os.environ,
             **settings.to_env(),
-            "SOMAGENT_HOME": str(home),
             "SOMAGENT_WORKER_APP_ID": self.group,
         }
         self._seeded = False

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from memory_engines import Engine, raw_payloads
 
+from somagent.contract.ids import memory_event_id
 from somagent.events.codec import EventCodec
 from somagent.events.envelope import make_event, now_us
-from somagent.contract.ids import memory_event_id
 from somagent.memory.embedder import HrrEmbedder
 from somagent.memory.exceptions import InvalidRecallRequest, MemoryStoreError
 from somagent.memory.guard import RememberGuard, RememberRequest

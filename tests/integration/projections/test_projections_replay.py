@@ -83,14 +83,7 @@ def test_replay_names_the_keys_that_differ_and_the_cli_exits_non_zero(
         report = asyncio.run(replay_postgres(proj_settings, verify=True, live_name="itp-postgres"))
         turns = next(t for t in report.tables if t.table == "turns")
         assert turns.different == [turn] and not turns.missing and not turns.extra
-        env = {
-            **os.environ,
-            "SOMAGENT_HOME": str(proj_settings.home_dir / "cli"),
-            "SOMAGENT_KAFKA_PORT": str(proj_settings.kafka_port),
-            "SOMAGENT_POSTGRES_PORT": str(proj_settings.postgres_port),
-            "SOMAGENT_REDIS_PORT": str(proj_settings.redis_port),
-            "SOMAGENT_DATABASE_NAME": proj_settings.database_name,
-        }
+        env = {**os.environ, **proj_settings.to_env()}
         # The CLI compares against the default live projector name "postgres"; point it
         # at this test's tables by replaying with the live positions of that name absent.
         done = subprocess.run(
