@@ -19,7 +19,7 @@ from somagent.wait import until
 
 pytestmark = pytest.mark.integration
 
-COMPONENTS = {"kafka", "postgres", "redis", "clickhouse", "qdrant"}
+COMPONENTS = {"kafka", "postgres", "redis", "clickhouse", "memory"}
 
 
 async def test_healthz_and_readyz_when_everything_answers(client: httpx.AsyncClient) -> None:

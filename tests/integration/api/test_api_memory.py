@@ -1,9 +1,8 @@
-"""POST /v1/memory/remember appends the request; the remember guard and projector
-(played here by the memory package's own deciders) store it; /v1/memory/recall finds it."""
+"""POST /v1/memory/remember appends the request through the Memory Gateway; the gateway's
+remember-guard and projector store it; /v1/memory/recall finds it, for its tenant only."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 
 import httpx
@@ -11,9 +10,8 @@ import pytest
 from edge_helpers import Server, Tenant, mint, new_tenant, read_topic_async
 
 from somagent.events.catalog import MEMORY
-from somagent.events.envelope import make_event
-from somagent.memory.remember import MemoryProjector, RememberDecider
 from somagent.stack.stack import RunningStack
+from somagent.wait import until_async
 
 pytestmark = pytest.mark.integration
 
@@ -37,20 +35,15 @@ async def test_remember_then_recall_within_the_tenant_and_its_capsules(
     assert event["payload"]["memory_id"] == accepted["memory_id"]
     assert "bob@example.com" not in event["payload"]["text"]  # redacted before the log
 
-    deps = edge.ctx.memory()
-    store, embedder = deps.recaller.store, deps.recaller.embedder
-    _, kind, payload = await asyncio.to_thread(
-        RememberDecider(deps.guard, store).decide_event, event)
-    assert kind == "MemoryRemembered"
-    decided = make_event(kind, payload, tenant=tenant.tenant, producer="memory",
-                         trace_id=event["trace_id"])
-    assert await asyncio.to_thread(MemoryProjector(embedder, store).apply, decided)
+    async def recalled() -> list[dict[str, object]] | None:
+        r = await client.post("/v1/memory/recall",
+                              json={"query": "budget approved", "top_k": 3}, headers=s.auth)
+        assert r.status_code == 200, r.text
+        hits: list[dict[str, object]] = r.json()["evidence"]
+        return hits or None
 
-    r = await client.post("/v1/memory/recall", json={"query": "budget approved", "top_k": 3},
-                          headers=s.auth)
-    assert r.status_code == 200, r.text
-    hits = r.json()["evidence"]
-    assert hits and hits[0]["memory_id"] == accepted["memory_id"]
+    hits = await until_async(recalled, timeout_s=30, what="the gateway to store the memory")
+    assert hits[0]["memory_id"] == accepted["memory_id"]
     # Another tenant sees nothing of it.
     stranger = await mint(client, await new_tenant(stack.settings, "stranger"))
     r = await client.post("/v1/memory/recall", json={"query": "budget approved"},

@@ -23,7 +23,10 @@ pytestmark = pytest.mark.integration
 
 def test_status_reports_every_component_healthy_with_server_versions(stack: RunningStack) -> None:
     rows = {r.name: r for r in Stack(stack.settings).status() if r.name != "platform"}
-    assert set(rows) == {"kafka", "postgres", "redis", "clickhouse", "qdrant"}
+    # the servers, the engines, and the roles that own the engines (servers-only layout)
+    assert set(rows) == {"kafka", "postgres", "redis", "clickhouse", "qdrant", "analytics-0",
+                         "memory-0"}
+    assert rows["analytics-0"].mode == rows["memory-0"].mode == "role"
     assert all(r.healthy for r in rows.values()), rows
     assert rows["kafka"].version == "3.9.1"
     assert rows["postgres"].version and rows["postgres"].version.split(".")[0].isdigit()
