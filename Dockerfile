@@ -1,5 +1,6 @@
-# The SomaGent application image: one image, three roles
-# (somagent serve api | worker | projector), configured by SOMAGENT_* variables.
+# The SomaGent application image: one image, every role
+# (somagent serve api | worker | billing | projector | memory | analytics),
+# configured by SOMAGENT_* variables.
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
 WORKDIR /app

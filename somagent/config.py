@@ -70,6 +70,10 @@ class Settings(BaseSettings):
     # store) serves recall/remember here. Both listen on loopback only.
     clickhouse_http_port: Port = 18123
     memory_port: Port = 18790
+    # Where the Memory Gateway listens, and where other processes find it when it runs
+    # elsewhere (compose, a cluster): SOMAGENT_MEMORY_HOST / SOMAGENT_MEMORY_GATEWAY_URL.
+    memory_host: str = _LOOPBACK
+    memory_gateway_url: str | None = None
     api_host: str = _LOOPBACK
     api_port: Port = 8787
     startup_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 180.0
@@ -115,6 +119,11 @@ class Settings(BaseSettings):
         return _check_url(
             value, ("clickhouse", "clickhouses", "http", "https"), "SOMAGENT_CLICKHOUSE_URL"
         )
+
+    @field_validator("memory_gateway_url")
+    @classmethod
+    def _memory_gateway_url(cls, value: str | None) -> str | None:
+        return _check_url(value, ("http", "https"), "SOMAGENT_MEMORY_GATEWAY_URL")
 
     @field_validator("qdrant_url")
     @classmethod
@@ -169,8 +178,8 @@ class Settings(BaseSettings):
 
     @property
     def memory_url(self) -> str:
-        """The Memory Gateway's HTTP API."""
-        return f"http://{_LOOPBACK}:{self.memory_port}"
+        """The Memory Gateway's HTTP API (``SOMAGENT_MEMORY_GATEWAY_URL`` or loopback)."""
+        return (self.memory_gateway_url or f"http://{_LOOPBACK}:{self.memory_port}").rstrip("/")
 
     @property
     def api_url(self) -> str:

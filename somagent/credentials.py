@@ -11,6 +11,10 @@ Every process of one installation runs on one machine and reads the same files:
 Guarantees: each file is created once, race-free (``O_EXCL``), mode 0600, holding
 a 256-bit random token (URL-safe base64, 43 characters); every later call in any
 process returns the same token. :func:`matches` compares in constant time.
+
+Processes that share no data directory (containers) get the tokens from the
+environment instead: ``SOMAGENT_SERVICE_TOKEN`` and ``SOMAGENT_OPERATOR_TOKEN``
+(at least 32 characters) win over the files.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ import os
 import secrets
 from pathlib import Path
 
+from somagent.exceptions import ConfigError
+
 SERVICE = "service"
 OPERATOR = "operator"
 
@@ -28,8 +34,19 @@ def _token_file(home: Path, name: str) -> Path:
     return home / "keys" / f"{name}.token"
 
 
+MIN_ENV_TOKEN_CHARS = 32
+
+
 def local_token(home: Path, name: str) -> str:
-    """The token stored as ``home/keys/<name>.token``, created on first use."""
+    """``SOMAGENT_<NAME>_TOKEN`` if set, else the token stored as ``home/keys/<name>.token``,
+    created on first use."""
+    from_env = os.environ.get(f"SOMAGENT_{name.upper()}_TOKEN", "").strip()
+    if from_env:
+        if len(from_env) < MIN_ENV_TOKEN_CHARS:
+            raise ConfigError(
+                f"SOMAGENT_{name.upper()}_TOKEN must be at least {MIN_ENV_TOKEN_CHARS} characters"
+            )
+        return from_env
     path = _token_file(home, name)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     try:

@@ -78,13 +78,13 @@ class LagProbe:
 
 
 class HttpThread:
-    """uvicorn serving ``app`` on loopback in a background thread (no signal handlers)."""
+    """uvicorn serving ``app`` in a background thread (no signal handlers)."""
 
-    def __init__(self, app: Any, port: int) -> None:
+    def __init__(self, app: Any, port: int, host: str = "127.0.0.1") -> None:
         import uvicorn
 
         config = uvicorn.Config(
-            app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=5,
+            app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5,
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, name="memory-http", daemon=True)
@@ -153,7 +153,7 @@ def build_gateway(settings: Settings, *, index_interval_s: float = 10.0) -> Gate
         append=producer.append, token=service_token(settings.home_dir),
         engine=engine_name(settings), collection=DEFAULT_COLLECTION, metrics=metrics, lag=lag,
     )
-    http = HttpThread(create_gateway_app(deps), settings.memory_port)
+    http = HttpThread(create_gateway_app(deps), settings.memory_port, settings.memory_host)
     optimize = getattr(store, "optimize", None)
     indexer = (
         Indexer(optimize, interval_s=index_interval_s, observe=metrics.optimize.observe)

@@ -25,6 +25,10 @@ def up(
     edges: Annotated[
         int, typer.Option(min=1, help="edge processes sharing the API port (SO_REUSEPORT)")
     ] = 1,
+    prepare_only: Annotated[
+        bool,
+        typer.Option("--prepare-only", help="check servers, apply topics/migrations/DDL; no roles"),
+    ] = False,
 ) -> None:
     """Start the local stack (Kafka, PostgreSQL, Redis, ClickHouse, Qdrant) and the platform.
 
@@ -37,7 +41,7 @@ def up(
 
     try:
         layout = Layout(workers=workers, edges=edges, platform=not servers_only)
-        running = Stack(load_settings()).up(layout)
+        running = Stack(load_settings()).up(layout, roles=not prepare_only)
     except SomagentError as exc:
         raise fail(exc) from exc
     timings = ", ".join(f"{k} {v:.1f}s" for k, v in running.timings_s.items())

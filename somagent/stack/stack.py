@@ -57,12 +57,14 @@ class Stack:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
-    def up(self, layout: Layout | None = None) -> RunningStack:
+    def up(self, layout: Layout | None = None, *, roles: bool = True) -> RunningStack:
         """Start (or reuse) every component and wait until each is ready.
 
         ``layout`` says which platform processes run (default: servers only, which
         still runs the analytics service: the local ClickHouse server). A running
-        supervisor with another layout is restarted with this one.
+        supervisor with another layout is restarted with this one. ``roles=False``
+        only checks the servers and applies topics, migrations and DDL (a one-shot
+        preparation step, as in docker compose).
         """
         from somagent.kafka.admin import ensure_topics
 
@@ -85,9 +87,10 @@ class Stack:
                     started = time.monotonic()
                     engine.start()
                     timings[engine.name] = time.monotonic() - started
-            started = time.monotonic()
-            Platform(self.settings).start(layout)
-            timings["platform" if layout.platform else "analytics"] = time.monotonic() - started
+            if roles:
+                started = time.monotonic()
+                Platform(self.settings).start(layout)
+                timings["platform" if layout.platform else "engines"] = time.monotonic() - started
         timings["total"] = time.monotonic() - t0
         return RunningStack(self.settings, timings)
 

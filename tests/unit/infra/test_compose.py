@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -26,7 +27,9 @@ def test_compose_file_is_valid() -> None:
     cli = _compose_cli()
     if cli is None:
         pytest.skip("no docker compose client on this machine")
-    result = subprocess.run([*cli, "config", "-q"], cwd=REPO, capture_output=True, text=True)
+    env = {**os.environ, "SOMAGENT_SERVICE_TOKEN": "x" * 43}  # the file requires one
+    result = subprocess.run([*cli, "config", "-q"], cwd=REPO, capture_output=True, text=True,
+                            env=env)
     assert result.returncode == 0, result.stderr
 
 
@@ -40,5 +43,6 @@ def test_compose_declares_every_server_and_role() -> None:
         "qdrant/qdrant",
     ):
         assert image in text
-    for role in ('["serve", "api"]', '["serve", "worker"]', '["serve", "projector"]'):
+    for role in ('["serve", "api", "--reuse-port"]', '["serve", "worker"]',
+                 '["serve", "projector"]', '["serve", "billing"]', '["serve", "memory"]'):
         assert role in text
