@@ -17,9 +17,11 @@ def serve_analytics(
     """Own the chDB directory and serve ClickHouse's HTTP interface on 127.0.0.1."""
     import uvicorn
 
+    from somagent import logs
     from somagent.analytics.app import create_app, open_engine
     from somagent.config import load_settings
 
+    logs.configure()
     try:
         settings = load_settings()
         engine = open_engine(settings)

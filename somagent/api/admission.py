@@ -44,23 +44,49 @@ class EwmaRate:
 
 
 class EwmaMean:
-    """Mean of observations, exponentially weighted by the time between them."""
+    """Mean of observations, exponentially weighted by the time between them.
+
+    Robust to the two ways a service-time estimate gets stuck (a brownout admits no
+    turn, so nothing new is observed to correct it):
+
+    * one observation moves the mean at most ``max_weight`` of the way (a single
+      very long turn cannot set the estimate alone);
+    * after ``tau_s / 3`` without observations the mean relaxes toward ``prior``
+      with time constant ``tau_s / 3``. Observations closer together than that (a
+      working platform) are not affected.
+    """
 
     def __init__(
-        self, tau_s: float, prior: float, clock: Callable[[], float] = time.monotonic
+        self,
+        tau_s: float,
+        prior: float,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        max_weight: float = 0.2,
     ) -> None:
         self.tau_s = tau_s
+        self.prior = prior
+        self.max_weight = max_weight
         self._clock = clock
         self.value = prior
         self._at: float | None = None
+
+    def current(self) -> float:
+        """The estimate now: the last mean, relaxed toward the prior after a quiet spell."""
+        if self._at is None:
+            return self.value
+        relax_s = self.tau_s / 3
+        quiet_s = max(0.0, self._clock() - self._at - relax_s)
+        return self.prior + (self.value - self.prior) * math.exp(-quiet_s / relax_s)
 
     def observe(self, x: float) -> None:
         now = self._clock()
         if self._at is None:
             self.value = x
         else:
-            weight = 1.0 - math.exp(-max(1e-3, now - self._at) / self.tau_s)
-            self.value += weight * (x - self.value)
+            base = self.current()
+            weight = min(self.max_weight, 1.0 - math.exp(-max(1e-3, now - self._at) / self.tau_s))
+            self.value = base + weight * (x - base)
         self._at = now
 
 
@@ -86,7 +112,7 @@ class Admission:
         """The brownout decision on the current estimates (nothing recorded)."""
         with self._lock:
             lam = self.arrivals.rate()
-            mu = 1.0 / max(1e-6, self.service_time.value)
+            mu = 1.0 / max(1e-6, self.service_time.current())
         return brownout_for(lam, mu, self.workers, self.slo)
 
     def admitted(self) -> None:
@@ -102,7 +128,7 @@ class Admission:
         """ρ, P(wait) and the P95 wait bound (s) on the current estimates (inf if unstable)."""
         with self._lock:
             lam = self.arrivals.rate()
-            mu = 1.0 / max(1e-6, self.service_time.value)
+            mu = 1.0 / max(1e-6, self.service_time.current())
         rho = lam / (self.workers * mu)
         if rho >= 1.0:
             return {"utilisation": rho, "p_wait": 1.0, "wait_p95_s": math.inf,

@@ -46,9 +46,12 @@ ROUTES = [
 async def _http_error(request: Request, exc: Exception) -> Response:
     status = exc.status_code if isinstance(exc, HTTPException) else 500
     slug = {404: "not-found", 405: "method-not-allowed"}.get(status, "internal")
-    return Problem(slug, f"{request.method} {request.url.path}").response(
+    response = Problem(slug, f"{request.method} {request.url.path}").response(
         request.url.path, trace_id_of(request)
     )
+    if isinstance(exc, HTTPException) and exc.headers:  # 405 carries Allow (RFC 9110)
+        response.headers.update(exc.headers)
+    return response
 
 
 def create_app(settings: Settings, edge: EdgeSettings | None = None) -> Starlette:

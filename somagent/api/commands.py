@@ -55,10 +55,13 @@ def serve_api(
     """Run the edge (Starlette + uvicorn) against the configured servers."""
     import uvicorn
 
+    from somagent import logs
     from somagent.api.app import create_app
+    from somagent.api.http_protocol import HeaderTimeoutProtocol
     from somagent.config import load_settings
     from somagent.serve.health import HealthServer
 
+    logs.configure()
     settings = load_settings()
     app = create_app(settings)
     health = HealthServer.from_env("edge")
@@ -66,7 +69,9 @@ def serve_api(
     health.add_lag(app.state.edge.tailer_lag)
     health.start()
     sock = _listen(host or settings.api_host, port or settings.api_port, reuse_port)
-    config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=5)
+    config = uvicorn.Config(
+        app, log_level="warning", timeout_graceful_shutdown=5, http=HeaderTimeoutProtocol
+    )
     try:
         uvicorn.Server(config).run(sockets=[sock])
     finally:

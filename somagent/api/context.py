@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Coroutine
+from typing import Any
 
 import asyncpg
 from redis.asyncio import BlockingConnectionPool, Redis
@@ -56,6 +58,7 @@ class EdgeContext:
         self.metrics = EdgeMetrics(self.admission, lambda: float(self.audit_failures))
         self.heartbeat = LoopHeartbeat()
         self.started = False
+        self._tasks: set[asyncio.Task[None]] = set()
         self._heartbeat_task: asyncio.Task[None] | None = None
         # Opened in start():
         self.schema_log: KafkaSchemaLog
@@ -105,6 +108,18 @@ class EdgeContext:
         self._heartbeat_task = asyncio.create_task(self.heartbeat.run(), name="edge-heartbeat")
         self.started = True
 
+    def background(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        """Run ``work`` after the response (kept referenced until done; failures logged)."""
+
+        def finished(task: asyncio.Task[None]) -> None:
+            self._tasks.discard(task)
+            if not task.cancelled() and task.exception() is not None:
+                log.error("%s failed: %r", name, task.exception())
+
+        task = asyncio.get_running_loop().create_task(work, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(finished)
+
     def tailer_lag(self) -> dict[str, int]:
         return self.tailer.lag() if self.started else {}
 
@@ -120,6 +135,8 @@ class EdgeContext:
     async def close(self) -> None:
         if self._heartbeat_task is not None:
             self._heartbeat_task.cancel()
+        for task in list(self._tasks):
+            task.cancel()
         for name, closer in (
             ("tailer", lambda: self.tailer.close()),
             ("history", lambda: self.history.close()),

@@ -1,12 +1,16 @@
 """``POST /v1/turn``, ``GET /v1/turns/{id}/events``, ``POST /v1/turns/{id}/cancel``.
 
-Guards on a new turn, in order: token (401), body (415/413/400/422), session
-ownership (404/403), Idempotency-Key replay (same turn and stream), admission
-(503), rate limit (429: a tool the turn allows has no room left in its
-``rate:{tenant}:{tool}`` window of ``tools_per_min``; the edge only looks, the
-tool broker takes a slot per call), token pre-authorisation (402). Only
-then is ``TurnRequested`` appended; a rejected request appends no turn events
-(and gives back its idempotency claim so the client can retry).
+Guards on a new turn, in order: token (401), admission (503, from in-memory
+estimates only), body (415/413/400/422), session ownership (404/403),
+Idempotency-Key replay (same turn and stream), rate limit (429: a tool the turn
+allows has no room left in its ``rate:{tenant}:{tool}`` window of
+``tools_per_min``; the edge only looks, the tool broker takes a slot per call),
+token pre-authorisation (402). Only then is ``TurnRequested`` appended; a rejected
+request appends no turn events (and gives back its idempotency claim so the client
+can retry). An append whose fate is unknown (not acknowledged in time) keeps the
+claim and its reservation until the broker says what happened: a retry with the
+same Idempotency-Key joins the turn if it was appended after all, and is free to
+start one if it was not.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import json
 import logging
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
@@ -34,6 +39,7 @@ from somagent.api.turn_stream import read_past, turn_stream
 from somagent.contract import names
 from somagent.contract.ids import event_id
 from somagent.events.envelope import make_event, now_us
+from somagent.kafka.exceptions import AppendInDoubt
 from somagent.limits.exceptions import GuardUnavailable
 from somagent.limits.idempotency import idem_key
 from somagent.limits.ratelimit import rate_key
@@ -110,9 +116,9 @@ async def _replay(request: Request, call: Call, claimed: str, digest: str) -> Re
     return await _stream(request, call, record, origin=False, replayed=True)
 
 
-async def _guards(call: Call, claims: SessionClaims, body: dict[str, Any]) -> int:
-    """Admission, rate limit and budget; returns the tokens reserved."""
-    ctx = call.ctx
+def _admit(ctx: EdgeContext) -> None:
+    """Admission (503 ``overloaded``): decided from in-memory estimates only, before any
+    Redis, Postgres or Kafka round trip, so a refusal costs microseconds."""
     decision = ctx.admission.decide()
     if not decision.admit:
         raise throttled(
@@ -120,6 +126,11 @@ async def _guards(call: Call, claims: SessionClaims, body: dict[str, Any]) -> in
             f"edge is shedding load ({decision.reason}: utilisation {decision.utilisation:.2f})",
             decision.retry_after_s,
         )
+
+
+async def _guards(call: Call, claims: SessionClaims, body: dict[str, Any]) -> int:
+    """Rate limit and budget; returns the tokens reserved."""
+    ctx = call.ctx
     tools = list((body.get("allow") or {}).get("tools") or [])
     if tools:
         # Check, don't take: the tool broker takes a slot per call in the same windows.
@@ -196,10 +207,54 @@ async def _remember_turn(ctx: EdgeContext, record: TurnRecord) -> None:
                 await asyncio.sleep(0.1 * (attempt + 1))
 
 
+def _record(ctx: EdgeContext, tenant: str, session: str, turn: str, trace_id: str,
+            partition: int, offset: int) -> TurnRecord:
+    requested_ms = now_us() // 1000
+    return TurnRecord(turn, tenant, session, trace_id, partition, offset,
+                      requested_ms, requested_ms + ctx.edge.turn_deadline_ms)
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """What an append of unknown fate holds until the broker answers."""
+
+    claims: SessionClaims
+    session: str
+    turn: str
+    trace_id: str
+    reserved: int
+    claim_key: str | None
+    claim_value: str
+
+
+async def _settle_in_doubt(ctx: EdgeContext, exc: AppendInDoubt, pending: _Pending) -> None:
+    """Wait for the broker's final answer on a ``TurnRequested`` of unknown fate.
+
+    Appended after all: the turn runs, so record it (a retry with the same
+    Idempotency-Key, which still finds its claim, then joins this turn). Refused:
+    give back the claim and the reserved tokens, as for any rejected request.
+    """
+    try:
+        positions = await exc.outcome
+    except Exception as failure:
+        log.warning("turn %s was not appended after all: %s", pending.turn, failure)
+        if pending.reserved:
+            await ctx.budget.settle(pending.claims.session, pending.reserved, 0)
+        if pending.claim_key is not None:
+            await ctx.idempotency.release(pending.claim_key, pending.claim_value)
+        return
+    partition, offset = positions[0]
+    log.warning("turn %s was appended late at %s-%s; a retry with its key joins it",
+                pending.turn, partition, offset)
+    await _remember_turn(ctx, _record(ctx, pending.claims.tenant, pending.session, pending.turn,
+                                      pending.trace_id, partition, offset))
+
+
 @endpoint("/v1/turn")
 async def post_turn(request: Request, call: Call) -> Response:
     claims = await session_token(request, call)
     ctx = call.ctx
+    _admit(ctx)
     body = await read_json(request, TURN_REQUEST, ctx.edge.max_body_bytes)
     session = str(uuid.UUID(body["session_id"]))
     await owned_session(call, claims, session)
@@ -222,6 +277,16 @@ async def post_turn(request: Request, call: Call) -> Response:
         reserved = await _guards(call, claims, body)
         sub = ctx.tailer.subscribe(turn, session)
         partition, offset = await ctx.appender.append(event)
+    except AppendInDoubt as exc:
+        ctx.tailer.unsubscribe(sub)  # type: ignore[arg-type]  # set before the append
+        pending = _Pending(claims, session, turn, call.trace_id, reserved, claim_key, claim_value)
+        ctx.background(_settle_in_doubt(ctx, exc, pending), f"in-doubt turn {turn}")
+        raise Problem(
+            "dependency-unavailable",
+            f"the turn request was not acknowledged in time and may still start turn {turn}; "
+            "retry with the same Idempotency-Key to join it",
+            headers={"Retry-After": "2"}, retry_after_s=2, turn_id=turn,
+        ) from exc
     except BaseException:
         if sub is not None:
             ctx.tailer.unsubscribe(sub)
@@ -230,11 +295,7 @@ async def post_turn(request: Request, call: Call) -> Response:
         if claim_key is not None:
             await ctx.idempotency.release(claim_key, claim_value)
         raise
-    requested_ms = now_us() // 1000
-    record = TurnRecord(
-        turn, claims.tenant, session, call.trace_id, partition, offset,
-        requested_ms, requested_ms + ctx.edge.turn_deadline_ms,
-    )
+    record = _record(ctx, claims.tenant, session, turn, call.trace_id, partition, offset)
     await _remember_turn(ctx, record)
     ctx.admission.admitted()
     headers = {

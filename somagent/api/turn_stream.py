@@ -26,14 +26,15 @@ from somagent.api.tailer import LoggedEvent, Subscription
 from somagent.contract import names
 
 
-def _observe(ctx: EdgeContext, item: LoggedEvent, origin: bool) -> None:
+def _observe(ctx: EdgeContext, item: LoggedEvent, origin: bool, failed: bool) -> None:
     name = SSE_NAMES.get(str(item.event.get("type")), "")
     ctx.metrics.sse_events.labels(name).inc()
     ctx.metrics.event_delay.observe((time.perf_counter_ns() - item.received_ns) / 1e9)
     if origin and item.event.get("type") == names.TURN_COMPLETED:
         duration_s = int(item.event["payload"].get("duration_ms", 0)) / 1000.0
         ctx.metrics.turn_duration.observe(duration_s)
-        ctx.admission.served(duration_s)
+        if not failed:  # a failed turn's time (a timeout, an outage) is not service time
+            ctx.admission.served(duration_s)
 
 
 async def read_past(ctx: EdgeContext, sub: Subscription, record: TurnRecord) -> list[LoggedEvent]:
@@ -76,6 +77,7 @@ async def turn_stream(
             if item.event.get("type") == names.TURN_COMPLETED:
                 return
         close_at_s = record.deadline_at_ms / 1000.0 + ctx.edge.stream_grace_s
+        failed = False
         while True:
             remaining_s = close_at_s - time.time()
             if remaining_s <= 0:
@@ -105,7 +107,8 @@ async def turn_stream(
             if chunks:
                 yield b"".join(chunks)
                 for item in sent:
-                    _observe(ctx, item, origin)
+                    failed |= item.event.get("type") == names.TURN_FAILED
+                    _observe(ctx, item, origin, failed)
             if finished:
                 return
     finally:

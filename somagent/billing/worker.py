@@ -28,6 +28,7 @@ import logging
 import time
 from collections.abc import Callable
 
+from somagent import logs
 from somagent.billing.exceptions import TooLate
 from somagent.billing.ledger import LedgerBook, Usage, WindowKey, WindowState
 from somagent.billing.partition import ID_PREFIX, WINDOW_PREFIX, key_from_text
@@ -280,7 +281,7 @@ class BillingThread:
 def main() -> None:
     from somagent.config import load_settings
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logs.configure()
     run_billing(load_settings())
 
 

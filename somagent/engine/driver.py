@@ -76,6 +76,13 @@ class TurnMemory(Protocol):
     ) -> RememberReceipt: ...
 
 
+class RequestClaims(Protocol):
+    """The first turn a tenant's Idempotency-Key started
+    (:class:`somagent.limits.idempotency.TurnRequestClaims`)."""
+
+    async def first_turn(self, tenant: str, client_key: str, turn_id: str) -> str: ...
+
+
 class ProgressStore(Protocol):
     """Where each turn's state lives between steps (keyed by turn id)."""
 
@@ -98,6 +105,7 @@ class TurnDeps:
     prices: ev.UsagePrices
     session_policy: SessionPolicy = field(default_factory=SessionPolicy)
     timeouts: m.StepTimeouts = m.DEFAULT_TIMEOUTS
+    requests: RequestClaims | None = None
 
 
 class TurnDriver:
@@ -126,7 +134,13 @@ class TurnDriver:
                 # an earlier outcome, so it is skipped.
                 log.info("skipping expired turn %s (deadline passed, no stored state)", turn_id)
                 return
-            t = m.start(request, now_ms(), self.deps.timeouts)
+            first = turn_id
+            if request.idempotency_key and self.deps.requests is not None:
+                first = await self.deps.requests.first_turn(
+                    request.tenant, request.idempotency_key, turn_id
+                )
+            duplicate_of = None if first == turn_id else first
+            t = m.start(request, now_ms(), self.deps.timeouts, duplicate_of=duplicate_of)
         await self._run(t)
 
     def on_cancel(self, turn_id: str) -> bool:

@@ -25,11 +25,15 @@ from somagent.kafka.clients import new_consumer
 from somagent.kafka.exceptions import TopicAdminError
 from somagent.kafka.reader import LogReader
 from somagent.kafka.records import TopicPart
+from somagent.logs import kafka_logger
 
 
 def admin_client(settings: Settings, **overrides: Any) -> AdminClient:
     """An admin client for ``settings``' brokers (``overrides``: librdkafka settings)."""
-    return AdminClient({"bootstrap.servers": settings.kafka_servers, **overrides})
+    config: dict[str, Any] = {
+        "bootstrap.servers": settings.kafka_servers, "logger": kafka_logger(), **overrides
+    }
+    return AdminClient(config)
 
 
 def _replication(admin: AdminClient, timeout_s: float) -> int:

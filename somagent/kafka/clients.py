@@ -14,6 +14,7 @@ from typing import Any
 from confluent_kafka import Consumer
 
 from somagent.config import Settings
+from somagent.logs import kafka_logger
 
 
 def producer_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
@@ -25,6 +26,7 @@ def producer_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
         "linger.ms": 5,
         "compression.type": "lz4",
         "partitioner": "murmur2_random",
+        "logger": kafka_logger(),  # librdkafka's log through Python logging (rate-limited)
     }
     config.update(overrides)
     return config
@@ -42,6 +44,7 @@ def new_consumer(settings: Settings, group_id: str, **overrides: Any) -> Consume
         "enable.auto.commit": False,
         "enable.partition.eof": False,
         "isolation.level": "read_committed",
+        "logger": kafka_logger(),
     }
     config.update(overrides)
     return Consumer(config)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from somagent.exceptions import SomagentError
 
 
@@ -11,6 +13,19 @@ class LogUnavailable(SomagentError):
 
 class ProduceError(LogUnavailable):
     """The broker refused a record or did not acknowledge it in time; names topic and key."""
+
+
+class AppendInDoubt(ProduceError):
+    """Not acknowledged in time, but not refused either: the records may still land.
+
+    ``outcome`` (an asyncio future) settles with the positions or the failure once the
+    client gives its final answer (bounded by librdkafka's ``message.timeout.ms``);
+    a caller that must know (idempotency) awaits it instead of assuming a loss.
+    """
+
+    def __init__(self, message: str, outcome: Any) -> None:
+        super().__init__(message)
+        self.outcome = outcome
 
 
 class ConsumeError(LogUnavailable):

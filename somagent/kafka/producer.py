@@ -47,7 +47,7 @@ from somagent.events.catalog import key_for, topic_for
 from somagent.events.codec import EventCodec
 from somagent.events.exceptions import EncodeError
 from somagent.kafka.clients import producer_config
-from somagent.kafka.exceptions import ProduceError
+from somagent.kafka.exceptions import AppendInDoubt, ProduceError
 from somagent.kafka.records import EVENT_TYPE_HEADER, Headers, Position
 
 log = logging.getLogger(__name__)
@@ -118,7 +118,10 @@ class EventProducer:
         overrides = dict(config or {})
         if transactional_id is not None:
             overrides["transactional.id"] = transactional_id
-        self._producer = Producer(producer_config(settings, **overrides))
+        self._config = {**producer_config(settings, **overrides), "error_cb": self._on_error}
+        self._fatal: KafkaError | None = None
+        self._swap_lock = threading.Lock()
+        self._producer = Producer(self._config)
         self.transactional = transactional_id is not None
         if self.transactional:
             self._producer.init_transactions(30)
@@ -133,6 +136,32 @@ class EventProducer:
     def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
         if err is not None:
             self._failures.append(f"topic={msg.topic()} key={msg.key()!r}: {err}")
+            if err.fatal():
+                self._fatal = err
+
+    def _on_error(self, err: KafkaError) -> None:
+        """librdkafka's global errors; a fatal one (e.g. the idempotent producer's
+        OUT_OF_ORDER_SEQUENCE_NUMBER) leaves the client unusable until replaced."""
+        if err.fatal():
+            self._fatal = err
+
+    def _replace_if_fatal(self) -> None:
+        """Replace a producer that hit a fatal error by a fresh one (a new producer id
+        and epoch), once; what the old one still held fails (purged) so its callers
+        get an error now. Transactional producers are left to their owner."""
+        if self._fatal is None or self.transactional:
+            return
+        with self._swap_lock:
+            if self._fatal is None:
+                return
+            old, err = self._producer, self._fatal
+            self._producer, self._fatal = Producer(self._config), None
+        log.error("Kafka producer hit a fatal error (%s); replaced it with a new one", err)
+        try:
+            old.purge(in_queue=True, in_flight=True)
+            old.poll(0)
+        except Exception as exc:  # the old client is broken anyway
+            log.warning("purging the replaced producer: %s", exc)
 
     def _produce(
         self,
@@ -143,6 +172,7 @@ class EventProducer:
         callback: Delivery | None,
         partition: int | None = None,
     ) -> None:
+        self._replace_if_fatal()
         pinned: dict[str, Any] = {}
         if callback is not None:
             pinned["on_delivery"] = callback
@@ -328,7 +358,9 @@ class EventProducer:
         per record.
 
         Raises:
-            ProduceError: one was refused, or not all acknowledged within ``ack_timeout_s``.
+            ProduceError: one was refused.
+            AppendInDoubt: not all acknowledged within ``ack_timeout_s``; its
+                ``outcome`` settles when the client knows.
         """
         if not events:
             return []
@@ -357,11 +389,12 @@ class EventProducer:
         kinds = ", ".join(sorted({str(e["type"]) for e in events}))
         what = f"append of {len(events)} events ({kinds})"
         try:
-            return await asyncio.wait_for(done, self.ack_timeout_s)
+            return await asyncio.wait_for(asyncio.shield(done), self.ack_timeout_s)
         except TimeoutError as exc:
-            raise ProduceError(
+            raise AppendInDoubt(
                 f"{what} at {self.settings.kafka_servers} not acknowledged within "
-                f"{self.ack_timeout_s}s"
+                f"{self.ack_timeout_s}s (it may still be appended)",
+                done,
             ) from exc
 
     async def publish_raw(

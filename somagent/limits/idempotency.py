@@ -69,3 +69,28 @@ class RedisIdempotency:
             return bool(await self._release(keys=[key], args=[value]))
         except RedisError as exc:
             raise GuardUnavailable(f"releasing {key} failed: {exc}") from exc
+
+
+class TurnRequestClaims:
+    """Which turn a tenant's Idempotency-Key started, as the turn engine sees it.
+
+    The edge already answers a retried key with the original turn; this is the
+    engine's own guard for a second ``TurnRequested`` with the same key reaching
+    the log anyway (an edge that lost track of an append): the first turn id to
+    claim ``idem:turn-request:{tenant}:{sha256(key)}`` is *the* turn for that key.
+    """
+
+    def __init__(self, redis: Redis[bytes], ttl_s: int = DAY_S) -> None:
+        self._claims = RedisIdempotency(redis)
+        self.ttl_s = ttl_s
+
+    async def first_turn(self, tenant: str, client_key: str, turn_id: str) -> str:
+        """The turn that owns ``client_key`` for ``tenant`` (``turn_id`` if it is the first).
+
+        Raises:
+            GuardUnavailable: Redis failed.
+        """
+        key = idem_key("turn-request", tenant, client_key)
+        owner = await self._claims.claim(key, turn_id, self.ttl_s)
+        return turn_id if owner is None else owner
+

@@ -34,6 +34,7 @@ from typing import Any
 
 import asyncpg
 
+from somagent import logs
 from somagent.config import Settings, load_settings
 from somagent.kafka.admin import partitions_of
 from somagent.kafka.reader import BULK, LogReader
@@ -301,7 +302,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--status-file", type=Path, help="positions as JSON after each batch")
     parser.add_argument("--batch", type=int, help="records per batch (transaction / insert)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logs.configure()
     run_projectors(
         load_settings(),
         only=args.only,

@@ -28,9 +28,11 @@ def serve_worker(
 
 def serve_projector() -> None:
     """The Postgres and ClickHouse projectors, until SIGTERM/SIGINT."""
+    from somagent import logs
     from somagent.projections.run import ProjectorLag, ProjectorStats, run_projectors
     from somagent.serve.health import HealthServer
 
+    logs.configure()
     settings = _settings()
     stats = {"postgres": ProjectorStats(), "clickhouse": ProjectorStats()}
     health = HealthServer.from_env("projector")

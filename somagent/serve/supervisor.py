@@ -42,6 +42,7 @@ from typing import Any
 
 import httpx
 
+from somagent import logs
 from somagent.config import Settings
 from somagent.serve.health import HEALTH_PORT_ENV, INSTANCE_ENV, ROLE_ENV
 from somagent.serve.roles import ANALYTICS, EDGE, MEMORY, Instance
@@ -310,7 +311,7 @@ def run_supervisor(
 ) -> None:
     """``somagent serve platform``: supervise ``instances`` until SIGTERM/SIGINT."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s supervisor %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one health probe per role per tick
+    logs.configure()  # the repeat filter; httpx quiet (one health probe per role per tick)
     supervisor = Supervisor(settings, instances, layout=layout)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: supervisor.stop())

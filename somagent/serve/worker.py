@@ -18,6 +18,7 @@ from typing import Any
 import faust
 import redis.asyncio as aioredis
 
+from somagent import logs
 from somagent.billing.pricebook_file import load_pricebook
 from somagent.config import Settings
 from somagent.engine.app import make_app
@@ -28,6 +29,7 @@ from somagent.events.catalog import CONVERSATION
 from somagent.kafka.admin import GroupLag
 from somagent.kafka.producer import EventProducer
 from somagent.kafka.schema_log import kafka_codec
+from somagent.limits.idempotency import TurnRequestClaims
 from somagent.memory.client import MemoryGatewayClient
 from somagent.planners import make_planner
 from somagent.projections.clickhouse import ClickHouse, connect
@@ -86,7 +88,8 @@ def build_worker(
     redis = aioredis.Redis.from_url(settings.redis_dsn)
     registry = ToolRegistry.with_builtins(recall=memory, clickhouse=ch)
     broker = ToolBroker(registry, idempotency=RedisIdempotencyStore(redis), gate=RedisGate(redis))
-    deps = TurnDeps(planner=make_planner(), broker=broker, memory=memory, prices=usage_prices())
+    deps = TurnDeps(planner=make_planner(), broker=broker, memory=memory, prices=usage_prices(),
+                    requests=TurnRequestClaims(redis))
     progress = TableProgress(progress_table(app, settings.topic_partitions))
     driver = TurnDriver(deps, producer, progress)
     register_turns(app, driver, concurrency=concurrency)
@@ -97,7 +100,16 @@ def build_worker(
 
 
 def run_faust(app: faust.App, *, loglevel: str = "info", services: Any = ()) -> None:
-    """Run ``app`` in the foreground until SIGTERM/SIGINT (Faust handles the signals)."""
+    """Run ``app`` in the foreground until SIGTERM/SIGINT (Faust handles the signals).
+
+    Faust sets up its own log handlers when it starts; the repeat filter
+    (:mod:`somagent.logs`) is added to them by a task that runs first thing.
+    """
+
+    async def filter_repeats() -> None:
+        logs.install_filter()
+
+    app.task(filter_repeats)
     worker = faust.Worker(app, *services, loglevel=loglevel, quiet=True, redirect_stdouts=False)
     worker.execute_from_commandline()
 

@@ -136,11 +136,16 @@ _STEP_ERROR_REASON = {
 
 
 def start(
-    request: TurnRequest, now_ms: int, timeouts: StepTimeouts = DEFAULT_TIMEOUTS
+    request: TurnRequest,
+    now_ms: int,
+    timeouts: StepTimeouts = DEFAULT_TIMEOUTS,
+    *,
+    duplicate_of: str | None = None,
 ) -> Transition:
     """Ingest a request (its event is the edge's ``TurnRequested``) and ask for
     recall; when the request may not read memory, pass Recall with no evidence
-    (``TurnRecalled`` with an empty list) and ask for a plan. Bad requests fail."""
+    (``TurnRecalled`` with an empty list) and ask for a plan. Bad requests fail, and
+    so does a request whose Idempotency-Key already started ``duplicate_of``."""
     state = TurnState(
         turn_id=request.turn_id,
         session_id=request.session_id,
@@ -158,6 +163,9 @@ def start(
         step_started_at_ms=now_ms,
     )
     out = Out(state, now_ms)
+    if duplicate_of is not None:
+        return failed(out, state, FailureReason.DUPLICATE_REQUEST,
+                      f"its Idempotency-Key already started turn {duplicate_of}")
     if not request.text.strip():
         return failed(out, state, FailureReason.INVALID_REQUEST, "turn text is empty")
     if request.deadline_at_ms <= now_ms:

@@ -40,6 +40,7 @@ class TurnRequest:
     trace_id: str = ""
     seq: int = 0
     requested_at_ms: int = 0
+    idempotency_key: str | None = None  # the client's Idempotency-Key, when it sent one
 
 
 def _epoch_us(value: Any) -> int:
@@ -77,6 +78,7 @@ def request_from_event(envelope: Mapping[str, Any]) -> TurnRequest:
             trace_id=str(envelope.get("trace_id") or ""),
             seq=int(envelope.get("seq") or 0),
             requested_at_ms=ts_ms,
+            idempotency_key=payload.get("idempotency_key") or None,
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise InvalidTurnState(

@@ -49,9 +49,13 @@ class FailureReason(enum.StrEnum):
     * ``verify_failed`` – the answer failed verification (tool result schema,
       citations outside this turn, revealed PII); the detail lists the checks.
     * ``internal_error`` – an unexpected error in the worker; the detail names it.
+    * ``duplicate_request`` – another ``TurnRequested`` with the same tenant and
+      Idempotency-Key already started a turn (the detail names it); this one runs
+      nothing, so no side effect happens twice.
     """
 
     DEADLINE_EXCEEDED = "deadline_exceeded"
+    DUPLICATE_REQUEST = "duplicate_request"
     CANCELLED = "cancelled"
     STEP_TIMEOUT = "step_timeout"
     INVALID_REQUEST = "invalid_request"

@@ -26,6 +26,7 @@ from starlette.applications import Starlette
 
 from somagent.api.app import create_app
 from somagent.api.context import EdgeContext
+from somagent.api.http_protocol import HeaderTimeoutProtocol
 from somagent.api.settings import EdgeSettings
 from somagent.api.tenants import create_tenant
 from somagent.config import Settings
@@ -64,7 +65,8 @@ def start_server(settings: Settings, edge: EdgeSettings) -> Server:
     port = free_port()
     app = create_app(settings, edge)
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                            timeout_graceful_shutdown=2, backlog=4096)
+                            timeout_graceful_shutdown=2, backlog=4096,
+                            http=HeaderTimeoutProtocol)  # as `somagent serve api` runs it
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
     thread.start()

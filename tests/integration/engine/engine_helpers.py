@@ -132,6 +132,7 @@ class Client:
         deadline_ms: int = 60_000,
         tenant: str | None = None,
         session: str | None = None,
+        idempotency_key: str | None = None,
     ) -> TurnHandle:
         turn, sess = str(uuid.uuid4()), session or str(uuid.uuid4())
         tenant = tenant or str(uuid.uuid4())
@@ -143,7 +144,7 @@ class Client:
                 "text": text,
                 "allow_tools": list(tools),
                 "memory_mode": memory,
-                "idempotency_key": None,
+                "idempotency_key": idempotency_key,
                 "deadline_ms": deadline_ms,
                 "capsule_ids": [],
             },

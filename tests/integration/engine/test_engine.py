@@ -162,3 +162,23 @@ def test_sigkill_mid_turn_resumes_and_the_side_effect_runs_once(
     assert "TurnFailed" not in types(events)
     assert marker.read_text() == "row\n", "the side-effecting tool ran twice"
     wait_for_worker(client, worker)
+
+
+def test_a_second_request_with_the_same_key_runs_nothing(
+    worker: WorkerProcess, client: Client
+) -> None:
+    """Issue #19 item 1, engine side: two TurnRequested with one Idempotency-Key (an edge
+    that lost track of an append) are one turn; the second fails, naming the first."""
+    tenant, key = str(uuid.uuid4()), f"k-{uuid.uuid4()}"
+    first = client.request("What is 3 * 4?", tools=("calc",), tenant=tenant, idempotency_key=key)
+    assert [e["type"] for e in client.events(first)][-1] == "TurnCompleted"
+    second = client.request("What is 3 * 4?", tools=("calc",), tenant=tenant,
+                            idempotency_key=key)
+    events = client.events(second)
+    assert [e["type"] for e in events] == ["TurnFailed", "TurnCompleted"]
+    assert events[0]["payload"]["reason_code"] == "duplicate_request"
+    assert first.turn_id in events[0]["payload"]["message"]
+    other = client.request("What is 3 * 4?", tools=("calc",), tenant=str(uuid.uuid4()),
+                           idempotency_key=key)  # the key is the tenant's: others may use it
+    assert "TurnAnswered" in [e["type"] for e in client.events(other)]
+

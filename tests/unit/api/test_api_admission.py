@@ -60,3 +60,39 @@ def test_admission_admits_light_load_and_sheds_unstable_load() -> None:
     decision = adm.decide()
     assert not decision.admit and decision.retry_after_s >= 1
     assert adm.figures()["wait_p95_s"] == math.inf
+
+
+def test_one_long_turn_cannot_set_the_service_time_alone() -> None:
+    clock = Clock()
+    mean = EwmaMean(tau_s=30.0, prior=2.0, clock=clock)
+    mean.observe(2.0)
+    clock.now += 120.0  # a long quiet spell, then a 56 s turn completes
+    mean.observe(56.0)
+    assert mean.current() <= 2.0 + 0.2 * 54.0 + 1e-9
+
+
+def test_a_quiet_spell_relaxes_the_estimate_to_the_prior() -> None:
+    clock = Clock()
+    mean = EwmaMean(tau_s=30.0, prior=2.0, clock=clock, max_weight=1.0)
+    mean.observe(60.0)
+    assert mean.current() == 60.0
+    clock.now += 10.0  # within tau/3: untouched
+    assert mean.current() == pytest.approx(60.0)
+    clock.now += 60.0  # six relaxation constants later: back near the prior
+    assert mean.current() == pytest.approx(2.0, abs=0.2)
+
+
+def test_shedding_stops_once_the_estimate_relaxes() -> None:
+    clock = Clock()
+    adm = Admission(workers=8, slo_wait_p95_s=2.0, tau_s=30.0, service_time_prior_s=2.0,
+                    clock=clock)
+    for _ in range(300):  # 5 turns/s admitted and served at 1 s each
+        clock.now += 0.2
+        adm.admitted()
+        adm.served(1.0)
+    for _ in range(40):  # an outage: every turn takes 120 s
+        clock.now += 0.2
+        adm.served(120.0)
+    assert not adm.decide().admit
+    clock.now += 60.0  # nothing admitted, nothing served for a minute
+    assert adm.decide().admit

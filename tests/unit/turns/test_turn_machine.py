@@ -424,3 +424,12 @@ def test_request_level_denials_are_audited_before_the_plan() -> None:
         ("tool:weather", "tool-not-registered"),
     ]
     assert len({e.event_id for e in t.events}) == 4
+
+
+def test_a_duplicate_idempotency_key_fails_the_turn_and_runs_nothing() -> None:
+    t = m.start(request(idempotency_key="k-1"), T0, duplicate_of="first-turn")
+    kinds = [e.type for e in t.events]
+    assert kinds == [names.TURN_FAILED, names.TURN_COMPLETED]
+    failure = t.events[0].payload
+    assert failure["reason_code"] == "duplicate_request" and "first-turn" in failure["message"]
+    assert isinstance(t.action, m.Finish) and not t.usage
