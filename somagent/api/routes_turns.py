@@ -47,6 +47,13 @@ from somagent.limits.ratelimit import rate_key
 log = logging.getLogger(__name__)
 
 _IDEM_WAIT_S = 10.0
+# An Idempotency-Key is first claimed for a short lease, extended to the full time to
+# live once its turn is on the log: a claim left behind by a request that failed
+# while Redis was down (so it could not be released) expires by itself.
+_IDEM_LEASE_S = 30
+# While an append's fate is unknown the claim must outlive the client's own delivery
+# timeout (librdkafka's message.timeout.ms, 300 s by default).
+_IN_DOUBT_LEASE_S = 330
 
 
 def _reservation(ctx: EdgeContext, text: str) -> int:
@@ -227,6 +234,17 @@ class _Pending:
     claim_value: str
 
 
+async def _extend_claim(ctx: EdgeContext, key: str | None, value: str, ttl_s: int) -> None:
+    """Best effort: a claim that cannot be extended keeps its lease (the engine still
+    runs one turn per key, see ``TurnRequestClaims``)."""
+    if key is None:
+        return
+    try:
+        await ctx.idempotency.extend(key, value, ttl_s)
+    except GuardUnavailable as exc:
+        log.warning("could not extend %s to %ss: %s", key, ttl_s, exc)
+
+
 async def _settle_in_doubt(ctx: EdgeContext, exc: AppendInDoubt, pending: _Pending) -> None:
     """Wait for the broker's final answer on a ``TurnRequested`` of unknown fate.
 
@@ -248,6 +266,7 @@ async def _settle_in_doubt(ctx: EdgeContext, exc: AppendInDoubt, pending: _Pendi
                 pending.turn, partition, offset)
     await _remember_turn(ctx, _record(ctx, pending.claims.tenant, pending.session, pending.turn,
                                       pending.trace_id, partition, offset))
+    await _extend_claim(ctx, pending.claim_key, pending.claim_value, ctx.edge.idempotency_ttl_s)
 
 
 @endpoint("/v1/turn")
@@ -267,7 +286,7 @@ async def post_turn(request: Request, call: Call) -> Response:
     claim_key = idem_key("turn", claims.tenant, idem) if idem else None
     claim_value = json.dumps({"turn_id": turn, "request_sha256": digest})
     if claim_key is not None:
-        claimed = await ctx.idempotency.claim(claim_key, claim_value, ctx.edge.idempotency_ttl_s)
+        claimed = await ctx.idempotency.claim(claim_key, claim_value, _IDEM_LEASE_S)
         if claimed is not None:
             return await _replay(request, call, claimed, digest)
     call.turn = turn
@@ -280,6 +299,7 @@ async def post_turn(request: Request, call: Call) -> Response:
     except AppendInDoubt as exc:
         ctx.tailer.unsubscribe(sub)  # type: ignore[arg-type]  # set before the append
         pending = _Pending(claims, session, turn, call.trace_id, reserved, claim_key, claim_value)
+        await _extend_claim(ctx, pending.claim_key, claim_value, _IN_DOUBT_LEASE_S)
         ctx.background(_settle_in_doubt(ctx, exc, pending), f"in-doubt turn {turn}")
         raise Problem(
             "dependency-unavailable",
@@ -297,6 +317,7 @@ async def post_turn(request: Request, call: Call) -> Response:
         raise
     record = _record(ctx, claims.tenant, session, turn, call.trace_id, partition, offset)
     await _remember_turn(ctx, record)
+    await _extend_claim(ctx, claim_key, claim_value, ctx.edge.idempotency_ttl_s)
     ctx.admission.admitted()
     headers = {
         "X-Turn-Id": turn,

@@ -2,9 +2,11 @@
 
 ``claim`` is one ``SET key value NX EX ttl``: exactly one caller among any number
 of concurrent ones gets ``None`` (it owns the key); every other caller gets the
-owner's value. ``release`` deletes the key only if it still holds the caller's
-value (compare-and-delete in Lua), so a late release never drops someone
-else's claim.
+owner's value. ``release`` deletes the key and ``extend`` sets its time to live,
+each only if it still holds the caller's value (compare-and-act in Lua), so a
+late call never touches someone else's claim. A caller that may fail before it
+knows the outcome claims for a short lease and extends it once it does: a claim
+it could not release (Redis down) then expires by itself.
 """
 
 from __future__ import annotations
@@ -22,6 +24,10 @@ RELEASE_LUA = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
+EXTEND_LUA = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
 
 
 def idem_key(scope: str, tenant: str, client_key: str) -> str:
@@ -36,6 +42,7 @@ class RedisIdempotency:
     def __init__(self, redis: Redis[bytes]) -> None:
         self._redis = redis
         self._release = redis.register_script(RELEASE_LUA)
+        self._extend = redis.register_script(EXTEND_LUA)
 
     async def claim(self, key: str, value: str, ttl_s: int = DAY_S) -> str | None:
         """Store ``value`` under ``key`` unless present; None if stored, else the present value."""
@@ -62,6 +69,13 @@ class RedisIdempotency:
         if value is None:
             return None
         return value.decode() if isinstance(value, bytes) else str(value)
+
+    async def extend(self, key: str, value: str, ttl_s: int) -> bool:
+        """Set ``key``'s time to live to ``ttl_s`` if it still holds ``value``; True if set."""
+        try:
+            return bool(await self._extend(keys=[key], args=[value, int(ttl_s)]))
+        except RedisError as exc:
+            raise GuardUnavailable(f"extending {key} failed: {exc}") from exc
 
     async def release(self, key: str, value: str) -> bool:
         """Delete ``key`` if it still holds ``value``; True when deleted."""

@@ -112,3 +112,13 @@ async def test_idempotency_claim_has_one_winner_and_release_is_owner_only(
     assert await idem.release(k, owner)
     assert await idem.claim(k, "next", 60) is None
     assert 0 < await redis.ttl(k) <= 60
+
+
+async def test_a_lease_is_extended_only_by_its_owner(redis: Redis) -> None:  # type: ignore[type-arg]
+    idem = RedisIdempotency(redis)
+    k = f"idem:test:{uuid.uuid4()}"
+    assert await idem.claim(k, "owner", 30) is None
+    assert not await idem.extend(k, "someone-else", 86_400)
+    assert 0 < await redis.ttl(k) <= 30
+    assert await idem.extend(k, "owner", 86_400)
+    assert await redis.ttl(k) > 30
