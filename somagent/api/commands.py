@@ -59,13 +59,19 @@ def serve_api(
     from somagent.api.app import create_app
     from somagent.api.http_protocol import HeaderTimeoutProtocol
     from somagent.config import load_settings
-    from somagent.serve.health import HealthServer
+    from somagent.serve.health import HealthServer, StallCheck
 
     logs.configure()
     settings = load_settings()
     app = create_app(settings)
     health = HealthServer.from_env("edge")
-    health.add_check("edge", app.state.edge.health)
+    ctx = app.state.edge
+    health.add_check("edge", ctx.health)
+    health.add_check("tailer", StallCheck(
+        lambda: ctx.tailer.waiting() if ctx.started else 0,
+        lambda: ctx.tailer.records_seen if ctx.started else 0,
+        stall_s=20.0,
+    ))
     health.add_lag(app.state.edge.tailer_lag)
     health.start()
     sock = _listen(host or settings.api_host, port or settings.api_port, reuse_port)

@@ -152,6 +152,15 @@ class Tailer:
         )
         return {self.topic: behind}
 
+    def waiting(self) -> int:
+        """Records between this tailer's positions and the log end, asking the broker
+        (a separate client, so a wedged tailer cannot hide its own lag)."""
+        from somagent.kafka.admin import end_offsets
+
+        positions = self.positions()
+        ends = end_offsets(self.settings, [(self.topic, p) for p in positions], 5.0)
+        return sum(max(0, high - positions[p]) for (_, p), high in ends.items())
+
     def positions(self) -> dict[int, int]:
         with self._lock:
             return dict(self._positions)

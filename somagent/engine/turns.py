@@ -60,7 +60,16 @@ def progress_table(app: faust.App, partitions: int) -> Any:
 WANTED = frozenset((names.TURN_REQUESTED, names.TURN_CANCEL_REQUESTED))
 
 
-def register_turns(app: faust.App, driver: TurnDriver, *, concurrency: int = 16) -> Any:
+class ReadCount:
+    """Records the ``turns`` agent has read (its health check's progress signal)."""
+
+    def __init__(self) -> None:
+        self.value = 0
+
+
+def register_turns(
+    app: faust.App, driver: TurnDriver, *, concurrency: int = 16, read: ReadCount | None = None
+) -> Any:
     """Attach the ``turns`` agent to ``app``; returns the agent.
 
     The topic is read raw and only requests and cancels are decoded (by their
@@ -71,6 +80,8 @@ def register_turns(app: faust.App, driver: TurnDriver, *, concurrency: int = 16)
 
     async def turns(stream: Any) -> None:
         async for event in stream.events():
+            if read is not None:
+                read.value += 1
             envelope = decode_if(event.message, WANTED)
             if envelope is None:
                 continue

@@ -233,3 +233,51 @@ def http_check(url: str, *, timeout_s: float = 2.0) -> Check:
         return (200 <= status < 300), ("" if 200 <= status < 300 else f"{url} answered {status}")
 
     return check
+
+
+class StallCheck:
+    """Unhealthy when records wait for the role and it has read none for ``stall_s``.
+
+    ``waiting`` gives the records between what the role has read (or committed) and
+    the log end; ``progress`` a number that grows whenever the role reads. A role
+    whose client wedged (seen once after a broker restart under load) keeps its
+    event loop turning and would otherwise look healthy forever; this check makes
+    the supervisor restart it. ``waiting`` is only asked every ``every_s`` (it costs
+    a Kafka round trip) and errors count as "unknown", never as stuck.
+    """
+
+    def __init__(
+        self,
+        waiting: Callable[[], int],
+        progress: Callable[[], int],
+        *,
+        stall_s: float,
+        every_s: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._waiting = waiting
+        self._progress = progress
+        self.stall_s = stall_s
+        self.every_s = every_s
+        self._clock = clock
+        self._last_progress = -1
+        self._since = clock()
+        self._asked_at = 0.0
+        self._behind = 0
+
+    def __call__(self) -> tuple[bool, str]:
+        now = self._clock()
+        if now - self._asked_at >= self.every_s:
+            self._asked_at = now
+            try:
+                self._behind = self._waiting()
+            except Exception:
+                self._behind = 0  # unknown: never a reason to restart
+        seen = self._progress()
+        if seen != self._last_progress or self._behind == 0:
+            self._last_progress, self._since = seen, now
+            return True, ""
+        stalled_s = now - self._since
+        if stalled_s >= self.stall_s:
+            return False, f"{self._behind} records wait and none was read for {stalled_s:.0f}s"
+        return True, ""

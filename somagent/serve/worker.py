@@ -19,12 +19,13 @@ import faust
 import redis.asyncio as aioredis
 
 from somagent import logs
+from somagent.api.settings import EdgeSettings
 from somagent.billing.pricebook_file import load_pricebook
 from somagent.config import Settings
 from somagent.engine.app import make_app
 from somagent.engine.driver import TurnDeps, TurnDriver
 from somagent.engine.faust_codec import install_faust_codec
-from somagent.engine.turns import TableProgress, progress_table, register_turns
+from somagent.engine.turns import ReadCount, TableProgress, progress_table, register_turns
 from somagent.events.catalog import CONVERSATION
 from somagent.kafka.admin import GroupLag
 from somagent.kafka.producer import EventProducer
@@ -33,7 +34,7 @@ from somagent.limits.idempotency import TurnRequestClaims
 from somagent.memory.client import MemoryGatewayClient
 from somagent.planners import make_planner
 from somagent.projections.clickhouse import ClickHouse, connect
-from somagent.serve.health import HealthServer, LoopHeartbeat
+from somagent.serve.health import HealthServer, LoopHeartbeat, StallCheck
 from somagent.tools.broker import ToolBroker
 from somagent.tools.gates import RedisGate
 from somagent.tools.idempotency import RedisIdempotencyStore
@@ -53,6 +54,7 @@ class Worker:
     producer: EventProducer
     clickhouse: ClickHouse
     heartbeat: LoopHeartbeat
+    read: ReadCount
 
 
 def usage_prices(plan: str | None = None) -> ev.UsagePrices:
@@ -92,11 +94,12 @@ def build_worker(
                     requests=TurnRequestClaims(redis))
     progress = TableProgress(progress_table(app, settings.topic_partitions))
     driver = TurnDriver(deps, producer, progress)
-    register_turns(app, driver, concurrency=concurrency)
+    read = ReadCount()
+    register_turns(app, driver, concurrency=concurrency, read=read)
     heartbeat = LoopHeartbeat()
     app.task(heartbeat.run)
     return Worker(app=app, driver=driver, memory=memory, producer=producer, clickhouse=ch,
-                  heartbeat=heartbeat)
+                  heartbeat=heartbeat, read=read)
 
 
 def run_faust(app: faust.App, *, loglevel: str = "info", services: Any = ()) -> None:
@@ -119,7 +122,15 @@ def run_worker(settings: Settings, *, loglevel: str = "info", instance: int = 0)
     worker = build_worker(settings, instance=instance)
     health = HealthServer.from_env("worker")
     health.add_check("event loop", worker.heartbeat.check)
-    health.add_lag(GroupLag(settings, settings.worker_app_id, [CONVERSATION]))
+    lag = GroupLag(settings, settings.worker_app_id, [CONVERSATION])
+    health.add_lag(lag)
+    # A turn holds its offset until it ends (at most its deadline), so the group may lag
+    # without anything wrong for that long; beyond it, waiting records nobody reads are.
+    stall_s = EdgeSettings().turn_deadline_ms / 1000 + 30
+    stall_lag = GroupLag(settings, settings.worker_app_id, [CONVERSATION])  # its own client
+    health.add_check("consumer", StallCheck(
+        lambda: sum(stall_lag().values()), lambda: worker.read.value, stall_s=stall_s
+    ))
     health.start()
     try:
         run_faust(worker.app, loglevel=loglevel)
