@@ -39,6 +39,12 @@ demo: up
 test: venv sysdeps
 	SOMAGENT_WITH_CLICKHOUSE_SERVER=1 ./infra/sysdeps.sh && ./infra/llm.sh && $(BIN)/pytest -q -p no:cacheprovider --durations=15
 
+# The chaos suite and the API fuzzer, longer than in `make test`: more turns between faults,
+# more generated requests per operation.
+chaos: venv sysdeps
+	SOMAGENT_CHAOS_TURNS=20 SOMAGENT_FUZZ_EXAMPLES=300 $(BIN)/pytest -q -p no:cacheprovider -s \
+		tests/integration/chaos tests/integration/api/test_api_fuzz.py
+
 lint: venv
 	$(BIN)/ruff check somagent tests bench
 

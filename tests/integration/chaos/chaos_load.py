@@ -25,6 +25,8 @@ RETRY_S = 0.5
 @dataclass
 class Outcome:
     key: str
+    sent_at: float = field(default_factory=time.monotonic)
+    done_at: float | None = None
     turn: str | None = None  # set once a response named the turn (acknowledged)
     done: bool = False
     answered: bool = False
@@ -74,7 +76,7 @@ class Load:
                 event = line[7:]
                 outcome.answered |= event == "answer"
             elif line.startswith("data: ") and event == "done":
-                outcome.done = True
+                outcome.done, outcome.done_at = True, time.monotonic()
                 break
         return last
 

@@ -12,8 +12,9 @@ progress again; nobody restarts anything by hand. Afterwards:
 * every killed role was restarted by the supervisor;
 * the read models equal a replay of the log (``somagent replay --verify``).
 
-The per-fault figures (turns completed before it, recovery time: fault → the next
-completed turn) are written as JSON to ``SOMAGENT_CHAOS_REPORT`` when set.
+The per-fault figures (turns completed before it; seconds from the fault until a turn
+sent after it completed; for a role, seconds until the supervisor had it healthy in a
+new process) are written as JSON to ``SOMAGENT_CHAOS_REPORT`` when set.
 ``SOMAGENT_CHAOS_TURNS`` (default 3) is the progress required between faults;
 ``make chaos`` runs a longer version.
 """
@@ -101,6 +102,24 @@ async def _progress(load: Load, at_least: int, timeout_s: float = 300.0) -> floa
     return time.monotonic() - started
 
 
+async def _first_new_turn(load: Load, fault_at: float, timeout_s: float = 300.0) -> float:
+    """Seconds from the fault until a turn *sent after it* completed (serving again)."""
+    while True:
+        done = [o.done_at for o in load.outcomes if o.sent_at > fault_at and o.done_at]
+        if done:
+            return min(done) - fault_at
+        if time.monotonic() - fault_at > timeout_s:
+            raise AssertionError(f"no new turn completed after the fault: {summary(load, 0)}")
+        await asyncio.sleep(0.1)
+
+
+def _role_back_s(settings: Settings, role: str, old_pid: int, fault_at: float) -> float:
+    """Seconds until the supervisor has ``role`` healthy again in a new process."""
+    until(lambda: roles(settings)[role]["healthy"] and roles(settings)[role]["pid"] != old_pid,
+          timeout_s=180, what=f"{role} restarted", interval_s=0.1, max_interval_s=0.2)
+    return time.monotonic() - fault_at
+
+
 async def _chaos(settings: Settings, effects: Path) -> dict[str, Any]:
     tenant, key = await _tenant(settings)
     load = Load(settings.api_url, tenant, key, effects, lanes=3)
@@ -111,15 +130,30 @@ async def _chaos(settings: Settings, effects: Path) -> dict[str, Any]:
     await _progress(load, TURNS_BETWEEN)
     for fault in (*ROLES, *SERVERS):
         before = sum(1 for o in load.outcomes if o.done)
+        old_pid = roles(settings)[fault]["pid"] if fault in ROLES else 0
+        fault_at = time.monotonic()
         await asyncio.to_thread(_apply, settings, fault)
-        recovery_s = await _progress(load, 1)
-        faults.append({"fault": fault, "completed_before": before,
-                       "recovery_s": round(recovery_s, 1)})
-        print(f"chaos: {fault} applied; next turn completed after {recovery_s:.1f}s",
-              file=sys.stderr, flush=True)
+        serving_s = await _first_new_turn(load, fault_at)
+        row: dict[str, Any] = {"fault": fault, "completed_before": before,
+                               "new_turn_completed_s": round(serving_s, 1)}
+        if fault in ROLES:
+            row["role_back_s"] = round(
+                await asyncio.to_thread(_role_back_s, settings, fault, old_pid, fault_at), 1)
+        faults.append(row)
+        print(f"chaos: {row}", file=sys.stderr, flush=True)
         await _progress(load, TURNS_BETWEEN)
     finish.set()
-    await asyncio.wait_for(running, timeout=600)
+    try:
+        await asyncio.wait_for(asyncio.shield(running), timeout=300)
+    except TimeoutError:
+        stuck = [o for o in load.outcomes if not o.done]
+        trails = {o.turn: somagent(settings, "audit", "--turn", o.turn).stdout[-3000:]
+                  for o in stuck if o.turn}
+        running.cancel()
+        raise AssertionError(
+            f"turns never finished: {[(o.key, o.turn, o.attempts, o.resumes) for o in stuck]}"
+            f"\ntheir trails: {trails}\n{summary(load, started)}"
+        ) from None
     return {"faults": faults, **summary(load, started), "load": load}
 
 
