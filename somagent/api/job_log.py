@@ -15,6 +15,7 @@ SSE event names: ``submitted``, ``step.started``, ``step.completed``, ``step.fai
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -38,6 +39,10 @@ SSE_JOB_NAMES: dict[str, str] = {
     names.JOB_FAILED: "failed",
     names.JOB_CANCELLED: "cancelled",
 }
+
+
+#: How long one read of a following stream waits for new records (it holds a reader).
+FOLLOW_WAIT_S = 1.0
 
 
 def is_end(event: dict[str, Any]) -> bool:
@@ -86,9 +91,10 @@ async def job_stream(jobs: JobsEdge, record: JobRecord, after: int | None,
     position = record.offset if after is None else after
     last_seq = -1
     skip_first = after is not None  # the record at ``after`` only tells its seq
+    quiet_since = time.monotonic()
     while True:
         got = await jobs.run(jobs.log.read, record.partition, position, record.job_id,
-                             until=is_end, wait_s=heartbeat_s)
+                             until=is_end, wait_s=min(FOLLOW_WAIT_S, heartbeat_s))
         chunks = []
         for rec in got.records:
             seq = int(rec.event["seq"])
@@ -100,7 +106,12 @@ async def job_stream(jobs: JobsEdge, record: JobRecord, after: int | None,
             last_seq = seq
             chunks.append(frame(SSE_JOB_NAMES.get(str(rec.event["type"]), "event"),
                                 data_of(rec), rec.position))
-        yield b"".join(chunks) if chunks else HEARTBEAT
+        if chunks:
+            yield b"".join(chunks)
+            quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since >= heartbeat_s:
+            yield HEARTBEAT
+            quiet_since = time.monotonic()
         if got.stopped:
             return
         position = got.next_offset

@@ -52,11 +52,12 @@ T = TypeVar("T")
 
 class JobsEdge:
     """Log reads run on a pool of their own (one thread per reader), so long-polling job
-    streams never take the threads other edge work needs."""
+    streams never take the threads other edge work needs. Each open job log stream
+    holds one of ``readers`` while it waits (at most a second at a time); more streams
+    than that take turns."""
 
-    def __init__(self, ctx: EdgeContext) -> None:
+    def __init__(self, ctx: EdgeContext, readers: int = 32) -> None:
         self.ctx = ctx
-        readers = ctx.edge.history_readers
         self.log = KeyedLog(ctx.settings, ctx.codec, JOBS, readers=readers)
         self.pool = ThreadPoolExecutor(max_workers=readers, thread_name_prefix="edge-jobs-log")
         self._client: Client | None = None

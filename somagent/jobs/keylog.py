@@ -102,9 +102,9 @@ class KeyedLog:
     ) -> ReadResult:
         """``key``'s records of ``partition`` from ``start``, in offset order.
 
-        Stops at offset ``end`` (exclusive) when given, else once ``wait_s`` passed
-        after something was found or ``wait_s`` passed with nothing new; in both modes
-        right after a record for which ``until(event)`` is true.
+        Stops at offset ``end`` (exclusive) when given; else (following) as soon as a
+        fetch brought some of the key's records, or after ``wait_s`` with none. In both
+        modes it stops right after a record for which ``until(event)`` is true.
         """
         with self._slots:
             reader = self._reader()
@@ -144,6 +144,8 @@ class KeyedLog:
                     if until is not None and until(rec.event):
                         return ReadResult(found, position, True)
             position = max(position, reader.positions.get(where, position))
+            if end is None and found:
+                return ReadResult(found, position, False)
 
     def close(self) -> None:
         with self._lock:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -75,8 +76,17 @@ class JobsWorker:
         await self.redis.aclose()
 
 
-async def build_jobs_worker(settings: Settings, *, max_activities: int = 64) -> JobsWorker:
-    """Wire the worker for ``settings`` (raises ``JobsUnavailable`` without Temporal)."""
+async def build_jobs_worker(
+    settings: Settings,
+    *,
+    max_activities: int = 64,
+    extra_workflows: Sequence[type] = (),
+    extra_activities: Sequence[Callable[..., Any]] = (),
+) -> JobsWorker:
+    """Wire the worker for ``settings`` (raises ``JobsUnavailable`` without Temporal).
+
+    ``extra_*``: more workflows and activities on the same worker (the benchmark's
+    baseline)."""
     codec = await asyncio.to_thread(kafka_codec, settings)
     producer = EventProducer(settings, codec, config={"linger.ms": 0})
     redis = aioredis.Redis.from_url(settings.redis_dsn)
@@ -93,8 +103,8 @@ async def build_jobs_worker(settings: Settings, *, max_activities: int = 64) -> 
     worker = Worker(
         client,
         task_queue=settings.temporal_task_queue,
-        workflows=[JobWorkflow],
-        activities=activities.activities(),
+        workflows=[JobWorkflow, *extra_workflows],
+        activities=[*activities.activities(), *extra_activities],
         max_concurrent_activities=max_activities,
         graceful_shutdown_timeout=timedelta(seconds=5),
     )

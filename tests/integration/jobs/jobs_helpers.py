@@ -205,7 +205,8 @@ def types_of(log: list[dict[str, Any]]) -> list[str]:
 
 
 def step_events(log: list[dict[str, Any]], kind: str, step: str) -> list[dict[str, Any]]:
-    return [m for m in log if m["data"]["type"] == kind and m["data"]["payload"].get("step") == step]
+    return [m for m in log
+            if m["data"]["type"] == kind and m["data"]["payload"].get("step") == step]
 
 
 def python_effect(path: Path, tag: str) -> dict[str, Any]:

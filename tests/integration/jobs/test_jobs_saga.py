@@ -37,7 +37,8 @@ async def test_approval_waits_then_grant_runs_the_rest(caller: Caller, tmp_path:
     assert (await caller.decide(job_id, "nope", "approve")).status_code == 404
     r = await caller.decide(job_id, "review", "approve")
     assert r.status_code == 200, r.text
-    assert r.json()["decision"] == "approved" and r.json()["principal"] == f"session:{caller.session}"
+    assert r.json()["decision"] == "approved"
+    assert r.json()["principal"] == f"session:{caller.session}"
     assert (await caller.decide(job_id, "review", "approve")).status_code == 409  # decided
     job = await caller.wait(job_id)
     assert job["status"] == "completed", job
