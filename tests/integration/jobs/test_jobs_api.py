@@ -148,3 +148,13 @@ async def test_plan_endpoint_turns_a_roadmap_into_a_valid_job(caller: Caller) ->
     bad = await caller.http.post("/v1/jobs/plan", json={"roadmap": "no phases here"},
                                  headers=caller.auth)
     assert bad.status_code == 422 and bad.json()["type"].endswith("/invalid-roadmap")
+
+
+async def test_a_turn_step_over_the_job_budget_fails_for_good(caller: Caller) -> None:
+    job_id = await caller.start({"budget": {"tokens": 100}, "steps": [
+        {"name": "ask", "turn": {"text": "What is 1 + 1?"}}]})
+    job = await caller.wait(job_id)
+    assert job["status"] == "failed", job
+    assert job["failure"]["reason_code"] == "budget-exhausted"
+    step = job["steps"][0]
+    assert step["attempts"] == 1 and "tokens left" in step["error"]["message"]

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import pytest
+import redis
 from jobs_helpers import Caller, step_events, types_of
+
+from somagent.stack.stack import RunningStack
 
 pytestmark = pytest.mark.integration
 
@@ -43,3 +46,24 @@ async def test_dag_runs_in_order_with_parallel_branches(caller: Caller) -> None:
                                              pos[("JobStepCompleted", "c")])
     for step in "abcd":
         assert len(step_events(log, "JobStepCompleted", step)) == 1
+
+
+async def test_a_throttled_tool_step_waits_for_room_in_the_window(stack: RunningStack,
+                                                                  caller: Caller) -> None:
+    """The tenant's calc window (60 calls a minute) is full for the next ~5 s: the step
+    waits for room instead of failing, within its own time limit."""
+    client = redis.Redis.from_url(stack.settings.redis_dsn)
+    try:
+        seconds, micros = client.time()
+        now_ms = int(seconds) * 1000 + int(micros) // 1000
+        key = f"rate:{caller.tenant}:calc"
+        client.zadd(key, {f"filler-{i}": now_ms - 55_000 for i in range(60)})
+        client.pexpire(key, 60_000)
+        job_id = await caller.start({"steps": [
+            {"name": "a", "tool": _calc("3 * 3"), "timeout_s": 30,
+             "retry": {"max_attempts": 1}}]})
+        job = await caller.wait(job_id)
+    finally:
+        client.close()
+    assert job["status"] == "completed", job
+    assert job["steps"][0]["output"]["value"] == "9" and job["steps"][0]["attempts"] == 1
