@@ -13,6 +13,7 @@ appended (seq 0) and the workflow started; should the start fail, ``JobFailed``
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import time
@@ -65,13 +66,16 @@ def _created(record: JobRecord, status: int, replayed: bool = False) -> Response
     headers = {"Location": f"/v1/jobs/{record.job_id}", "X-Job-Id": record.job_id}
     if replayed:
         headers["Idempotent-Replayed"] = "true"
-    return JSONResponse({"job_id": record.job_id, "status": "running",
+    return JSONResponse({"job_id": record.job_id,
                          "workflow_id": msg.workflow_id(record.job_id),
                          "events": f"/v1/jobs/{record.job_id}/logs"},
                         status_code=status, headers=headers)
 
 
-async def _replay(jobs: JobsEdge, claimed: str, digest: str) -> Response:
+async def _replay(jobs: JobsEdge, claimed: str, digest: str, spec: dict[str, Any],
+                  idem: str, queue: str) -> Response:
+    """The job an earlier request with this key submitted; its workflow is started again
+    (a no-op when it runs) in case that request died between appending and starting."""
     prior = json.loads(claimed)
     if prior.get("request_sha256") != digest:
         raise Problem("idempotency-key-reused",
@@ -81,7 +85,22 @@ async def _replay(jobs: JobsEdge, claimed: str, digest: str) -> Response:
         if time.monotonic() > deadline:
             raise throttled("rate-limited", "the first request with this key is in flight", 1)
         await asyncio.sleep(0.05)
+    try:
+        await _start(await jobs.client(), record, spec, idem, queue)
+    except RPCError as exc:
+        raise unavailable(f"job {record.job_id} could not be started: {exc}") from exc
     return _created(record, 200, replayed=True)
+
+
+async def _start(client: Any, record: JobRecord, spec: dict[str, Any], idem: str | None,
+                 queue: str) -> None:
+    """Start the job's workflow; one already started (same workflow id) is left alone."""
+    with contextlib.suppress(WorkflowAlreadyStartedError):
+        await client.start_workflow(
+            msg.WORKFLOW, msg.JobInput(record.job_id, record.tenant, record.trace_id, spec,
+                                       record.submitted_us, record.submitted_by,
+                                       idempotency_key=idem),
+            id=msg.workflow_id(record.job_id), task_queue=queue)
 
 
 @endpoint("/v1/jobs")
@@ -103,7 +122,9 @@ async def post_job(request: Request, call: Call) -> Response:
     if claim_key is not None:
         claimed = await ctx.idempotency.claim(claim_key, claim_value, ctx.edge.idempotency_ttl_s)
         if claimed is not None:
-            return await _replay(jobs, claimed, digest)
+            assert idem is not None
+            return await _replay(jobs, claimed, digest, body["spec"], idem,
+                                 ctx.settings.temporal_task_queue)
     ref = ev.JobRef(job_id, claims.tenant, call.trace_id)
     submitted_us = now_us()
     try:
@@ -120,12 +141,7 @@ async def post_job(request: Request, call: Call) -> Response:
                        submitted_us)
     await jobs.put(record)
     try:
-        await client.start_workflow(
-            msg.WORKFLOW, msg.JobInput(job_id, claims.tenant, call.trace_id, body["spec"],
-                                       submitted_us, call.principal, idempotency_key=idem),
-            id=msg.workflow_id(job_id), task_queue=ctx.settings.temporal_task_queue)
-    except WorkflowAlreadyStartedError:
-        pass
+        await _start(client, record, body["spec"], idem, ctx.settings.temporal_task_queue)
     except RPCError as exc:
         await ctx.appender.append(ev.job_event(
             ref, names.JOB_FAILED, 1, now_us(), step="", reason_code="not-started",

@@ -128,6 +128,8 @@ def _apply(view: JobView, kind: str, p: dict[str, Any], ts: int) -> None:
         s.attempts = int(p.get("attempts") or 1)
         if kind == names.JOB_STEP_COMPLETED:
             s.status, s.output = "completed", _json(p["output_json"])
+            if s.kind == "turn" and isinstance(s.output, dict) and s.output.get("turn_id"):
+                s.turn_id = str(s.output["turn_id"])  # a retried turn step ran a later turn
         else:
             s.status = "failed"
             s.error = {"reason_code": str(p["reason_code"]), "message": str(p["message"])}

@@ -121,17 +121,17 @@ async def serve(settings: Settings, heartbeat: LoopHeartbeat, running: dict[str,
     beat = asyncio.create_task(heartbeat.run())
     task = asyncio.create_task(jobs.worker.run())
     running["worker"] = True
+    stopping = asyncio.create_task(stop.wait())
     try:
-        await asyncio.wait([task, asyncio.create_task(stop.wait())],
-                           return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait([task, stopping], return_when=asyncio.FIRST_COMPLETED)
     finally:
         running["worker"] = False
+        stopping.cancel()
         if not task.done():
             await jobs.worker.shutdown()
         beat.cancel()
         await jobs.close()
-    if task.done() and task.exception() is not None:
-        raise task.exception()  # type: ignore[misc]
+    await task  # re-raises what ended the worker, if it failed
 
 
 def run_jobs_worker(settings: Settings) -> None:
