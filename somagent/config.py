@@ -2,7 +2,8 @@
 
 Every address the platform uses comes from here. A component whose external URL
 is set (``SOMAGENT_KAFKA_BOOTSTRAP``, ``SOMAGENT_DATABASE_URL``,
-``SOMAGENT_REDIS_URL``, ``SOMAGENT_CLICKHOUSE_URL``, ``SOMAGENT_QDRANT_URL``) is
+``SOMAGENT_REDIS_URL``, ``SOMAGENT_CLICKHOUSE_URL``, ``SOMAGENT_QDRANT_URL``,
+``SOMAGENT_TEMPORAL_ADDRESS``) is
 treated as external: ``somagent up`` does not start it and talks to that server.
 All servers the stack starts itself listen on loopback only.
 """

@@ -147,3 +147,18 @@ class Temporal:
             detail=detail,
         )
 
+
+
+def main() -> None:
+    """``python -m somagent.stack.temporal``: build (or find) the cached CLI; print its path.
+
+    ``make test`` runs it before the suite, so a cold build (minutes) does not count
+    against the first integration test's time limit.
+    """
+    from somagent.config import load_settings
+
+    print(build_cli(load_settings()))
+
+
+if __name__ == "__main__":
+    main()
