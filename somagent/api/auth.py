@@ -8,7 +8,7 @@ from starlette.requests import Request
 
 from somagent.api.call import Call
 from somagent.api.problems import Problem
-from somagent.api.session_tokens import SessionClaims, verify
+from somagent.api.session_tokens import SessionClaims
 from somagent.api.tenants import Tenant, tenant_for_key
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="somagent"'}
@@ -38,7 +38,7 @@ async def session_token(request: Request, call: Call) -> SessionClaims:
     """The verified claims of the bearer session token (401 on any defect)."""
     token = bearer(request)
     try:
-        claims = verify(call.ctx.keyring, token)
+        claims = call.ctx.tokens.verify(token)
     except Problem as problem:
         problem.headers.update(_CHALLENGE)
         raise

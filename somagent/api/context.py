@@ -19,6 +19,7 @@ from somagent.api.history import HistoryReader
 from somagent.api.keys import KeyRing, keys_dir
 from somagent.api.metrics import EdgeMetrics
 from somagent.api.records import TurnRecords
+from somagent.api.session_tokens import VerifiedTokens
 from somagent.api.settings import EdgeSettings
 from somagent.api.tailer import Tailer
 from somagent.config import Settings
@@ -44,6 +45,7 @@ class EdgeContext:
         self.settings = settings
         self.edge = edge
         self.keyring = KeyRing(keys_dir(settings.home_dir))
+        self.tokens = VerifiedTokens(self.keyring)
         self.admission = Admission(
             workers=edge.workers,
             slo_wait_p95_s=edge.slo_wait_p95_s,

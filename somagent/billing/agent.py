@@ -89,7 +89,9 @@ class BillingAgent:
         topic = app.topic(self.config.usage_topic, key_serializer="raw", value_serializer="raw")
 
         async def billing(stream: Any) -> None:  # faust.Stream: StreamT lacks noack()
-            source = stream.noack().noack_take(self.config.batch, within=0.05)
+            source = stream.noack().noack_take(
+                self.config.batch, within=self.config.batch_within_s
+            )
             async for events in source:
                 async with self._lock:
                     await self.process(events)

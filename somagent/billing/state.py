@@ -35,12 +35,15 @@ def changelog_topic(settings: Settings, name: str = CHANGELOG, owner: str = "bil
 @dataclass
 class BillingConfig:
     """Worker settings: grace period (s), wall-clock closing, state retention (µs),
-    batch size, consumer group, and the topics (the catalog's by default)."""
+    batch size and how long the Faust agent gathers one (``batch_within_s``: each
+    batch writes state records and waits for their acks, so gathering longer costs
+    ledger latency, never correctness), consumer group, and the topics."""
 
     grace_s: float = 10.0
     wall_clock: bool = True
     retention_us: int = DEFAULT_RETENTION_US
     batch: int = 5000
+    batch_within_s: float = 0.5
     group: str = GROUP
     usage_topic: str = BILLING_USAGE
     ledger_topic: str = BILLING_LEDGER

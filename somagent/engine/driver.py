@@ -148,23 +148,47 @@ class TurnDriver:
 
     # -- the loop -----------------------------------------------------------
 
-    async def _commit(self, t: m.Transition) -> TurnState:
-        batch = [e.to_dict() for e in t.events] + [u.to_dict(self.deps.prices) for u in t.usage]
+    async def _commit(self, *transitions: m.Transition) -> TurnState:
+        """Publish the transitions' events and usage in one batch, wait for the acks,
+        then store the last state (the resume point)."""
+        batch = [e.to_dict() for t in transitions for e in t.events]
+        batch += [u.to_dict(self.deps.prices) for t in transitions for u in t.usage]
         if batch:
             await self.sink.publish(batch)
-        self.progress.save(t.state.turn_id, state_to_dict(t.state))
-        return t.state
+        last = transitions[-1].state
+        self.progress.save(last.turn_id, state_to_dict(last))
+        return last
+
+    def _local(self, action: m.Action) -> bool:
+        """Actions that do no I/O and recompute identically after a crash: the events
+        before them need not be durable yet (see :meth:`_run`)."""
+        if isinstance(action, m.RunAnswer):
+            return True
+        return isinstance(action, (m.RunPlan, m.RunVerify)) and self.deps.planner.local
 
     async def _run(self, t: m.Transition) -> None:
+        """Drive the turn to its end.
+
+        Transitions are published (and the state stored) before every action that
+        does I/O or is not reproducible (recall, tool calls, remember, a remote
+        planner) and at the end; runs of local actions (a pure planner's plan and
+        answer, the answer step) are published together. A turn resumed after a
+        crash recomputes its unpublished local steps from the stored state, giving
+        the same events with the same deterministic ids.
+        """
         turn_id = t.state.turn_id
         signal = self._cancels.setdefault(turn_id, asyncio.Event())
         try:
-            state = await self._commit(t)
-            action = t.action
-            while not isinstance(action, m.Finish):
-                t = await self._step(state, action, signal)
-                state = await self._commit(t)
+            pending = [t]
+            while True:
                 action = t.action
+                if isinstance(action, m.Finish) or not self._local(action):
+                    await self._commit(*pending)
+                    pending = []
+                if isinstance(action, m.Finish):
+                    return
+                t = await self._step(t.state, action, signal)
+                pending.append(t)
         finally:
             self._cancels.pop(turn_id, None)
 

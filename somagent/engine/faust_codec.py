@@ -15,7 +15,7 @@ from typing import Any
 
 import faust
 from faust.serializers import codecs
-from faust.types import AppT, Message
+from faust.types import AppT, Message, TopicT
 
 from somagent.events import tracing
 from somagent.events.catalog import DEAD_LETTER, key_for
@@ -107,6 +107,47 @@ class EventTopic(faust.Topic):
 def event_topic(app: AppT, *names: str, name: str = CODEC_NAME) -> EventTopic:
     """An :class:`EventTopic` over ``names`` with raw keys and envelope values."""
     return EventTopic(app, topics=list(names), key_serializer="raw", value_serializer=name)
+
+
+def raw_topic(app: AppT, *names: str) -> TopicT:
+    """A topic of raw records: the agent decides what to decode (:func:`decode_if`)."""
+    return app.topic(*names, key_serializer="raw", value_serializer="raw")
+
+
+def event_type_of(headers: Any) -> str | None:
+    """The ``event-type`` header of a Faust message, or None when it has none."""
+    for key, value in headers_of(headers):
+        if key == EVENT_TYPE_HEADER:
+            return value.decode("utf-8", "replace")
+    return None
+
+
+def decode_if(
+    message: Message, wanted: frozenset[str], name: str = CODEC_NAME
+) -> dict[str, Any] | None:
+    """The envelope of ``message`` when its type is in ``wanted``, else None.
+
+    The ``event-type`` header (every producer of the project writes it) decides
+    before any decoding, so records of other types cost no Avro decode. A record
+    without the header is decoded to learn its type. An undecodable record is
+    dead-lettered like :class:`EventTopic` does, and None is returned.
+    """
+    kind = event_type_of(message.headers)
+    if kind is not None and kind not in wanted:
+        return None
+    installed = installed_codec(name)
+    where = Where(message.topic, message.partition, message.offset)
+    try:
+        envelope: dict[str, Any] = installed.events.decode(message.value or b"", where)
+    except DecodeError as error:
+        if installed.dead_letters is not None:
+            record = DeadRecord(where, message.key, message.value, headers_of(message.headers))
+            dead_letter(installed.dead_letters, record, error.reason, str(error),
+                        topic=installed.dead_letter_topic)
+        else:
+            log.error("undecodable record at %s is only logged: %s", where, error)
+        return None
+    return envelope if str(envelope.get("type")) in wanted else None
 
 
 async def send_event(

@@ -25,7 +25,7 @@ import faust
 
 from somagent.contract import names
 from somagent.engine.driver import TurnDriver
-from somagent.engine.faust_codec import event_topic
+from somagent.engine.faust_codec import decode_if, raw_topic
 from somagent.events.catalog import CONVERSATION
 
 log = logging.getLogger(__name__)
@@ -57,12 +57,23 @@ def progress_table(app: faust.App, partitions: int) -> Any:
     return app.Table(PROGRESS_TABLE, default=None, partitions=partitions)
 
 
+WANTED = frozenset((names.TURN_REQUESTED, names.TURN_CANCEL_REQUESTED))
+
+
 def register_turns(app: faust.App, driver: TurnDriver, *, concurrency: int = 16) -> Any:
-    """Attach the ``turns`` agent to ``app``; returns the agent."""
-    topic = event_topic(app, CONVERSATION)
+    """Attach the ``turns`` agent to ``app``; returns the agent.
+
+    The topic is read raw and only requests and cancels are decoded (by their
+    ``event-type`` header): the engine's own events, most of the topic, are acked
+    without decoding.
+    """
+    topic = raw_topic(app, CONVERSATION)
 
     async def turns(stream: Any) -> None:
-        async for envelope in stream:
+        async for event in stream.events():
+            envelope = decode_if(event.message, WANTED)
+            if envelope is None:
+                continue
             kind = envelope.get("type")
             if kind == names.TURN_REQUESTED:
                 await driver.on_requested(envelope)

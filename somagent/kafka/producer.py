@@ -72,6 +72,20 @@ def _settle(future: asyncio.Future[Position], err: KafkaError | None, msg: Messa
         future.set_exception(ProduceError(f"produce to {_where(msg)} failed: {err}"))
 
 
+def _settle_all(
+    future: asyncio.Future[list[Position]],
+    err: KafkaError | None,
+    msg: Message,
+    positions: list[Position | None],
+) -> None:
+    if future.done():
+        return
+    if err is not None:
+        future.set_exception(ProduceError(f"produce to {_where(msg)} failed: {err}"))
+    else:
+        future.set_result([p for p in positions if p is not None])
+
+
 class EventProducer:
     """Append envelopes and raw records to Kafka (see the module doc).
 
@@ -284,17 +298,6 @@ class EventProducer:
         while not self._stop.is_set():
             self._producer.poll(self._poll_interval_s)
 
-    def _ack_future(
-        self, loop: asyncio.AbstractEventLoop
-    ) -> tuple[asyncio.Future[Position], Delivery]:
-        """A future and the delivery callback (run on the poller thread) that settles it."""
-        future: asyncio.Future[Position] = loop.create_future()
-
-        def delivered(err: KafkaError | None, msg: Message) -> None:
-            loop.call_soon_threadsafe(_settle, future, err, msg)
-
-        return future, delivered
-
     async def _await(
         self, pending: Sequence[asyncio.Future[Position]], what: str
     ) -> list[Position]:
@@ -320,19 +323,46 @@ class EventProducer:
     ) -> list[Position]:
         """Append ``events`` in order; return their positions once all are acknowledged.
 
+        One future per call, settled from the poller thread by the last delivery
+        report (or the first failure): a batch costs one event-loop wake-up, not one
+        per record.
+
         Raises:
             ProduceError: one was refused, or not all acknowledged within ``ack_timeout_s``.
         """
+        if not events:
+            return []
         self._ensure_poller()
         loop = asyncio.get_running_loop()
-        pending: list[asyncio.Future[Position]] = []
-        for event in events:
+        done: asyncio.Future[list[Position]] = loop.create_future()
+        positions: list[Position | None] = [None] * len(events)
+        remaining = [len(events)]
+        lock = threading.Lock()  # reports are served by the poller and by produce's poll(0)
+
+        def report(index: int) -> Delivery:
+            def delivered(err: KafkaError | None, msg: Message) -> None:
+                with lock:
+                    remaining[0] -= 1
+                    last = remaining[0] == 0
+                    if err is None:
+                        positions[index] = _position(msg)
+                if err is not None or last:
+                    loop.call_soon_threadsafe(_settle_all, done, err, msg, positions)
+
+            return delivered
+
+        for index, event in enumerate(events):
             name, value, key, headers = self.encode(event, topic=topic)
-            future, delivered = self._ack_future(loop)
-            self._produce(name, value, key, headers, delivered)
-            pending.append(future)
+            self._produce(name, value, key, headers, report(index))
         kinds = ", ".join(sorted({str(e["type"]) for e in events}))
-        return await self._await(pending, f"append of {len(events)} events ({kinds})")
+        what = f"append of {len(events)} events ({kinds})"
+        try:
+            return await asyncio.wait_for(done, self.ack_timeout_s)
+        except TimeoutError as exc:
+            raise ProduceError(
+                f"{what} at {self.settings.kafka_servers} not acknowledged within "
+                f"{self.ack_timeout_s}s"
+            ) from exc
 
     async def publish_raw(
         self, topic: str, records: Sequence[tuple[bytes, bytes | None]], partition: int

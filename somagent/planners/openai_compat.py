@@ -141,6 +141,8 @@ class OpenAICompatPlanner:
     temperature: float = 0.0
     client: httpx.AsyncClient | None = None
     on_text: Callable[[str], Awaitable[None]] | None = None
+    # A remote model: its plans and answers are made durable before the turn goes on.
+    local: bool = False
     # ``tool_choice`` sent with the offered tools, as the chat-completions API defines it:
     # "auto" (the model decides; the default), "required" (at least one tool call),
     # "none", or {"type": "function", "function": {"name": ...}} (that function; not every

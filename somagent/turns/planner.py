@@ -65,6 +65,13 @@ class Planner(Protocol):
     @property
     def name(self) -> str: ...
 
+    @property
+    def local(self) -> bool:
+        """True when ``plan`` and ``answer`` do no I/O and give the same result for the
+        same input (the engine may then recompute them after a crash instead of
+        making their events durable first)."""
+        ...
+
     async def plan(
         self, text: str, tools: Sequence[ToolDescription], evidence: Sequence[Evidence]
     ) -> Plan: ...
@@ -271,6 +278,7 @@ class DeterministicPlanner:
     count_tokens: Callable[[str], int] | None = None
     tokenizer_name: str = "tokenizer"
     name: str = "deterministic"
+    local: bool = True  # pure: the engine may recompute a plan or answer after a crash
 
     def _usage(self, prompt: str, completion: str) -> TokenUsage | None:
         if self.count_tokens is None:

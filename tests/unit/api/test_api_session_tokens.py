@@ -107,3 +107,27 @@ def test_missing_claims_are_rejected(tmp_path: Path) -> None:
         with pytest.raises(Problem) as caught:
             verify(ring, jwt.encode(claims, key, algorithm="EdDSA", headers={"kid": kid}))
         assert caught.value.slug == "invalid-token"
+
+
+def test_verified_tokens_cache_hits_and_never_caches_a_rejection(tmp_path: Path) -> None:
+    from somagent.api.session_tokens import VerifiedTokens
+
+    ring = KeyRing(tmp_path)
+    cache = VerifiedTokens(ring, max_entries=2)
+    token = _token(ring, ttl_s=60)
+    first = cache.verify(token)
+    assert cache.verify(token) is first  # the second presentation is a hit
+    forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+    for _ in range(2):
+        with pytest.raises(Problem):
+            cache.verify(forged)
+    # past its expiry the cache does not answer: the token is verified again
+    assert cache.verify(token, now_s=first.expires_at + 1) is not first
+    old = _token(ring, ttl_s=60, now_s=int(time.time()) - 3600)
+    for _ in range(2):  # an expired token is refused every time, never cached
+        with pytest.raises(Problem):
+            cache.verify(old)
+    others = [_token(ring) for _ in range(3)]
+    for other in others:
+        cache.verify(other)
+    assert len(cache._cache) == 2  # bounded: the least recently used went first
