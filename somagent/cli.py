@@ -91,6 +91,7 @@ _COMMAND_MODULES = (
     "somagent.projections.commands",
     "somagent.math.commands",
     "somagent.bench_commands",
+    "somagent.jobs.commands",
 )
 
 

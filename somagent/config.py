@@ -2,7 +2,8 @@
 
 Every address the platform uses comes from here. A component whose external URL
 is set (``SOMAGENT_KAFKA_BOOTSTRAP``, ``SOMAGENT_DATABASE_URL``,
-``SOMAGENT_REDIS_URL``, ``SOMAGENT_CLICKHOUSE_URL``, ``SOMAGENT_QDRANT_URL``) is
+``SOMAGENT_REDIS_URL``, ``SOMAGENT_CLICKHOUSE_URL``, ``SOMAGENT_QDRANT_URL``,
+``SOMAGENT_TEMPORAL_ADDRESS``) is
 treated as external: ``somagent up`` does not start it and talks to that server.
 All servers the stack starts itself listen on loopback only.
 """
@@ -88,6 +89,15 @@ class Settings(BaseSettings):
     # records + outbox; ~10k usage events/s here) or the transactional confluent-kafka
     # worker (exactly-once batches; ~65k/s). Both produce the same ledger.
     billing_engine: Literal["faust", "transactional"] = "faust"
+    # Jobs run on Temporal: an external cluster at SOMAGENT_TEMPORAL_ADDRESS (host:port),
+    # else the local dev server the stack starts on temporal_port (loopback, SQLite file
+    # under home). The jobs workers poll temporal_task_queue in temporal_namespace.
+    temporal_address: str | None = None
+    temporal_port: Port = 17233
+    temporal_namespace: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,200}$")] = "default"
+    temporal_task_queue: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,200}$")] = (
+        "somagent-jobs"
+    )
 
     @field_validator("kafka_bootstrap")
     @classmethod
@@ -101,6 +111,16 @@ class Settings(BaseSettings):
                     f"SOMAGENT_KAFKA_BOOTSTRAP must be host:port[,host:port], got {value!r}"
                 )
         return value
+
+    @field_validator("temporal_address")
+    @classmethod
+    def _temporal_address(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        host, sep, port = value.strip().rpartition(":")
+        if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+            raise ValueError(f"SOMAGENT_TEMPORAL_ADDRESS must be host:port, got {value!r}")
+        return value.strip()
 
     @field_validator("database_url")
     @classmethod
@@ -180,6 +200,11 @@ class Settings(BaseSettings):
     def memory_url(self) -> str:
         """The Memory Gateway's HTTP API (``SOMAGENT_MEMORY_GATEWAY_URL`` or loopback)."""
         return (self.memory_gateway_url or f"http://{_LOOPBACK}:{self.memory_port}").rstrip("/")
+
+    @property
+    def temporal_target(self) -> str:
+        """Where the Temporal frontend answers: ``SOMAGENT_TEMPORAL_ADDRESS`` or loopback."""
+        return self.temporal_address or f"{_LOOPBACK}:{self.temporal_port}"
 
     @property
     def api_url(self) -> str:

@@ -19,7 +19,17 @@ from starlette.routing import Route
 from somagent.api import routes_health as health
 from somagent.api.call import trace_id_of
 from somagent.api.context import EdgeContext
+from somagent.api.jobs_edge import close_jobs
 from somagent.api.problems import Problem
+from somagent.api.routes_jobs import (
+    approve_step,
+    cancel_job,
+    get_job,
+    job_logs,
+    list_jobs,
+    plan_job,
+    post_job,
+)
 from somagent.api.routes_memory import recall, remember
 from somagent.api.routes_sessions import mint_session
 from somagent.api.routes_turns import cancel_turn, post_turn, turn_events
@@ -35,6 +45,13 @@ ROUTES = [
     Route("/v1/memory/recall", recall, methods=["POST"]),
     Route("/v1/memory/remember", remember, methods=["POST"]),
     Route("/v1/usage", usage, methods=["GET"]),
+    Route("/v1/jobs", post_job, methods=["POST"]),
+    Route("/v1/jobs", list_jobs, methods=["GET"]),
+    Route("/v1/jobs/plan", plan_job, methods=["POST"]),
+    Route("/v1/jobs/{job_id}", get_job, methods=["GET"]),
+    Route("/v1/jobs/{job_id}/logs", job_logs, methods=["GET"]),
+    Route("/v1/jobs/{job_id}/approvals/{step}", approve_step, methods=["POST"]),
+    Route("/v1/jobs/{job_id}/cancel", cancel_job, methods=["POST"]),
     Route("/healthz", health.healthz, methods=["GET"]),
     Route("/readyz", health.readyz, methods=["GET"]),
     Route("/metrics", health.metrics, methods=["GET"]),
@@ -64,6 +81,7 @@ def create_app(settings: Settings, edge: EdgeSettings | None = None) -> Starlett
         try:
             yield
         finally:
+            await close_jobs(app)
             await ctx.close()
 
     app = Starlette(

@@ -12,6 +12,7 @@ from somagent.api.bodies import (
     REMEMBER_REQUEST,
     TURN_REQUEST,
 )
+from somagent.api.openapi_jobs import JOB_SCHEMAS, job_paths
 from somagent.api.problems import MEDIA_TYPE as PROBLEM_MEDIA
 from somagent.api.problems import TYPES
 from somagent.api.sse import SSE_NAMES
@@ -127,6 +128,7 @@ def document() -> dict[str, Any]:
                                            "security": [],
                                            "responses": {"200": _json({"type": "object"})}}},
     }
+    paths.update(job_paths(_problems, _LAST_EVENT_ID))
     return {
         "openapi": "3.1.0",
         "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
@@ -142,6 +144,6 @@ def document() -> dict[str, Any]:
                 "properties": {"type": {"type": "string", "format": "uri"},
                                "title": {"type": "string"}, "status": {"type": "integer"},
                                "detail": {"type": "string"}, "instance": {"type": "string"},
-                               "trace_id": {"type": "string"}}}},
+                               "trace_id": {"type": "string"}}}, **JOB_SCHEMAS},
         },
     }

@@ -200,6 +200,25 @@ def math_figures(data: Json) -> list[Figure]:
     return out
 
 
+def jobs_figures(data: Json) -> list[Figure]:
+    """``bench/jobs.py``: a job step's marginal time beside a bare Temporal activity's,
+    and jobs/s through the edge at each concurrency."""
+    out = []
+    step = data.get("step_overhead") or {}
+    job, bare = _num(step, "job_step_ms"), _num(step, "bare_activity_ms")
+    if job is not None:
+        out.append(Figure("jobs", "job step (no-op calc) marginal time", job, "ms",
+                          "bare Temporal activity step", bare, better="lower",
+                          note="incl. 2 job events + usage appended with acks, broker gate"))
+    for level in (data.get("throughput") or {}).values():
+        rate = _num(level, "jobs_per_s")
+        if rate is not None:
+            done = level.get("completed", 0)
+            out.append(Figure("jobs", f"jobs/s @ c={level.get('concurrency')}", rate, "jobs/s",
+                              note=f"{done} two-step jobs, outcomes {level.get('outcomes')}"))
+    return out
+
+
 EXTRACTORS: dict[str, Callable[[Json], list[Figure]]] = {
     "codec": codec_figures,
     "turns": turns_figures,
@@ -207,6 +226,7 @@ EXTRACTORS: dict[str, Callable[[Json], list[Figure]]] = {
     "recall": recall_figures,
     "edge": edge_figures,
     "math": math_figures,
+    "jobs": jobs_figures,
 }
 
 
@@ -214,7 +234,7 @@ def figures_for(results: Mapping[str, Json | None]) -> list[Figure]:
     """Every figure of every benchmark that produced JSON, in a stable order."""
     out: list[Figure] = []
     replay = results.get("replay") or {}
-    for name in ("codec", "turns", "billing", "replay", "recall", "edge", "math"):
+    for name in ("codec", "turns", "billing", "replay", "recall", "edge", "math", "jobs"):
         data = results.get(name)
         if not data:
             continue

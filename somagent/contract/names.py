@@ -44,6 +44,37 @@ USAGE_WINDOW_CLOSED: Final = "UsageWindowClosed"
 GATEWAY_REQUEST_AUDITED: Final = "GatewayRequestAudited"
 POLICY_DENIED: Final = "PolicyDenied"
 
+# Jobs (jobs.events), keyed by job id
+JOB_SUBMITTED: Final = "JobSubmitted"
+JOB_STEP_STARTED: Final = "JobStepStarted"
+JOB_STEP_COMPLETED: Final = "JobStepCompleted"
+JOB_STEP_FAILED: Final = "JobStepFailed"
+JOB_APPROVAL_REQUESTED: Final = "JobApprovalRequested"
+JOB_APPROVAL_GIVEN: Final = "JobApprovalGiven"
+JOB_COMPENSATED: Final = "JobCompensated"
+#: The last event of a job: exactly one of these ends every job.
+JOB_COMPLETED: Final = "JobCompleted"
+JOB_FAILED: Final = "JobFailed"
+JOB_CANCELLED: Final = "JobCancelled"
+
+#: The job lifecycle events of ``jobs.events``.
+JOB_EVENTS: Final = frozenset(
+    (
+        JOB_SUBMITTED,
+        JOB_STEP_STARTED,
+        JOB_STEP_COMPLETED,
+        JOB_STEP_FAILED,
+        JOB_APPROVAL_REQUESTED,
+        JOB_APPROVAL_GIVEN,
+        JOB_COMPENSATED,
+        JOB_COMPLETED,
+        JOB_FAILED,
+        JOB_CANCELLED,
+    )
+)
+#: The events that end a job.
+JOB_END_EVENTS: Final = frozenset((JOB_COMPLETED, JOB_FAILED, JOB_CANCELLED))
+
 #: The turn lifecycle events of ``conversation.events`` (sessions excluded).
 TURN_EVENTS: Final = frozenset(
     (
@@ -77,5 +108,6 @@ ALL: Final = frozenset(
         USAGE_WINDOW_CLOSED,
         GATEWAY_REQUEST_AUDITED,
         POLICY_DENIED,
+        *JOB_EVENTS,
     )
 )

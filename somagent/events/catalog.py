@@ -24,6 +24,7 @@ MEMORY = "memory.events"
 GATEWAY_AUDIT = "gateway.audit"
 SCHEMAS = "schemas"
 DEAD_LETTER = "deadletter.events"
+JOBS = "jobs.events"
 
 FOREVER_MS = -1
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -67,6 +68,7 @@ TOPICS: tuple[Topic, ...] = (
     ),
     Topic(MEMORY, "tenant id", "remember requests and writes, capsule upload/revoke"),
     Topic(GATEWAY_AUDIT, "tenant id", "every authenticated request and every denial"),
+    Topic(JOBS, "job id", "job lifecycle: submitted, steps, approvals, compensations, end"),
     Topic(
         SCHEMAS,
         "fingerprint (16 hex digits, little-endian CRC-64-AVRO)",
@@ -121,6 +123,7 @@ EVENT_TOPICS: dict[str, str] = {
     names.USAGE_WINDOW_CLOSED: BILLING_LEDGER,
     names.GATEWAY_REQUEST_AUDITED: GATEWAY_AUDIT,
     names.POLICY_DENIED: GATEWAY_AUDIT,
+    **dict.fromkeys(names.JOB_EVENTS, JOBS),
 }
 
 
@@ -164,12 +167,17 @@ def _ledger_key(event: Mapping[str, Any]) -> str:
     return "/".join(_text(p) for p in parts)
 
 
+def _job_key(event: Mapping[str, Any]) -> str:
+    return _text(event["payload"]["job_id"])
+
+
 _KEYS: dict[str, Callable[[Mapping[str, Any]], str]] = {
     CONVERSATION: _session_key,
     BILLING_USAGE: _tenant_key,
     BILLING_LEDGER: _ledger_key,
     MEMORY: _tenant_key,
     GATEWAY_AUDIT: _tenant_key,
+    JOBS: _job_key,
 }
 
 

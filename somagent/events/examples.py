@@ -163,6 +163,67 @@ def example_payloads(seed: int = 0) -> dict[str, dict[str, Any]]:
             "detail": "tool 'shell' is not in the session's allow list",
             "path": "/v1/turn",
         },
+        **_job_payloads(seed),
+    }
+
+
+def _job_payloads(seed: int) -> dict[str, dict[str, Any]]:
+    """Payloads of the job events (jobs.events): a two-step job with an approval."""
+    job = ids.stable_id("example-job", seed)
+    spec = '{"steps":[{"name":"draft","turn":{"text":"Draft the notes"}}]}'
+    return {
+        "JobSubmitted": {
+            "job_id": job,
+            "name": "release notes",
+            "spec_json": spec,
+            "spec_sha256": _sha(spec),
+            "session_id": ids.stable_id("job-session", job),
+            "submitted_by": f"session:{ids.stable_id('example-session', seed)}",
+            "steps": ["draft", "review"],
+            "budget_tokens": 100_000,
+            "idempotency_key": f"job-{seed}",
+            "parent_job_id": None,
+            "parent_step": None,
+            "workflow_id": f"job-{job}",
+        },
+        "JobStepStarted": {
+            "job_id": job, "step": "draft", "kind": "turn",
+            "turn_id": ids.stable_id("job-turn", job, "draft", 0),
+            "child_job_id": None, "idempotency_key": None,
+            "timeout_ms": 300_000, "max_attempts": 3,
+        },
+        "JobStepCompleted": {
+            "job_id": job, "step": "draft", "kind": "turn",
+            "output_json": '{"text": "Notes drafted."}', "duration_ms": 1_834, "attempts": 1,
+        },
+        "JobStepFailed": {
+            "job_id": job, "step": "publish", "kind": "tool", "reason_code": "tool-failed",
+            "message": "calc: division by zero", "duration_ms": 12, "attempts": 3,
+        },
+        "JobApprovalRequested": {
+            "job_id": job, "step": "review", "prompt": "Publish the notes?",
+            "timeout_ms": 3_600_000, "on_timeout": "reject", "deadline": _T0_US + 3_600_000_000,
+        },
+        "JobApprovalGiven": {
+            "job_id": job, "step": "review", "decision": "approved",
+            "principal": f"session:{ids.stable_id('example-session', seed)}",
+            "comment": "ship it", "by_timeout": False,
+        },
+        "JobCompensated": {
+            "job_id": job, "step": "draft", "ok": True, "trigger": "cancel", "order": 0,
+            "output_json": '{"value": "1"}', "message": "", "attempts": 1,
+        },
+        "JobCompleted": {"job_id": job, "duration_ms": 9_120, "steps": 2},
+        "JobFailed": {
+            "job_id": job, "step": "publish", "reason_code": "tool-failed",
+            "message": "calc: division by zero", "compensated": ["draft"],
+            "compensation_failed": [], "duration_ms": 4_002,
+        },
+        "JobCancelled": {
+            "job_id": job, "reason": "superseded",
+            "principal": f"session:{ids.stable_id('example-session', seed)}",
+            "compensated": ["draft"], "duration_ms": 2_500,
+        },
     }
 
 

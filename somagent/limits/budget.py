@@ -65,6 +65,16 @@ redis.call('HSET', KEYS[1], 'tokens_used', new)
 return budget - new
 """
 
+# KEYS[1] = sess:{session}; ARGV = ttl_s, then field/value pairs. Creates the hash only
+# when it does not exist (1 created, 0 already there): callers that open a budget
+# concurrently (a job's parallel turn steps) never reset each other's reservations.
+OPEN_ONCE_LUA = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[1]))
+return 1
+"""
+
 STATUS = {1: "reserved", 0: "exhausted", -1: "missing"}
 
 
@@ -80,6 +90,7 @@ class RedisTokenBudget:
         self._redis = redis
         self._reserve = redis.register_script(RESERVE_LUA)
         self._settle = redis.register_script(SETTLE_LUA)
+        self._open_once = redis.register_script(OPEN_ONCE_LUA)
 
     async def open(
         self, session: str, token_budget: int, ttl_s: int, fields: Mapping[str, str | int]
@@ -97,6 +108,20 @@ class RedisTokenBudget:
                 await pipe.execute()
         except RedisError as exc:
             raise GuardUnavailable(f"writing {key} failed: {exc}") from exc
+
+    async def open_once(
+        self, session: str, token_budget: int, ttl_s: int, fields: Mapping[str, str | int]
+    ) -> bool:
+        """Like :meth:`open`, but only when the snapshot does not exist; True if created."""
+        if token_budget < 0 or ttl_s < 1:
+            raise InvalidLimit(f"{session_key(session)}: budget >= 0 and ttl_s >= 1 required")
+        mapping: dict[str, str | int] = {**fields, "token_budget": token_budget, "tokens_used": 0}
+        flat = [str(x) for pair in mapping.items() for x in pair]
+        try:
+            created = await self._open_once(keys=[session_key(session)], args=[ttl_s, *flat])
+        except RedisError as exc:
+            raise GuardUnavailable(f"opening {session_key(session)} failed: {exc}") from exc
+        return bool(int(created))
 
     async def snapshot(self, session: str) -> dict[str, str]:
         """The hash as strings; empty when the session is unknown or expired."""

@@ -1,7 +1,9 @@
 """Audit trails and analysts' read-only SQL.
 
-:func:`trail` returns every event of a turn or a trace, decoded, with its Kafka
-position, in order (event time, then seq, then position). It reads ClickHouse
+:func:`trail` returns every event of a turn, a trace or a job, decoded, with its Kafka
+position, in order (event time, then seq, then position). A job's trail is every event
+of its sessions and its sub-jobs' (:mod:`somagent.jobs.lineage`): the job events, the
+turns its turn steps ran, and its usage. It reads ClickHouse
 ``events`` when a ClickHouse server is configured, else it scans the log itself
 (the embedded chDB directory belongs to the platform process while it runs).
 
@@ -57,31 +59,73 @@ def read_only_sql(ch: ClickHouse, sql: str) -> list[dict[str, Any]]:
 
 
 def trail(
-    settings: Settings, *, turn: str | None = None, trace: str | None = None
+    settings: Settings,
+    *,
+    turn: str | None = None,
+    trace: str | None = None,
+    job: str | None = None,
 ) -> list[dict[str, Any]]:
-    """The ordered events of ``turn`` or ``trace`` (exactly one must be given)."""
-    if (turn is None) == (trace is None):
-        raise ValueError("give exactly one of turn or trace")
+    """The ordered events of ``turn``, ``trace`` or ``job`` (exactly one must be given)."""
+    if sum(x is not None for x in (turn, trace, job)) != 1:
+        raise ValueError("give exactly one of turn, trace or job")
+    sessions = job_sessions(settings, job) if job is not None else None
     if settings.clickhouse_url:
-        return trail_from_clickhouse(connect(settings), turn=turn, trace=trace)
-    return trail_from_log(settings, turn=turn, trace=trace)
+        return trail_from_clickhouse(connect(settings), turn=turn, trace=trace,
+                                     sessions=sessions)
+    return trail_from_log(settings, turn=turn, trace=trace, sessions=sessions)
+
+
+def job_sessions(settings: Settings, job: str) -> list[str]:
+    """The sessions of ``job`` and its sub-jobs, from its ``JobSubmitted`` spec.
+
+    Raises:
+        JobNotFound: ``jobs.events`` has no ``JobSubmitted`` for ``job``.
+    """
+    from somagent.events.catalog import JOBS
+    from somagent.jobs.exceptions import JobNotFound
+    from somagent.jobs.keylog import KeyedLog
+    from somagent.jobs.lineage import tree_sessions
+
+    log = KeyedLog(settings, kafka_codec(settings), JOBS, readers=1)
+    try:
+        partition = log.partition_of(job)
+        got = log.read(partition, 0, job, end=log.end_offset(partition),
+                       until=lambda e: e["type"] == "JobSubmitted")
+    finally:
+        log.close()
+    if not got.stopped:
+        raise JobNotFound(f"job {job}: no JobSubmitted in {JOBS} partition {partition}")
+    return tree_sessions(job, json.loads(got.records[-1].event["payload"]["spec_json"]))
 
 
 def trail_from_clickhouse(
-    ch: ClickHouse, *, turn: str | None = None, trace: str | None = None
+    ch: ClickHouse,
+    *,
+    turn: str | None = None,
+    trace: str | None = None,
+    sessions: list[str] | None = None,
 ) -> list[dict[str, Any]]:
-    column, value = ("turn", turn) if turn is not None else ("trace_id", trace)
+    params: dict[str, Any]
+    if sessions is not None:
+        where, params = "session IN {sessions:Array(String)}", {"sessions": sessions}
+    else:
+        column, value = ("turn", turn) if turn is not None else ("trace_id", trace)
+        where, params = f"{column} = {{value:String}}", {"value": value}
     rows = ch.query(
         "SELECT ts_us, topic, kafka_partition AS partition, kafka_offset AS offset, seq, type, "
-        f"event_id, payload FROM events FINAL WHERE {column} = {{value:String}} "
+        f"event_id, payload FROM events FINAL WHERE {where} "
         "ORDER BY ts_us, seq, topic, kafka_partition, kafka_offset",
-        {"value": value},
+        params,
     )
     return [{**r, "payload": json.loads(r["payload"])} for r in rows]
 
 
 def trail_from_log(
-    settings: Settings, *, turn: str | None = None, trace: str | None = None
+    settings: Settings,
+    *,
+    turn: str | None = None,
+    trace: str | None = None,
+    sessions: list[str] | None = None,
 ) -> list[dict[str, Any]]:
     """Scan every catalog topic from offset 0 to its current end (no store needed)."""
     parts = partitions_of(settings, TOPICS)
@@ -90,12 +134,16 @@ def trail_from_log(
         settings, parts, {}, name="audit", codec=kafka_codec(settings), dead_letters=False
     )
     found = []
+    wanted = None if sessions is None else set(sessions)
     try:
         while not reader.caught_up(ends):
             for r in reader.batch(20_000, 0.5):
                 e = r.event
-                hit = (turn is not None and e["turn"] is not None and str(e["turn"]) == turn) or (
-                    trace is not None and e["trace_id"] == trace
+                hit = (
+                    (turn is not None and e["turn"] is not None and str(e["turn"]) == turn)
+                    or (trace is not None and e["trace_id"] == trace)
+                    or (wanted is not None and e["session"] is not None
+                        and str(e["session"]) in wanted)
                 )
                 if hit:
                     found.append(

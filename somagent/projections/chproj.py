@@ -26,12 +26,13 @@ from somagent.events.catalog import (
     BILLING_USAGE,
     CONVERSATION,
     GATEWAY_AUDIT,
+    JOBS,
     MEMORY,
 )
 from somagent.kafka.records import Record, TopicPart
 from somagent.projections.clickhouse import ClickHouse, apply_ddl, drop_objects
 
-TOPICS = (CONVERSATION, BILLING_USAGE, BILLING_LEDGER, MEMORY, GATEWAY_AUDIT)
+TOPICS = (CONVERSATION, BILLING_USAGE, BILLING_LEDGER, MEMORY, GATEWAY_AUDIT, JOBS)
 EVENT_COLUMNS = (
     "event_id",
     "type",

@@ -107,15 +107,16 @@ def replay(
 def audit(
     turn: Annotated[str | None, typer.Option("--turn", help="turn id")] = None,
     trace: Annotated[str | None, typer.Option("--trace", help="trace id")] = None,
+    job: Annotated[str | None, typer.Option("--job", help="job id (with its sub-jobs)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="JSON lines")] = False,
 ) -> None:
-    """The ordered trail of every event of a turn or trace, with Kafka positions."""
+    """The ordered trail of every event of a turn, trace or job, with Kafka positions."""
     from somagent.projections.audit import trail
 
-    if (turn is None) == (trace is None):
-        raise typer.BadParameter("give exactly one of --turn or --trace")
+    if sum(x is not None for x in (turn, trace, job)) != 1:
+        raise typer.BadParameter("give exactly one of --turn, --trace or --job")
     try:
-        rows = trail(load_settings(), turn=turn, trace=trace)
+        rows = trail(load_settings(), turn=turn, trace=trace, job=job)
     except SomagentError as exc:
         raise _fail(exc) from exc
     if as_json:

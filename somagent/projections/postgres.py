@@ -11,6 +11,7 @@ Guarantees:
   revision); a duplicated event in the log changes nothing.
 * ``suffix`` projects into fresh tables (``sessions_replay`` ...) for replay.
 
+``jobs`` and ``job_steps`` fold ``jobs.events`` (:mod:`somagent.projections.jobs`).
 ``tenants`` is written by the edge, not projected. Ledger rows without a session
 use the nil UUID in ``session_id`` (the seed's column is NOT NULL).
 """
@@ -24,8 +25,9 @@ from typing import Any
 import asyncpg
 
 from somagent.contract import names
-from somagent.events.catalog import BILLING_LEDGER, CONVERSATION
+from somagent.events.catalog import BILLING_LEDGER, CONVERSATION, JOBS
 from somagent.kafka.records import Record, TopicPart
+from somagent.projections.jobs import apply_jobs
 from somagent.projections.model import (
     LEDGER_COLUMNS,
     TURN_COLUMNS,
@@ -38,13 +40,15 @@ from somagent.projections.model import (
     turn_id_of,
 )
 
-TOPICS = (CONVERSATION, BILLING_LEDGER)
-TABLES = ("sessions", "turns", "usage_ledger")
+TOPICS = (CONVERSATION, BILLING_LEDGER, JOBS)
+TABLES = ("sessions", "turns", "usage_ledger", "jobs", "job_steps")
 # Natural key of each table, for checksums and the keys --verify prints.
 KEYS: dict[str, tuple[str, ...]] = {
     "sessions": ("session_id",),
     "turns": ("turn_id",),
     "usage_ledger": ("tenant_id", "agent", "session_id", "minute", "revision"),
+    "jobs": ("job_id",),
+    "job_steps": ("job_id", "step"),
 }
 Conn = asyncpg.Connection  # type: ignore[type-arg]
 
@@ -86,7 +90,7 @@ class PostgresProjector:
 
         Returns the sessions whose ledger rows changed (for budget reconciliation).
         """
-        sessions, expired, turn_events, ledger = [], [], [], []
+        sessions, expired, turn_events, ledger, job_events = [], [], [], [], []
         for rec in records:
             kind = rec.event["type"]
             if kind == names.SESSION_MINTED:
@@ -99,6 +103,8 @@ class PostgresProjector:
                 ledger.append(ledger_values(rec.event))
             elif rec.topic == CONVERSATION and turn_id_of(rec.event) is not None:
                 turn_events.append(rec.event)
+            elif rec.topic == JOBS:
+                job_events.append(rec.event)
         async with self.conn.transaction():
             if sessions:
                 await self._sessions(sessions)
@@ -112,6 +118,8 @@ class PostgresProjector:
                 await self._turns(turn_events)
             if ledger:
                 await self._ledger(ledger)
+            if job_events:
+                await apply_jobs(self.conn, job_events, self.t["jobs"], self.t["job_steps"])
             await self._positions(positions)
         return {row[2] for row in ledger}
 

@@ -12,6 +12,7 @@ def serve_platform(
         int | None, typer.Option(help="turn-engine processes (default: number of cores)")
     ] = None,
     edges: Annotated[int, typer.Option(help="edge processes sharing the API port")] = 1,
+    jobs: Annotated[int, typer.Option(help="jobs workers (Temporal) sharing a task queue")] = 1,
     servers_only: Annotated[
         bool, typer.Option("--servers-only", help="only the engine owners (analytics, memory)")
     ] = False,
@@ -23,10 +24,11 @@ def serve_platform(
 
     settings = load_settings()
     try:
-        instances = plan(settings, workers=workers, edges=edges, platform=not servers_only)
+        instances = plan(settings, workers=workers, edges=edges, platform=not servers_only,
+                         jobs=jobs)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
-    layout = {"workers": workers, "edges": edges, "platform": not servers_only}
+    layout = {"workers": workers, "edges": edges, "platform": not servers_only, "jobs": jobs}
     run_supervisor(settings, instances, layout)
 
 

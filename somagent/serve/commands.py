@@ -104,12 +104,13 @@ def demo(
     text: Annotated[str, typer.Option(help="what to ask")] = (
         "Remember that the launch is on Friday. What is (1/3 + 1/6) * 3?"
     ),
+    job: Annotated[bool, typer.Option("--job/--no-job", help="also run a small job")] = True,
 ) -> None:
-    """Run a real turn against the running platform and print its SSE stream."""
+    """Run a real turn (and a small job) against the running platform; print their SSE."""
     from somagent.serve.demo import run_demo
 
     try:
-        run_demo(_settings(), text)
+        run_demo(_settings(), text, job=job)
     except SomagentError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc

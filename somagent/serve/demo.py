@@ -1,10 +1,12 @@
-"""``somagent demo``: one real turn through the running platform, printed as SSE.
+"""``somagent demo``: one real turn and one small job through the running platform.
 
 Creates a demo tenant (Postgres), mints a session token (``POST /v1/session/mint``),
 runs a turn (``POST /v1/turn``) and prints the raw Server-Sent Events as they
 arrive, then asks recall (with the same text) until the memory the turn
 remembered is visible: remember is acknowledged on the log first and projected
-into Qdrant a moment later.
+into Qdrant a moment later. Then it runs a small job (two parallel turns, an
+approval the demo grants, a final tool step; :mod:`somagent.jobs.demo`) and prints
+its log.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ def wait_ready(settings: Settings, timeout_s: float = 120.0) -> None:
     until(ready, timeout_s=timeout_s, what=f"the edge at {settings.api_url}/readyz")
 
 
-def run_demo(settings: Settings, text: str) -> None:
+def run_demo(settings: Settings, text: str, *, job: bool = True) -> None:
     try:
         wait_ready(settings)
     except DeadlineExceeded as exc:
@@ -97,3 +99,7 @@ def run_demo(settings: Settings, text: str) -> None:
             until(remembered, timeout_s=30.0, what="the remembered turn to be recallable")
         finally:
             print(json.dumps(found, indent=2))
+        if job:
+            from somagent.jobs.demo import run_job_demo
+
+            run_job_demo(client, auth)

@@ -22,6 +22,7 @@ WORKER = "worker"
 BILLING = "billing"
 PROJECTOR = "projector"
 EDGE = "edge"
+JOBS = "jobs"
 
 # What each role does, for `somagent status` and the docs.
 ROLE_SUMMARY = {
@@ -31,6 +32,7 @@ ROLE_SUMMARY = {
     BILLING: "Faust billing agent: billing.usage -> one-minute windows -> billing.ledger",
     PROJECTOR: "Postgres and ClickHouse read models from every topic",
     EDGE: "public HTTP API (SSE/WS); instances share one port (SO_REUSEPORT)",
+    JOBS: "Temporal worker: job workflows, tool and turn steps; instances share a task queue",
 }
 
 
@@ -57,7 +59,12 @@ def default_workers() -> int:
 
 
 def plan(
-    settings: Settings, *, workers: int | None = None, edges: int = 1, platform: bool = True
+    settings: Settings,
+    *,
+    workers: int | None = None,
+    edges: int = 1,
+    platform: bool = True,
+    jobs: int = 1,
 ) -> list[Instance]:
     """The instances to run, in start order.
 
@@ -70,6 +77,8 @@ def plan(
         raise ValueError(f"--workers must be >= 1, got {workers}")
     if edges < 1:
         raise ValueError(f"--edges must be >= 1, got {edges}")
+    if jobs < 0:
+        raise ValueError(f"--jobs must be >= 0, got {jobs}")
     out: list[Instance] = []
     if not settings.clickhouse_url:
         out.append(Instance(ANALYTICS, 0, ("serve", "analytics")))
@@ -80,6 +89,8 @@ def plan(
         out.append(Instance(WORKER, i, ("serve", "worker", "--instance", str(i))))
     out.append(Instance(BILLING, 0, ("serve", "billing")))
     out.append(Instance(PROJECTOR, 0, ("serve", "projector")))
+    for i in range(jobs):
+        out.append(Instance(JOBS, i, ("serve", "jobs")))
     for i in range(edges):
         out.append(Instance(EDGE, i, ("serve", "api", "--reuse-port")))
     return out

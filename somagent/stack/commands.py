@@ -25,12 +25,15 @@ def up(
     edges: Annotated[
         int, typer.Option(min=1, help="edge processes sharing the API port (SO_REUSEPORT)")
     ] = 1,
+    jobs: Annotated[
+        int, typer.Option(min=0, help="jobs workers (Temporal) sharing one task queue")
+    ] = 1,
     prepare_only: Annotated[
         bool,
         typer.Option("--prepare-only", help="check servers, apply topics/migrations/DDL; no roles"),
     ] = False,
 ) -> None:
-    """Start the local stack (Kafka, PostgreSQL, Redis, ClickHouse, Qdrant) and the platform.
+    """Start the local stack (Kafka, PostgreSQL, Redis, Temporal, ClickHouse, Qdrant), then roles.
 
     The platform runs as supervised processes, one per role (see `somagent status`).
     Idempotent: running servers and data are reused; a different --workers/--edges
@@ -40,7 +43,7 @@ def up(
     from somagent.stack.stack import Stack
 
     try:
-        layout = Layout(workers=workers, edges=edges, platform=not servers_only)
+        layout = Layout(workers=workers, edges=edges, platform=not servers_only, jobs=jobs)
         running = Stack(load_settings()).up(layout, roles=not prepare_only)
     except SomagentError as exc:
         raise fail(exc) from exc

@@ -37,9 +37,10 @@ class Layout:
     workers: int | None = None
     edges: int = 1
     platform: bool = True
+    jobs: int = 1
 
     def argv(self) -> list[str]:
-        out = ["--edges", str(self.edges)]
+        out = ["--edges", str(self.edges), "--jobs", str(self.jobs)]
         if self.workers is not None:
             out += ["--workers", str(self.workers)]
         return out + ([] if self.platform else ["--servers-only"])
@@ -74,7 +75,8 @@ class Platform:
         if state is None:
             return None
         raw = state.get("layout") or {}
-        return Layout(raw.get("workers"), int(raw.get("edges", 1)), bool(raw.get("platform", True)))
+        return Layout(raw.get("workers"), int(raw.get("edges", 1)), bool(raw.get("platform", True)),
+                      int(raw.get("jobs", 1)))
 
     def start(self, layout: Layout) -> None:
         """Start the supervisor with ``layout`` (restarting one that runs another layout)

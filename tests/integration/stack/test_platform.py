@@ -59,7 +59,8 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
         assert "platform" in stopped.stdout, stopped.stdout + stopped.stderr
 
 
-ROLES = {"analytics-0", "memory-0", "worker-0", "worker-1", "billing-0", "projector-0", "edge-0"}
+ROLES = {"analytics-0", "memory-0", "worker-0", "worker-1", "billing-0", "projector-0", "edge-0",
+         "jobs-0"}
 
 
 def test_up_starts_every_role_healthy_and_a_second_up_reuses_them(platform: Settings) -> None:
@@ -88,7 +89,14 @@ def test_demo_runs_a_real_turn_through_the_platform(platform: Settings) -> None:
     ):
         assert name in text, text
     assert "3/2" in text
-    assert "Remember the demo fact" in text.split("/v1/memory/recall", 1)[1]
+    assert "Remember the demo fact" in text.split("/v1/memory/recall", 1)[1].split(
+        "/v1/jobs", 1)[0]
+    job_log = text.split("# POST /v1/jobs", 1)[1]
+    for name in ("event: submitted", "event: step.started", "event: approval.requested",
+                 "event: approval.given", "event: step.completed", "event: completed"):
+        assert name in job_log, job_log
+    assert "the demo approves signoff -> 200" in job_log
+    assert "# job " in job_log and ": completed" in job_log
 
 
 def _turn_of(demo_output: str) -> str:
@@ -100,6 +108,7 @@ def test_analysts_and_auditors_work_while_it_runs(platform: Settings) -> None:
     with contextlib.redirect_stdout(out):
         run_demo(platform, "What is 6 * 7?")
     turn = _turn_of(out.getvalue())
+    job = out.getvalue().split("# job ", 1)[1].split(":", 1)[0].strip()
     counted = somagent(platform, "sql", "SELECT count() AS n FROM events", "--format", "json")
     assert counted.returncode == 0, counted.stderr
     assert json.loads(counted.stdout)["n"] > 0
@@ -119,6 +128,10 @@ def test_analysts_and_auditors_work_while_it_runs(platform: Settings) -> None:
     assert audited.returncode == 0, audited.stderr
     types = [json.loads(line)["type"] for line in audited.stdout.splitlines()]
     assert types[0] == "TurnRequested" and "TurnCompleted" in types
+    audited = somagent(platform, "audit", "--job", job, "--json")
+    assert audited.returncode == 0, audited.stderr
+    types = [json.loads(line)["type"] for line in audited.stdout.splitlines()]
+    assert types[0] == "JobSubmitted" and types.count("TurnCompleted") == 2, types
     replayed = somagent(platform, "replay", "--verify")
     assert replayed.returncode == 0, replayed.stdout + replayed.stderr
     assert "DIFFERENT" not in replayed.stdout and "equal" in replayed.stdout

@@ -38,6 +38,9 @@ ISSUE_TYPES = {
     "CapsuleUploaded", "CapsuleRevoked",
     "UsageRecorded", "UsageWindowClosed",
     "GatewayRequestAudited", "PolicyDenied",
+    "JobSubmitted", "JobStepStarted", "JobStepCompleted", "JobStepFailed",
+    "JobApprovalRequested", "JobApprovalGiven", "JobCompensated", "JobCompleted", "JobFailed",
+    "JobCancelled",
 }  # fmt: skip
 
 

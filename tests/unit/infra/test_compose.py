@@ -41,8 +41,10 @@ def test_compose_declares_every_server_and_role() -> None:
         "redis:",
         "clickhouse/clickhouse-server",
         "qdrant/qdrant",
+        "temporalio/auto-setup:1.29.1",
     ):
         assert image in text
     for role in ('["serve", "api", "--reuse-port"]', '["serve", "worker"]',
-                 '["serve", "projector"]', '["serve", "billing"]', '["serve", "memory"]'):
+                 '["serve", "projector"]', '["serve", "billing"]', '["serve", "memory"]',
+                 '["serve", "jobs"]'):
         assert role in text
