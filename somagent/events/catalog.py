@@ -24,6 +24,7 @@ MEMORY = "memory.events"
 GATEWAY_AUDIT = "gateway.audit"
 SCHEMAS = "schemas"
 DEAD_LETTER = "deadletter.events"
+ARTIFACTS = "artifacts.events"
 
 FOREVER_MS = -1
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -67,6 +68,7 @@ TOPICS: tuple[Topic, ...] = (
     ),
     Topic(MEMORY, "tenant id", "remember requests and writes, capsule upload/revoke"),
     Topic(GATEWAY_AUDIT, "tenant id", "every authenticated request and every denial"),
+    Topic(ARTIFACTS, "artifact id", "marketplace agents: published, updated, installed, revoked"),
     Topic(
         SCHEMAS,
         "fingerprint (16 hex digits, little-endian CRC-64-AVRO)",
@@ -121,6 +123,17 @@ EVENT_TOPICS: dict[str, str] = {
     names.USAGE_WINDOW_CLOSED: BILLING_LEDGER,
     names.GATEWAY_REQUEST_AUDITED: GATEWAY_AUDIT,
     names.POLICY_DENIED: GATEWAY_AUDIT,
+    names.CAPSULE_RECALLED: GATEWAY_AUDIT,
+    **dict.fromkeys(
+        (
+            names.AGENT_PUBLISHED,
+            names.AGENT_UPDATED,
+            names.AGENT_INSTALLED,
+            names.AGENT_UNINSTALLED,
+            names.AGENT_REVOKED,
+        ),
+        ARTIFACTS,
+    ),
 }
 
 
@@ -156,6 +169,11 @@ def _tenant_key(event: Mapping[str, Any]) -> str:
     return _text(event["tenant"])
 
 
+def _artifact_key(event: Mapping[str, Any]) -> str:
+    payload = event["payload"]
+    return _text(payload.get("agent_id") or payload.get("capsule_id") or event["tenant"])
+
+
 def _ledger_key(event: Mapping[str, Any]) -> str:
     payload = event["payload"]
     start = payload["window_start"]
@@ -170,6 +188,7 @@ _KEYS: dict[str, Callable[[Mapping[str, Any]], str]] = {
     BILLING_LEDGER: _ledger_key,
     MEMORY: _tenant_key,
     GATEWAY_AUDIT: _tenant_key,
+    ARTIFACTS: _artifact_key,
 }
 
 

@@ -38,6 +38,9 @@ ISSUE_TYPES = {
     "CapsuleUploaded", "CapsuleRevoked",
     "UsageRecorded", "UsageWindowClosed",
     "GatewayRequestAudited", "PolicyDenied",
+    # issue 15: the marketplace and capsule reads
+    "AgentPublished", "AgentUpdated", "AgentInstalled", "AgentUninstalled", "AgentRevoked",
+    "CapsuleRecalled",
 }  # fmt: skip
 
 
