@@ -22,6 +22,7 @@ from somagent.api.bodies import RECALL_REQUEST, REMEMBER_REQUEST, read_json
 from somagent.api.call import Call, endpoint
 from somagent.api.problems import Problem
 from somagent.api.session_tokens import SessionClaims
+from somagent.artifacts.capsules import meter_reads
 from somagent.events.envelope import random_event_id
 from somagent.exceptions import SomagentError
 
@@ -50,6 +51,8 @@ async def recall(request: Request, call: Call) -> Response:
         raise Problem("invalid-body", str(exc)) from exc
     except SomagentError as exc:  # the gateway or its store failed
         raise _unavailable(exc) from exc
+    # Capsule reads are metered and audited per capsule (issue 15).
+    await meter_reads(call, claims.tenant, claims.session, blocks)
     return JSONResponse({"evidence": [b.to_dict() for b in blocks]})
 
 

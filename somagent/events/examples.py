@@ -191,6 +191,7 @@ def _artifact_payloads(seed: int) -> dict[str, dict[str, Any]]:
         "tools": ["calc", "memory.search"],
         "capsule_ids": ["capsule-finance@1.0.0"],
         "sbom_components": 3,
+        "sla_ms": 10_000,
     }
     return {
         "AgentPublished": manifest,

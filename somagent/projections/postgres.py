@@ -23,8 +23,9 @@ from typing import Any
 
 import asyncpg
 
+from somagent.artifacts import projection as artifact_projection
 from somagent.contract import names
-from somagent.events.catalog import BILLING_LEDGER, CONVERSATION
+from somagent.events.catalog import ARTIFACTS, BILLING_LEDGER, CONVERSATION, MEMORY
 from somagent.kafka.records import Record, TopicPart
 from somagent.projections.model import (
     LEDGER_COLUMNS,
@@ -38,13 +39,14 @@ from somagent.projections.model import (
     turn_id_of,
 )
 
-TOPICS = (CONVERSATION, BILLING_LEDGER)
-TABLES = ("sessions", "turns", "usage_ledger")
+TOPICS = (CONVERSATION, BILLING_LEDGER, MEMORY, ARTIFACTS)
+TABLES = ("sessions", "turns", "usage_ledger", *artifact_projection.TABLES)
 # Natural key of each table, for checksums and the keys --verify prints.
 KEYS: dict[str, tuple[str, ...]] = {
     "sessions": ("session_id",),
     "turns": ("turn_id",),
     "usage_ledger": ("tenant_id", "agent", "session_id", "minute", "revision"),
+    **artifact_projection.KEYS,
 }
 Conn = asyncpg.Connection  # type: ignore[type-arg]
 
@@ -86,10 +88,12 @@ class PostgresProjector:
 
         Returns the sessions whose ledger rows changed (for budget reconciliation).
         """
-        sessions, expired, turn_events, ledger = [], [], [], []
+        sessions, expired, turn_events, ledger, artifacts = [], [], [], [], []
         for rec in records:
             kind = rec.event["type"]
-            if kind == names.SESSION_MINTED:
+            if kind in artifact_projection.EVENT_TYPES:
+                artifacts.append(rec.event)
+            elif kind == names.SESSION_MINTED:
                 sessions.append(session_row(rec.event))
             elif kind == names.SESSION_EXPIRED:
                 expired.append(
@@ -112,6 +116,8 @@ class PostgresProjector:
                 await self._turns(turn_events)
             if ledger:
                 await self._ledger(ledger)
+            if artifacts:
+                await artifact_projection.apply(self.conn, artifacts, self.suffix)
             await self._positions(positions)
         return {row[2] for row in ledger}
 

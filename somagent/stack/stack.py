@@ -25,6 +25,7 @@ from somagent.stack.kafka import Kafka
 from somagent.stack.platform import Layout, Platform
 from somagent.stack.postgres import Postgres
 from somagent.stack.redis_server import Redis
+from somagent.stack.s3 import S3Server
 
 
 @dataclass
@@ -43,6 +44,7 @@ class Stack:
         self.kafka = Kafka(settings)
         self.postgres = Postgres(settings)
         self.redis = Redis(settings)
+        self.s3 = S3Server(settings)
         self.clickhouse = ClickHouseEngine(settings)
         self.qdrant = QdrantEngine(settings)
 
@@ -74,7 +76,7 @@ class Stack:
         with self._lock():
             # The JVM boots in the background while the other servers start.
             self.kafka.start()
-            for component in (self.postgres, self.redis):
+            for component in (self.postgres, self.redis, self.s3):
                 started = time.monotonic()
                 component.start()
                 timings[component.name] = time.monotonic() - started
@@ -98,7 +100,9 @@ class Stack:
         """Stop every process the stack started; return the names of those stopped."""
         stopped = []
         with self._lock():
-            for component in (Platform(self.settings), self.redis, self.postgres, self.kafka):
+            for component in (
+                Platform(self.settings), self.s3, self.redis, self.postgres, self.kafka
+            ):
                 if component.stop():
                     stopped.append(component.name)
         return stopped
@@ -106,7 +110,7 @@ class Stack:
     def status(self) -> list[ComponentStatus]:
         """Every server, the engines (through their owning roles), then the platform roles."""
         platform = Platform(self.settings)
-        rows = [c.status() for c in (self.kafka, self.postgres, self.redis)]
+        rows = [c.status() for c in (self.kafka, self.postgres, self.redis, self.s3)]
         rows += [self.clickhouse.status(), self.qdrant.status()]
         rows += platform.status()
         return rows

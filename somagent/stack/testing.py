@@ -30,6 +30,7 @@ def fresh_stack_settings(home: Path, *, partitions: int = 3) -> Settings:
         api_port=free_port(),
         clickhouse_http_port=free_port(),
         memory_port=free_port(),
+        s3_port=free_port(),
         topic_partitions=partitions,
     )
 
