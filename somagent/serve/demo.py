@@ -4,7 +4,9 @@ Creates a demo tenant (Postgres), mints a session token (``POST /v1/session/mint
 runs a turn (``POST /v1/turn``) and prints the raw Server-Sent Events as they
 arrive, then asks recall (with the same text) until the memory the turn
 remembered is visible: remember is acknowledged on the log first and projected
-into Qdrant a moment later.
+into Qdrant a moment later. Then the marketplace: a signed capsule and an agent
+that brings it are published, installed, and one turn runs through the agent
+(:mod:`somagent.artifacts.demo`).
 """
 
 from __future__ import annotations
@@ -97,3 +99,10 @@ def run_demo(settings: Settings, text: str) -> None:
             until(remembered, timeout_s=30.0, what="the remembered turn to be recallable")
         finally:
             print(json.dumps(found, indent=2))
+        # Issue 15: publish and install a small agent with a capsule; one turn through it.
+        from somagent.artifacts.demo import run_marketplace_demo
+
+        try:
+            run_marketplace_demo(client, tenant, api_key)
+        except RuntimeError as exc:
+            raise DemoError(str(exc)) from exc

@@ -89,6 +89,10 @@ def test_demo_runs_a_real_turn_through_the_platform(platform: Settings) -> None:
         assert name in text, text
     assert "3/2" in text
     assert "Remember the demo fact" in text.split("/v1/memory/recall", 1)[1]
+    # Issue 15: a signed capsule and an agent bringing it, published, installed, one turn.
+    market = text.split("# marketplace:", 1)[1]
+    assert "published (signed by" in market and "installed helper-" in market
+    assert "event: done" in market and "42" in market.split("# GET /v1/agents", 1)[0]
 
 
 def _turn_of(demo_output: str) -> str:
