@@ -91,6 +91,11 @@ async def test_upload_recall_meter_revoke(stack: RunningStack, client: httpx.Asy
     evidence = await _recall(client, session, capsule_id)
     assert evidence and all(e["capsule_id"] == capsule_id for e in evidence)
     assert any("travel budget" in e["text"] for e in evidence)
+    # A session that does not name the capsule never sees its blocks.
+    plain = await mint(client, owner.tenant)
+    r = await client.post("/v1/memory/recall", headers=plain.auth,
+                          json={"query": "travel budget cap", "top_k": 5})
+    assert r.status_code == 200 and not [e for e in r.json()["evidence"] if e["capsule_id"]]
     # Metered and audited per capsule.
     codec = client_codec(stack)
     usage = await read_topic_async(stack.settings, codec, BILLING_USAGE, lambda e: (

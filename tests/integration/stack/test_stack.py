@@ -24,15 +24,16 @@ pytestmark = pytest.mark.integration
 def test_status_reports_every_component_healthy_with_server_versions(stack: RunningStack) -> None:
     rows = {r.name: r for r in Stack(stack.settings).status() if r.name != "platform"}
     # the servers, the engines, and the roles that own the engines (servers-only layout)
-    assert set(rows) == {"kafka", "postgres", "redis", "clickhouse", "qdrant", "analytics-0",
-                         "memory-0"}
+    assert set(rows) == {"kafka", "postgres", "redis", "s3", "clickhouse", "qdrant",
+                         "analytics-0", "memory-0"}
     assert rows["analytics-0"].mode == rows["memory-0"].mode == "role"
     assert all(r.healthy for r in rows.values()), rows
     assert rows["kafka"].version == "3.9.1"
     assert rows["postgres"].version and rows["postgres"].version.split(".")[0].isdigit()
     assert rows["redis"].version and rows["redis"].version.count(".") == 2
     assert rows["clickhouse"].version and rows["clickhouse"].version.count(".") >= 2
-    for name in ("kafka", "postgres", "redis"):
+    assert rows["s3"].version == "versitygw 1.8.0"  # artifact blobs (issue 15)
+    for name in ("kafka", "postgres", "redis", "s3"):
         assert rows[name].pid is not None and rows[name].mode == "local"
 
 
