@@ -13,7 +13,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from conftest import Signer, signer
+from artifact_helpers import Signer, signer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from edge_helpers import Session, mint, read_topic_async, sha
 

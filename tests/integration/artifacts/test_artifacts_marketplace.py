@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import jwt
 import pytest
-from conftest import Signer, signer
+from artifact_helpers import Signer, signer
 from edge_eventsource import messages
 from edge_helpers import Session, read_topic_async
 
