@@ -37,7 +37,7 @@ demo: up
 	$(BIN)/somagent demo
 
 test: venv sysdeps
-	SOMAGENT_WITH_CLICKHOUSE_SERVER=1 ./infra/sysdeps.sh && ./infra/llm.sh && $(BIN)/pytest -q -p no:cacheprovider --durations=15
+	SOMAGENT_WITH_CLICKHOUSE_SERVER=1 ./infra/sysdeps.sh && ./infra/llm.sh && $(BIN)/python -m somagent.stack.s3 && $(BIN)/pytest -q -p no:cacheprovider --durations=15
 
 lint: venv
 	$(BIN)/ruff check somagent tests bench

@@ -38,7 +38,8 @@ def build(settings: Settings) -> Path:
     target = binary_path(settings)
     if target.exists():
         return target
-    go = shutil.which("go")
+    # /usr/local/go is where the Go distribution installs when it is not on PATH.
+    go = shutil.which("go") or shutil.which("go", path="/usr/local/go/bin")
     if go is None:
         raise MissingTool("s3: building versitygw needs the Go toolchain (`go` on PATH); or set "
                           "SOMAGENT_ARTIFACT_STORE=postgres or SOMAGENT_S3_URL")
@@ -138,3 +139,17 @@ class S3Server:
             pid=None if self.external else process.read_pid(self.pid_file),
             detail=detail,
         )
+
+
+def main() -> None:
+    """``python -m somagent.stack.s3``: build (or find) the cached versitygw binary and print
+    its path; ``make test`` runs it first so no test waits for the build."""
+    from somagent.config import load_settings
+
+    settings = load_settings()
+    if settings.artifact_store == "s3" and not settings.s3_url:
+        print(build(settings))
+
+
+if __name__ == "__main__":
+    main()

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from artifact_helpers import Signer, signer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from edge_helpers import Session, mint, read_topic_async, sha
+from edge_helpers import EDGE, Session, mint, read_topic_async, sha, start_server
 
 from somagent.artifacts import signing
 from somagent.artifacts.blobs import s3_client, s3_credentials
@@ -214,3 +214,29 @@ async def test_refusals_store_nothing(stack: RunningStack, client: httpx.AsyncCl
                               json=signed(capsule(capsule_id, "1.1.0"), other.key))
     assert taken.status_code == 403 and taken.json()["type"].endswith("/forbidden")
     assert await _stored(stack.settings, capsule_id) == (1, 1)
+
+
+async def test_blobs_in_postgres_when_selected(stack: RunningStack) -> None:
+    settings = stack.settings.model_copy(update={"artifact_store": "postgres"})
+    server = start_server(settings, EDGE)
+    try:
+        async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
+            owner = await signer(stack, client, "pg-blobs")
+            capsule_id = f"pgblob-{uuid.uuid4().hex[:8]}"
+            r = await client.post("/v1/memory/capsule/upload", headers=owner.admin,
+                                  json=signed(capsule(capsule_id), owner.key))
+            assert r.status_code == 201, r.text
+            key = r.json()["blob_key"]
+            allowed = await mint_allow(client, owner, capsule_id)
+            emb = await client.get(f"/v1/memory/capsule/{capsule_id}?include=embeddings",
+                                   headers=allowed.auth)
+            assert emb.status_code == 200 and emb.json()["embeddings"]["blocks"], emb.text
+    finally:
+        server.stop()
+    conn = await asyncpg.connect(settings.postgres_dsn)
+    try:
+        size = await conn.fetchval("SELECT size_bytes FROM artifact_blobs WHERE blob_key = $1",
+                                   key)
+    finally:
+        await conn.close()
+    assert size and size > 0
