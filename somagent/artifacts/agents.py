@@ -49,7 +49,7 @@ async def load_capsule(call: Call, row: dict[str, Any]) -> Capsule:
     try:
         raw = await services(call.ctx).blobs.get(row["blob_key"])
     except ArtifactError as exc:
-        raise capsules._unavailable("artifact store", exc) from exc
+        raise capsules.unavailable("artifact store", exc) from exc
     envelope = parse_envelope(json.loads(raw))
     document = canonical.parse(envelope.payload, canonical.media_kind(envelope.payload_type))
     return capsule_of(document)
@@ -112,7 +112,7 @@ async def publish(call: Call, tenant: str, intake: Intake, manifest: AgentManife
         try:
             blob_key = await services(call.ctx).blobs.put(intake.raw)
         except ArtifactError as exc:
-            raise capsules._unavailable("artifact store", exc) from exc
+            raise capsules.unavailable("artifact store", exc) from exc
         seq = int(row["last_seq"]) + 1 if row else 1
         payload = _manifest_payload(manifest, intake, blob_key)
         if row is None:

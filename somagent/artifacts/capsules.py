@@ -42,7 +42,7 @@ REMEMBER_WAIT_MS = 15_000
 REMEMBER_CONCURRENCY = 8
 
 
-def _unavailable(what: str, exc: BaseException) -> Problem:
+def unavailable(what: str, exc: BaseException) -> Problem:
     return Problem("dependency-unavailable", f"{what}: {exc}", headers={"Retry-After": "1"},
                    retry_after_s=1)
 
@@ -73,10 +73,10 @@ async def materialise(call: Call, tenant: str, capsule: Capsule) -> dict[str, An
     except ValueError as exc:  # the gateway refused a block's input
         raise Problem("invalid-artifact", f"a memory block was refused: {exc}") from exc
     except SomagentError as exc:
-        raise _unavailable("memory gateway failed while remembering capsule blocks", exc) from exc
+        raise unavailable("memory gateway failed while remembering capsule blocks", exc) from exc
     counts = Counter(outcomes)
     if counts.get("requested"):
-        raise _unavailable("memory gateway", TimeoutError(
+        raise unavailable("memory gateway", TimeoutError(
             f"{counts['requested']} blocks not applied within {REMEMBER_WAIT_MS} ms; retry"))
     return dict(counts)
 

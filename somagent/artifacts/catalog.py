@@ -12,12 +12,16 @@ import time
 import uuid
 from typing import Any
 
+import httpx
+
 from somagent.analytics.connect import analytics_client
 from somagent.api.call import Call
+from somagent.api.problems import Problem
 from somagent.artifacts import registry
 from somagent.artifacts.documents import DEFAULT_SLA_MS
 from somagent.artifacts.ranking import TurnSample, VersionStats, summarise
 from somagent.config import Settings
+from somagent.exceptions import SomagentError
 
 RANK_SQL = (
     "SELECT agent, agent_version, duration_ms, failed, cost_picocents "
@@ -41,7 +45,11 @@ def _samples(settings: Settings, since_us: int) -> list[TurnSample]:
 async def ranking(call: Call, window_s: int) -> list[VersionStats]:
     """Every agent version with measured turns in the window, best first."""
     since_us = (time.time_ns() // 1000) - window_s * 1_000_000
-    samples = await asyncio.to_thread(_samples, call.ctx.settings, since_us)
+    try:
+        samples = await asyncio.to_thread(_samples, call.ctx.settings, since_us)
+    except (SomagentError, httpx.HTTPError, OSError) as exc:
+        raise Problem("dependency-unavailable", f"ClickHouse (analytics) failed: {exc}",
+                      headers={"Retry-After": "1"}, retry_after_s=1) from exc
     rows = await call.ctx.pg.fetch(
         "SELECT artifact_id, version, sla_ms FROM artifact_versions WHERE kind = 'agent'"
     )

@@ -42,7 +42,7 @@ async def _store_version(call: Call, tenant: str, intake: Intake, capsule: Capsu
         try:
             blob_key = await services(ctx).blobs.put(intake.raw)
         except ArtifactError as exc:
-            raise capsules._unavailable("artifact store", exc) from exc
+            raise capsules.unavailable("artifact store", exc) from exc
         outcomes = await capsules.materialise(call, tenant, capsule)
         if existing is None:
             seq = int(row["last_seq"]) + 1 if row else 1
@@ -77,7 +77,10 @@ async def _embeddings(call: Call, who: Principal, capsule_id: str, latest: dict[
     if who.claims is None or capsule_id not in who.claims.allow:
         raise Problem("forbidden", f"embeddings of capsule {capsule_id} need a session token "
                       "whose allow claim names the capsule")
-    raw = await services(call.ctx).blobs.get(latest["blob_key"])
+    try:
+        raw = await services(call.ctx).blobs.get(latest["blob_key"])
+    except ArtifactError as exc:
+        raise capsules.unavailable("artifact store", exc) from exc
     envelope = parse_envelope(json.loads(raw))
     document = canonical.parse(envelope.payload, canonical.media_kind(envelope.payload_type))
     return {
