@@ -98,6 +98,15 @@ class Settings(BaseSettings):
     temporal_task_queue: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,200}$")] = (
         "somagent-jobs"
     )
+    # Artifacts (capsules, agents): blobs in an S3-compatible server (the local Versity
+    # S3 gateway, or SOMAGENT_S3_URL=http://ACCESS:SECRET@host:port/bucket), or in
+    # Postgres with SOMAGENT_ARTIFACT_STORE=postgres. A signed upload is at most
+    # artifact_max_bytes (the request body, envelope included).
+    s3_url: str | None = None
+    s3_port: Port = 17070
+    s3_bucket: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9.-]{2,62}$")] = "somagent-artifacts"
+    artifact_store: Literal["s3", "postgres"] = "s3"
+    artifact_max_bytes: Annotated[int, Field(ge=1024, le=64 * 1024 * 1024)] = 1024 * 1024
 
     @field_validator("kafka_bootstrap")
     @classmethod
@@ -144,6 +153,11 @@ class Settings(BaseSettings):
     @classmethod
     def _memory_gateway_url(cls, value: str | None) -> str | None:
         return _check_url(value, ("http", "https"), "SOMAGENT_MEMORY_GATEWAY_URL")
+
+    @field_validator("s3_url")
+    @classmethod
+    def _s3_url(cls, value: str | None) -> str | None:
+        return _check_url(value, ("http", "https"), "SOMAGENT_S3_URL")
 
     @field_validator("qdrant_url")
     @classmethod
@@ -205,6 +219,21 @@ class Settings(BaseSettings):
     def temporal_target(self) -> str:
         """Where the Temporal frontend answers: ``SOMAGENT_TEMPORAL_ADDRESS`` or loopback."""
         return self.temporal_address or f"{_LOOPBACK}:{self.temporal_port}"
+
+    @property
+    def s3_path(self) -> Path:
+        """The local S3 server's data directory (one sub-directory per bucket)."""
+        return self.home_dir / "s3"
+
+    @property
+    def s3_endpoint(self) -> str:
+        """The S3 endpoint without credentials or bucket (``SOMAGENT_S3_URL`` or loopback)."""
+        if self.s3_url:
+            parts = urlsplit(self.s3_url)
+            host = parts.hostname or _LOOPBACK
+            port = f":{parts.port}" if parts.port else ""
+            return f"{parts.scheme}://{host}{port}"
+        return f"http://{_LOOPBACK}:{self.s3_port}"
 
     @property
     def api_url(self) -> str:

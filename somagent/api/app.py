@@ -35,6 +35,8 @@ from somagent.api.routes_sessions import mint_session
 from somagent.api.routes_turns import cancel_turn, post_turn, turn_events
 from somagent.api.routes_usage import usage
 from somagent.api.settings import EdgeSettings
+from somagent.artifacts import routes_agents as agents
+from somagent.artifacts.routes_capsules import capsule_detail, upload_capsule
 from somagent.config import Settings
 
 ROUTES = [
@@ -52,6 +54,17 @@ ROUTES = [
     Route("/v1/jobs/{job_id}/logs", job_logs, methods=["GET"]),
     Route("/v1/jobs/{job_id}/approvals/{step}", approve_step, methods=["POST"]),
     Route("/v1/jobs/{job_id}/cancel", cancel_job, methods=["POST"]),
+    # issue 15: artifacts (memory capsules, the agent marketplace, signing keys)
+    Route("/v1/keys", agents.keys, methods=["GET", "POST"]),
+    Route("/v1/memory/capsule/upload", upload_capsule, methods=["POST"]),
+    Route("/v1/memory/capsule/{capsule_id}", capsule_detail, methods=["GET", "DELETE"]),
+    Route("/v1/agents", agents.list_agents, methods=["GET"]),
+    Route("/v1/agents/publish", agents.publish, methods=["POST"]),
+    Route("/v1/agents/{agent_id}", agents.agent_detail, methods=["GET"]),
+    Route("/v1/agents/{agent_id}/install", agents.install, methods=["POST"]),
+    Route("/v1/agents/{agent_id}/update", agents.update, methods=["POST"]),
+    Route("/v1/agents/{agent_id}/uninstall", agents.uninstall, methods=["POST"]),
+    Route("/v1/agents/{agent_id}/revoke", agents.revoke, methods=["POST"]),
     Route("/healthz", health.healthz, methods=["GET"]),
     Route("/readyz", health.readyz, methods=["GET"]),
     Route("/metrics", health.metrics, methods=["GET"]),

@@ -32,9 +32,13 @@ _CAPSULES = {
 MINT_REQUEST: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
-    "required": ["tenant", "persona_hash", "policy_hash", "budgets"],
+    "required": ["tenant", "budgets"],
+    # Without an installed agent the session's persona and policy hashes are required.
+    "anyOf": [{"required": ["agent"]}, {"required": ["persona_hash", "policy_hash"]}],
     "properties": {
         "tenant": _UUID,
+        "agent": {"type": "string", "pattern": "^[a-z0-9][a-z0-9._-]{0,62}$"},
+        "allow": _CAPSULES,
         "persona_hash": {"type": "string", "pattern": HASH_PATTERN},
         "policy_hash": {"type": "string", "pattern": HASH_PATTERN},
         "budgets": {

@@ -16,6 +16,7 @@ from somagent.api.openapi_jobs import JOB_SCHEMAS, job_paths
 from somagent.api.problems import MEDIA_TYPE as PROBLEM_MEDIA
 from somagent.api.problems import TYPES
 from somagent.api.sse import SSE_NAMES
+from somagent.artifacts import openapi as artifacts_openapi
 
 _PROBLEM = {"$ref": "#/components/schemas/Problem"}
 
@@ -69,7 +70,7 @@ def document() -> dict[str, Any]:
                           "session_id"], "properties": {"jwt": {"type": "string"},
                           "expires_in": {"type": "integer"}, "session_id": {"type": "string"}}}),
                           **_problems("invalid-api-key", "unauthorized", "forbidden",
-                                      *_BODY_ERRORS)}}},
+                                      *_BODY_ERRORS, *artifacts_openapi.MINT_PROBLEMS)}}},
         "/v1/turn": {"post": {
             "summary": "Start a turn and stream its events", "security": bearer,
             "parameters": [{"name": "Idempotency-Key", "in": "header", "required": False,
@@ -79,7 +80,8 @@ def document() -> dict[str, Any]:
             "responses": {"200": _SSE, **_problems(
                 *_TOKEN_ERRORS, *_BODY_ERRORS, "session-not-found", "forbidden",
                 "session-mismatch", "capsule-not-allowed", "budget-exhausted", "rate-limited",
-                "overloaded", "idempotency-key-reused", "dependency-unavailable")}}},
+                "overloaded", "idempotency-key-reused", "dependency-unavailable",
+                "agent-revoked")}}},
         "/v1/turns/{turn_id}/events": {"get": {
             "summary": "Stream a turn's events from the start or after Last-Event-ID",
             "security": bearer, "parameters": [_TURN_ID, _LAST_EVENT_ID],
@@ -127,6 +129,7 @@ def document() -> dict[str, Any]:
         "/.well-known/jwks.json": {"get": {"summary": "Session token verification keys",
                                            "security": [],
                                            "responses": {"200": _json({"type": "object"})}}},
+        **artifacts_openapi.paths(_problems),
     }
     paths.update(job_paths(_problems, _LAST_EVENT_ID))
     return {

@@ -2,7 +2,8 @@
 
 Capsules: a request may name only capsules its session token allows
 (403 ``capsule-not-allowed``); without ``capsule_ids`` a recall uses the
-session's capsules, or the whole tenant when the session has none.
+session's capsules, or the whole tenant when the session has none (then blocks of
+capsules, which the session does not name, are left out).
 Both go to the Memory Gateway (the one owner of the vector store) with the
 service credential. Remember is event-sourced: the gateway appends
 ``MemoryRememberRequested`` (redacted by the remember guard) and the edge answers
@@ -22,6 +23,7 @@ from somagent.api.bodies import RECALL_REQUEST, REMEMBER_REQUEST, read_json
 from somagent.api.call import Call, endpoint
 from somagent.api.problems import Problem
 from somagent.api.session_tokens import SessionClaims
+from somagent.artifacts.capsules import meter_reads
 from somagent.events.envelope import random_event_id
 from somagent.exceptions import SomagentError
 
@@ -50,6 +52,12 @@ async def recall(request: Request, call: Call) -> Response:
         raise Problem("invalid-body", str(exc)) from exc
     except SomagentError as exc:  # the gateway or its store failed
         raise _unavailable(exc) from exc
+    # Only capsules in the token's capsules claim are searchable: a tenant-wide recall
+    # (a session without capsules) drops capsule blocks. Reads are metered and audited
+    # per capsule (issue 15).
+    allowed = set(claims.capsules)
+    blocks = [b for b in blocks if b.capsule_id is None or b.capsule_id in allowed]
+    await meter_reads(call, claims.tenant, claims.session, blocks)
     return JSONResponse({"evidence": [b.to_dict() for b in blocks]})
 
 

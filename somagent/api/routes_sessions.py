@@ -13,6 +13,7 @@ from somagent.api.bodies import MINT_REQUEST, read_json
 from somagent.api.call import PRODUCER, Call, endpoint
 from somagent.api.problems import Problem
 from somagent.api.session_tokens import mint
+from somagent.artifacts.minting import agent_grant, refuse_revoked_capsules
 from somagent.contract import names
 from somagent.contract.ids import session_event_id
 from somagent.events.envelope import make_event
@@ -32,12 +33,24 @@ async def mint_session(request: Request, call: Call) -> Response:
         raise Problem("forbidden", f"API key belongs to tenant {tenant.tenant_id}, "
                       f"not {body['tenant']}")
     ctx = call.ctx
+    grant = await agent_grant(ctx, tenant.tenant_id, body["agent"]) if "agent" in body else None
+    if grant is not None:  # the installed version's hashes win; others must not disagree
+        for name in ("persona_hash", "policy_hash"):
+            if body.setdefault(name, getattr(grant, name)) != getattr(grant, name):
+                raise Problem("invalid-body", f"{name} differs from agent {grant.agent_id}'s")
+    capsules = list(dict.fromkeys([*(body.get("capsule_ids") or []),
+                                   *(grant.capsules if grant else ())]))
+    allow = list(body.get("allow") or [])
+    if not set(allow) <= set(capsules):
+        outside = sorted(set(allow) - set(capsules))
+        raise Problem("capsule-not-allowed", f"allow names capsules {outside} that the "
+                      "session does not hold")
+    await refuse_revoked_capsules(ctx, capsules)
     ttl_s = ctx.edge.session_ttl_s
     session = str(uuid.uuid4())
     call.session = session
     now_s = int(time.time())
     budgets = body["budgets"]
-    capsules = list(body.get("capsule_ids") or [])
     await ctx.budget.open(
         session,
         int(budgets["tokens"]),
@@ -49,6 +62,7 @@ async def mint_session(request: Request, call: Call) -> Response:
             "policy_hash": body["policy_hash"],
             "capsule_ids": ",".join(capsules),
             "expires_at": now_s + ttl_s,
+            **({"agent": grant.agent_id, "agent_version": grant.version} if grant else {}),
         },
     )
     await ctx.appender.append(
@@ -81,7 +95,10 @@ async def mint_session(request: Request, call: Call) -> Response:
         capsules=capsules,
         ttl_s=ttl_s,
         now_s=now_s,
+        allow=allow,
+        agent=grant.claim() if grant else None,
     )
-    return JSONResponse(
-        {"jwt": token, "expires_in": ttl_s, "session_id": session}
-    )
+    answer: dict[str, object] = {"jwt": token, "expires_in": ttl_s, "session_id": session}
+    if grant is not None:
+        answer["agent"] = {**grant.claim(), "capsules": list(grant.capsules)}
+    return JSONResponse(answer)

@@ -171,6 +171,10 @@ def _turn_requested(
     call: Call, claims: SessionClaims, body: dict[str, Any], turn: str, idem: str | None
 ) -> dict[str, Any]:
     allow = body.get("allow") or {}
+    tools = list(allow.get("tools") or []) if "tools" in allow else list(claims.tools)
+    if claims.agent and not set(tools) <= set(claims.tools):
+        raise Problem("forbidden", f"tools {sorted(set(tools) - set(claims.tools))} are not "
+                      f"tools of agent {claims.agent}")
     capsules = body.get("capsule_ids")
     if capsules is None:
         capsules = list(claims.capsules)
@@ -183,11 +187,13 @@ def _turn_requested(
             "turn_id": turn,
             "session_id": claims.session,
             "text": body["inputs"]["text"],
-            "allow_tools": list(allow.get("tools") or []),
+            "allow_tools": tools,
             "memory_mode": allow.get("memory", "none"),
             "idempotency_key": idem,
             "deadline_ms": call.ctx.edge.turn_deadline_ms,
             "capsule_ids": capsules,
+            "agent": claims.agent,
+            "agent_version": claims.agent_version,
         },
         tenant=claims.tenant,
         producer=PRODUCER,
@@ -277,6 +283,8 @@ async def post_turn(request: Request, call: Call) -> Response:
     body = await read_json(request, TURN_REQUEST, ctx.edge.max_body_bytes)
     session = str(uuid.UUID(body["session_id"]))
     await owned_session(call, claims, session)
+    if claims.agent and await ctx.redis.exists(f"agent:revoked:{claims.agent}"):
+        raise Problem("agent-revoked", f"agent {claims.agent} was revoked; no new turns")
     idem = request.headers.get("idempotency-key")
     if idem is not None and not 1 <= len(idem) <= 255:
         raise Problem("invalid-body", "Idempotency-Key must be 1..255 characters")

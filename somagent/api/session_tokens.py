@@ -10,6 +10,9 @@ Claims (all required on verification):
 ``policy_hash``         ``sha256-<hex>`` of the policy
 ``budgets``             ``{"tokens": int, "tools_per_min": int}``
 ``capsules``            capsule ids the session may read
+``allow``               capsule ids whose embeddings the session may read (optional)
+``agent``               ``{"id", "version", "tools"}`` of the installed marketplace agent
+                        the session was minted for (optional)
 ``iat`` / ``nbf`` / ``exp`` / ``jti``  issue, not-before, expiry (epoch s), token id
 ======================= ==========================================================
 
@@ -53,6 +56,10 @@ class SessionClaims:
     token_id: str = ""
     kid: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    allow: tuple[str, ...] = ()
+    agent: str = ""
+    agent_version: str = ""
+    tools: tuple[str, ...] = ()
 
 
 def mint(
@@ -67,6 +74,8 @@ def mint(
     capsules: tuple[str, ...] | list[str] = (),
     ttl_s: int = 900,
     now_s: int | None = None,
+    allow: tuple[str, ...] | list[str] = (),
+    agent: dict[str, Any] | None = None,
 ) -> str:
     """A signed token for ``session`` valid for ``ttl_s`` seconds from ``now_s``."""
     issued = int(time.time()) if now_s is None else now_s
@@ -86,6 +95,10 @@ def mint(
         "exp": issued + ttl_s,
         "jti": str(uuid.uuid4()),
     }
+    if allow:
+        claims["allow"] = list(allow)
+    if agent:
+        claims["agent"] = agent
     return jwt.encode(claims, key, algorithm=ALGORITHM, headers={"kid": kid})
 
 
@@ -132,6 +145,7 @@ def verify(keyring: KeyRing, token: str) -> SessionClaims:
 def _claims(claims: dict[str, Any], kid: str) -> SessionClaims:
     try:
         budgets = claims["budgets"]
+        agent = claims.get("agent") or {}
         session = str(uuid.UUID(str(claims["sid"])))
         if session != str(uuid.UUID(str(claims["sub"]))):
             raise ValueError("sub and sid differ")
@@ -146,6 +160,10 @@ def _claims(claims: dict[str, Any], kid: str) -> SessionClaims:
             expires_at=int(claims["exp"]),
             token_id=str(claims["jti"]),
             kid=kid,
+            allow=tuple(str(c) for c in claims.get("allow") or ()),
+            agent=str(agent.get("id") or ""),
+            agent_version=str(agent.get("version") or ""),
+            tools=tuple(str(x) for x in agent.get("tools") or ()),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise Problem("invalid-token", f"token claims are malformed: {exc}") from exc

@@ -36,6 +36,14 @@ MEMORY_REMEMBER_REJECTED: Final = "MemoryRememberRejected"
 CAPSULE_UPLOADED: Final = "CapsuleUploaded"
 CAPSULE_REVOKED: Final = "CapsuleRevoked"
 
+# Artifacts: the marketplace (artifacts.events) and capsule reads (gateway.audit)
+AGENT_PUBLISHED: Final = "AgentPublished"
+AGENT_UPDATED: Final = "AgentUpdated"
+AGENT_INSTALLED: Final = "AgentInstalled"
+AGENT_UNINSTALLED: Final = "AgentUninstalled"
+AGENT_REVOKED: Final = "AgentRevoked"
+CAPSULE_RECALLED: Final = "CapsuleRecalled"
+
 # Billing (billing.usage, billing.ledger)
 USAGE_RECORDED: Final = "UsageRecorded"
 USAGE_WINDOW_CLOSED: Final = "UsageWindowClosed"
@@ -109,5 +117,11 @@ ALL: Final = frozenset(
         GATEWAY_REQUEST_AUDITED,
         POLICY_DENIED,
         *JOB_EVENTS,
+        AGENT_PUBLISHED,
+        AGENT_UPDATED,
+        AGENT_INSTALLED,
+        AGENT_UNINSTALLED,
+        AGENT_REVOKED,
+        CAPSULE_RECALLED,
     )
 )

@@ -25,6 +25,7 @@ GATEWAY_AUDIT = "gateway.audit"
 SCHEMAS = "schemas"
 DEAD_LETTER = "deadletter.events"
 JOBS = "jobs.events"
+ARTIFACTS = "artifacts.events"
 
 FOREVER_MS = -1
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -69,6 +70,7 @@ TOPICS: tuple[Topic, ...] = (
     Topic(MEMORY, "tenant id", "remember requests and writes, capsule upload/revoke"),
     Topic(GATEWAY_AUDIT, "tenant id", "every authenticated request and every denial"),
     Topic(JOBS, "job id", "job lifecycle: submitted, steps, approvals, compensations, end"),
+    Topic(ARTIFACTS, "artifact id", "marketplace agents: published, updated, installed, revoked"),
     Topic(
         SCHEMAS,
         "fingerprint (16 hex digits, little-endian CRC-64-AVRO)",
@@ -124,6 +126,17 @@ EVENT_TOPICS: dict[str, str] = {
     names.GATEWAY_REQUEST_AUDITED: GATEWAY_AUDIT,
     names.POLICY_DENIED: GATEWAY_AUDIT,
     **dict.fromkeys(names.JOB_EVENTS, JOBS),
+    names.CAPSULE_RECALLED: GATEWAY_AUDIT,
+    **dict.fromkeys(
+        (
+            names.AGENT_PUBLISHED,
+            names.AGENT_UPDATED,
+            names.AGENT_INSTALLED,
+            names.AGENT_UNINSTALLED,
+            names.AGENT_REVOKED,
+        ),
+        ARTIFACTS,
+    ),
 }
 
 
@@ -159,6 +172,11 @@ def _tenant_key(event: Mapping[str, Any]) -> str:
     return _text(event["tenant"])
 
 
+def _artifact_key(event: Mapping[str, Any]) -> str:
+    payload = event["payload"]
+    return _text(payload.get("agent_id") or payload.get("capsule_id") or event["tenant"])
+
+
 def _ledger_key(event: Mapping[str, Any]) -> str:
     payload = event["payload"]
     start = payload["window_start"]
@@ -178,6 +196,7 @@ _KEYS: dict[str, Callable[[Mapping[str, Any]], str]] = {
     MEMORY: _tenant_key,
     GATEWAY_AUDIT: _tenant_key,
     JOBS: _job_key,
+    ARTIFACTS: _artifact_key,
 }
 
 

@@ -48,6 +48,8 @@ def example_payloads(seed: int = 0) -> dict[str, dict[str, Any]]:
             "idempotency_key": f"client-{seed}",
             "deadline_ms": 30_000,
             "capsule_ids": ["capsule-finance"],
+            "agent": "finance-helper",
+            "agent_version": "1.1.0",
         },
         "TurnCancelRequested": {"reason": "client disconnected"},
         "TurnRecalled": {
@@ -123,8 +125,16 @@ def example_payloads(seed: int = 0) -> dict[str, dict[str, Any]]:
             "sha256": _sha("capsule"),
             "size_bytes": 48_213,
             "memory_count": 112,
+            "version": "1.0.0",
+            "key_id": "q3o5d0nKc1bKuwNf3ZZ6uiNbLrNdQ_lC1vqPdm3_JIs",
+            "blob_key": "sha256/" + _sha("capsule-envelope"),
+            "envelope_sha256": _sha("capsule-envelope"),
         },
-        "CapsuleRevoked": {"capsule_id": "capsule-finance", "reason": "owner request"},
+        "CapsuleRevoked": {
+            "capsule_id": "capsule-finance",
+            "reason": "owner request",
+            "owner_tenant": str(ids.stable_id("example-tenant", seed)),
+        },
         "UsageRecorded": {
             "usage_id": ids.usage_id(ids.event_id(turn, "TurnAnswered"), "planner"),
             "agent": "planner",
@@ -164,6 +174,7 @@ def example_payloads(seed: int = 0) -> dict[str, dict[str, Any]]:
             "path": "/v1/turn",
         },
         **_job_payloads(seed),
+        **_artifact_payloads(seed),
     }
 
 
@@ -223,6 +234,47 @@ def _job_payloads(seed: int) -> dict[str, dict[str, Any]]:
             "job_id": job, "reason": "superseded",
             "principal": f"session:{ids.stable_id('example-session', seed)}",
             "compensated": ["draft"], "duration_ms": 2_500,
+        },
+    }
+
+
+def _artifact_payloads(seed: int) -> dict[str, dict[str, Any]]:
+    manifest = {
+        "agent_id": "finance-helper",
+        "name": "Finance helper",
+        "version": "1.1.0",
+        "sha256": _sha(f"agent-{seed}"),
+        "size_bytes": 2_410,
+        "key_id": "q3o5d0nKc1bKuwNf3ZZ6uiNbLrNdQ_lC1vqPdm3_JIs",
+        "blob_key": "sha256/" + _sha(f"agent-envelope-{seed}"),
+        "persona_hash": "sha256-" + _sha("persona"),
+        "policy_hash": "sha256-" + _sha("policy"),
+        "tools": ["calc", "memory.search"],
+        "capsule_ids": ["capsule-finance@1.0.0"],
+        "sbom_components": 3,
+        "sla_ms": 10_000,
+    }
+    return {
+        "AgentPublished": manifest,
+        "AgentUpdated": {**manifest, "version": "1.2.0", "previous_version": "1.1.0"},
+        "AgentInstalled": {
+            "agent_id": "finance-helper",
+            "version": "1.1.0",
+            "publisher_tenant": str(ids.stable_id("example-publisher", seed)),
+            "auto_update": False,
+            "capsule_ids": ["capsule-finance@1.0.0"],
+            "reason": "install",
+        },
+        "AgentUninstalled": {"agent_id": "finance-helper", "reason": "no longer needed"},
+        "AgentRevoked": {
+            "agent_id": "finance-helper", "reason": "vulnerable tool", "principal": "operator",
+        },
+        "CapsuleRecalled": {
+            "action": "memory.capsule.recall",
+            "capsule_id": "capsule-finance",
+            "blocks": 2,
+            "principal": f"session:{ids.stable_id('example-session', seed)}",
+            "usage_id": str(ids.stable_id("example-usage", seed)),
         },
     }
 

@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from somagent.events.catalog import (
+    ARTIFACTS,
     BILLING_LEDGER,
     BILLING_USAGE,
     CONVERSATION,
@@ -32,7 +33,9 @@ from somagent.events.catalog import (
 from somagent.kafka.records import Record, TopicPart
 from somagent.projections.clickhouse import ClickHouse, apply_ddl, drop_objects
 
-TOPICS = (CONVERSATION, BILLING_USAGE, BILLING_LEDGER, MEMORY, GATEWAY_AUDIT, JOBS)
+TOPICS = (
+    CONVERSATION, BILLING_USAGE, BILLING_LEDGER, MEMORY, GATEWAY_AUDIT, JOBS, ARTIFACTS
+)
 EVENT_COLUMNS = (
     "event_id",
     "type",

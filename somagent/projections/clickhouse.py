@@ -62,6 +62,10 @@ def split_statements(text: str) -> list[str]:
 
 # Every object the DDL creates, dependants first (the order drop_objects uses).
 OBJECTS = (
+    "agent_turns_after_revoke",
+    "agent_version_ranking",
+    "agent_version_sla",
+    "agent_version_turns",
     "usage_minute_mv",
     "usage_by_minute",
     "turn_step_latency",

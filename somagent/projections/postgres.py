@@ -24,8 +24,9 @@ from typing import Any
 
 import asyncpg
 
+from somagent.artifacts import projection as artifact_projection
 from somagent.contract import names
-from somagent.events.catalog import BILLING_LEDGER, CONVERSATION, JOBS
+from somagent.events.catalog import ARTIFACTS, BILLING_LEDGER, CONVERSATION, JOBS, MEMORY
 from somagent.kafka.records import Record, TopicPart
 from somagent.projections.jobs import apply_jobs
 from somagent.projections.model import (
@@ -40,8 +41,8 @@ from somagent.projections.model import (
     turn_id_of,
 )
 
-TOPICS = (CONVERSATION, BILLING_LEDGER, JOBS)
-TABLES = ("sessions", "turns", "usage_ledger", "jobs", "job_steps")
+TOPICS = (CONVERSATION, BILLING_LEDGER, JOBS, MEMORY, ARTIFACTS)
+TABLES = ("sessions", "turns", "usage_ledger", "jobs", "job_steps", *artifact_projection.TABLES)
 # Natural key of each table, for checksums and the keys --verify prints.
 KEYS: dict[str, tuple[str, ...]] = {
     "sessions": ("session_id",),
@@ -49,6 +50,7 @@ KEYS: dict[str, tuple[str, ...]] = {
     "usage_ledger": ("tenant_id", "agent", "session_id", "minute", "revision"),
     "jobs": ("job_id",),
     "job_steps": ("job_id", "step"),
+    **artifact_projection.KEYS,
 }
 Conn = asyncpg.Connection  # type: ignore[type-arg]
 
@@ -90,10 +92,12 @@ class PostgresProjector:
 
         Returns the sessions whose ledger rows changed (for budget reconciliation).
         """
-        sessions, expired, turn_events, ledger, job_events = [], [], [], [], []
+        sessions, expired, turn_events, ledger, job_events, artifacts = [], [], [], [], [], []
         for rec in records:
             kind = rec.event["type"]
-            if kind == names.SESSION_MINTED:
+            if kind in artifact_projection.EVENT_TYPES:
+                artifacts.append(rec.event)
+            elif kind == names.SESSION_MINTED:
                 sessions.append(session_row(rec.event))
             elif kind == names.SESSION_EXPIRED:
                 expired.append(
@@ -120,6 +124,8 @@ class PostgresProjector:
                 await self._ledger(ledger)
             if job_events:
                 await apply_jobs(self.conn, job_events, self.t["jobs"], self.t["job_steps"])
+            if artifacts:
+                await artifact_projection.apply(self.conn, artifacts, self.suffix)
             await self._positions(positions)
         return {row[2] for row in ledger}
 

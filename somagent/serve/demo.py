@@ -6,7 +6,9 @@ arrive, then asks recall (with the same text) until the memory the turn
 remembered is visible: remember is acknowledged on the log first and projected
 into Qdrant a moment later. Then it runs a small job (two parallel turns, an
 approval the demo grants, a final tool step; :mod:`somagent.jobs.demo`) and prints
-its log.
+its log. Then the marketplace: a signed capsule and an agent that brings it are
+published, installed, and one turn runs through the agent
+(:mod:`somagent.artifacts.demo`).
 """
 
 from __future__ import annotations
@@ -103,3 +105,10 @@ def run_demo(settings: Settings, text: str, *, job: bool = True) -> None:
             from somagent.jobs.demo import run_job_demo
 
             run_job_demo(client, auth)
+        # Issue 15: publish and install a small agent with a capsule; one turn through it.
+        from somagent.artifacts.demo import run_marketplace_demo
+
+        try:
+            run_marketplace_demo(client, tenant, api_key)
+        except RuntimeError as exc:
+            raise DemoError(str(exc)) from exc

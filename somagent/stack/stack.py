@@ -25,6 +25,7 @@ from somagent.stack.kafka import Kafka
 from somagent.stack.platform import Layout, Platform
 from somagent.stack.postgres import Postgres
 from somagent.stack.redis_server import Redis
+from somagent.stack.s3 import S3Server
 from somagent.stack.temporal import Temporal
 
 
@@ -45,6 +46,7 @@ class Stack:
         self.postgres = Postgres(settings)
         self.redis = Redis(settings)
         self.temporal = Temporal(settings)
+        self.s3 = S3Server(settings)
         self.clickhouse = ClickHouseEngine(settings)
         self.qdrant = QdrantEngine(settings)
 
@@ -76,7 +78,7 @@ class Stack:
         with self._lock():
             # The JVM boots in the background while the other servers start.
             self.kafka.start()
-            for component in (self.postgres, self.redis, self.temporal):
+            for component in (self.postgres, self.redis, self.temporal, self.s3):
                 started = time.monotonic()
                 component.start()
                 timings[component.name] = time.monotonic() - started
@@ -100,9 +102,8 @@ class Stack:
         """Stop every process the stack started; return the names of those stopped."""
         stopped = []
         with self._lock():
-            for component in (
-                Platform(self.settings), self.temporal, self.redis, self.postgres, self.kafka
-            ):
+            components = (Platform(self.settings), self.temporal, self.s3)
+            for component in (*components, self.redis, self.postgres, self.kafka):
                 if component.stop():
                     stopped.append(component.name)
         return stopped
@@ -110,7 +111,7 @@ class Stack:
     def status(self) -> list[ComponentStatus]:
         """Every server, the engines (through their owning roles), then the platform roles."""
         platform = Platform(self.settings)
-        rows = [c.status() for c in (self.kafka, self.postgres, self.redis, self.temporal)]
+        rows = [c.status() for c in (self.kafka, self.postgres, self.redis, self.temporal, self.s3)]
         rows += [self.clickhouse.status(), self.qdrant.status()]
         rows += platform.status()
         return rows

@@ -31,6 +31,7 @@ def fresh_stack_settings(home: Path, *, partitions: int = 3) -> Settings:
         clickhouse_http_port=free_port(),
         memory_port=free_port(),
         temporal_port=free_port(),
+        s3_port=free_port(),
         topic_partitions=partitions,
     )
 

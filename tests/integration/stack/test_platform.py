@@ -97,6 +97,10 @@ def test_demo_runs_a_real_turn_through_the_platform(platform: Settings) -> None:
         assert name in job_log, job_log
     assert "the demo approves signoff -> 200" in job_log
     assert "# job " in job_log and ": completed" in job_log
+    # Issue 15: a signed capsule and an agent bringing it, published, installed, one turn.
+    market = text.split("# marketplace:", 1)[1]
+    assert "published (signed by" in market and "installed helper-" in market
+    assert "event: done" in market and "42" in market.split("# GET /v1/agents", 1)[0]
 
 
 def _turn_of(demo_output: str) -> str:

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.integration
 def test_status_reports_every_component_healthy_with_server_versions(stack: RunningStack) -> None:
     rows = {r.name: r for r in Stack(stack.settings).status() if r.name != "platform"}
     # the servers, the engines, and the roles that own the engines (servers-only layout)
-    assert set(rows) == {"kafka", "postgres", "redis", "temporal", "clickhouse", "qdrant",
+    assert set(rows) == {"kafka", "postgres", "redis", "temporal", "s3", "clickhouse", "qdrant",
                          "analytics-0", "memory-0"}
     assert rows["analytics-0"].mode == rows["memory-0"].mode == "role"
     assert all(r.healthy for r in rows.values()), rows
@@ -33,7 +33,8 @@ def test_status_reports_every_component_healthy_with_server_versions(stack: Runn
     assert rows["redis"].version and rows["redis"].version.count(".") == 2
     assert rows["clickhouse"].version and rows["clickhouse"].version.count(".") >= 2
     assert rows["temporal"].version == "server 1.29.1 (cli 1.5.1)"
-    for name in ("kafka", "postgres", "redis", "temporal"):
+    assert rows["s3"].version == "versitygw 1.8.0"  # artifact blobs (issue 15)
+    for name in ("kafka", "postgres", "redis", "temporal", "s3"):
         assert rows[name].pid is not None and rows[name].mode == "local"
 
 

@@ -17,7 +17,7 @@ def test_architecture_topics_are_all_there() -> None:
     names = {t.name for t in catalog.TOPICS}
     assert {
         "conversation.events", "billing.usage", "billing.ledger", "memory.events",
-        "gateway.audit", "schemas", "deadletter.events", "jobs.events",
+        "gateway.audit", "schemas", "deadletter.events", "jobs.events", "artifacts.events",
     } == names  # fmt: skip
 
 

@@ -41,6 +41,9 @@ ISSUE_TYPES = {
     "JobSubmitted", "JobStepStarted", "JobStepCompleted", "JobStepFailed",
     "JobApprovalRequested", "JobApprovalGiven", "JobCompensated", "JobCompleted", "JobFailed",
     "JobCancelled",
+    # issue 15: the marketplace and capsule reads
+    "AgentPublished", "AgentUpdated", "AgentInstalled", "AgentUninstalled", "AgentRevoked",
+    "CapsuleRecalled",
 }  # fmt: skip
 
 

@@ -27,7 +27,8 @@ def test_compose_file_is_valid() -> None:
     cli = _compose_cli()
     if cli is None:
         pytest.skip("no docker compose client on this machine")
-    env = {**os.environ, "SOMAGENT_SERVICE_TOKEN": "x" * 43}  # the file requires one
+    # the file requires both secrets
+    env = {**os.environ, "SOMAGENT_SERVICE_TOKEN": "x" * 43, "SOMAGENT_S3_SECRET": "y" * 43}
     result = subprocess.run([*cli, "config", "-q"], cwd=REPO, capture_output=True, text=True,
                             env=env)
     assert result.returncode == 0, result.stderr
@@ -42,6 +43,7 @@ def test_compose_declares_every_server_and_role() -> None:
         "clickhouse/clickhouse-server",
         "qdrant/qdrant",
         "temporalio/auto-setup:1.29.1",
+        "versity/versitygw",
     ):
         assert image in text
     for role in ('["serve", "api", "--reuse-port"]', '["serve", "worker"]',
