@@ -35,6 +35,8 @@ MEMORY_REMEMBERED: Final = "MemoryRemembered"
 MEMORY_REMEMBER_REJECTED: Final = "MemoryRememberRejected"
 CAPSULE_UPLOADED: Final = "CapsuleUploaded"
 CAPSULE_REVOKED: Final = "CapsuleRevoked"
+BRAIN_FEEDBACK_GIVEN: Final = "BrainFeedbackGiven"
+BRAIN_WEIGHTS_UPDATED: Final = "BrainWeightsUpdated"
 
 # Billing (billing.usage, billing.ledger)
 USAGE_RECORDED: Final = "UsageRecorded"
@@ -77,5 +79,7 @@ ALL: Final = frozenset(
         USAGE_WINDOW_CLOSED,
         GATEWAY_REQUEST_AUDITED,
         POLICY_DENIED,
+        BRAIN_FEEDBACK_GIVEN,
+        BRAIN_WEIGHTS_UPDATED,
     )
 )

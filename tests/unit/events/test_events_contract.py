@@ -38,6 +38,7 @@ ISSUE_TYPES = {
     "CapsuleUploaded", "CapsuleRevoked",
     "UsageRecorded", "UsageWindowClosed",
     "GatewayRequestAudited", "PolicyDenied",
+    "BrainFeedbackGiven", "BrainWeightsUpdated",
 }  # fmt: skip
 
 
