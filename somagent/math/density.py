@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["Density", "dense_reference", "from_vectors", "mix"]
+__all__ = ["Density", "dense_reference", "from_gram", "from_vectors", "mix"]
 
 FloatArray = NDArray[np.float64]
 _EIG_FLOOR = 1e-15
@@ -160,6 +160,27 @@ def mix(
         ]
     )
     return _from_factor(factor, rank)
+
+
+def from_gram(gram: ArrayLike, rank: int | None = None) -> Density:
+    """ρ from an accumulated G = Σ wᵢ vᵢvᵢᵀ (d, d), symmetric PSD: eigen form, top ``rank``.
+
+    Equal to :func:`from_vectors` of the same vectors and weights (to ~1e-12 relative).
+    Raises ``ValueError`` for a non-square, non-finite or zero matrix.
+    """
+    g = np.asarray(gram, dtype=np.float64)
+    if g.ndim != 2 or g.shape[0] != g.shape[1] or not np.all(np.isfinite(g)):
+        raise ValueError(f"gram must be a finite square matrix, got shape {g.shape}")
+    eig, basis = np.linalg.eigh(0.5 * (g + g.T))
+    order = np.argsort(eig)[::-1]
+    eig, basis = np.clip(eig[order], 0.0, None), basis[:, order]
+    keep = eig > _EIG_FLOOR * max(1.0, float(eig.max(initial=0.0)))
+    if rank is not None:
+        keep &= np.arange(eig.shape[0]) < rank
+    total = float(eig[keep].sum())
+    if total <= 0.0:
+        raise ValueError("the gram matrix is zero: no density")
+    return Density(basis[:, keep], eig[keep] / total)
 
 
 def dense_reference(vectors: ArrayLike, weights: ArrayLike | None = None) -> FloatArray:

@@ -33,7 +33,7 @@ def effective_resistance(graph: Graph, u: int, v: int) -> float:
         return math.inf
     nodes = np.flatnonzero(labels == labels[u])
     index = {int(node): i for i, node in enumerate(nodes)}
-    keep = (labels[graph.edges[:, 0]] == labels[u])
+    keep = labels[graph.edges[:, 0]] == labels[u]
     edges = np.array([[index[int(a)], index[int(b)]] for a, b in graph.edges[keep]], dtype=np.int64)
     sub = Graph(len(nodes), edges.reshape(-1, 2), graph.conductances[keep])
     injections = np.zeros(len(nodes))

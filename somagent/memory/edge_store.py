@@ -85,6 +85,10 @@ class EdgeTuning:
     max_segment_size_kb: int = 200_000
 
 
+def _scroller(request: qe.ScrollRequest) -> Callable[[qe.EdgeShard], Any]:
+    return lambda shard: shard.scroll(request)
+
+
 def _vector(raw: Any) -> NDArray[np.float32] | None:
     """A point's unnamed dense vector as float32 (None when absent)."""
     if raw is None:
@@ -336,7 +340,9 @@ class EdgeMemoryStore:
             for p in points
         ]
 
-    def scroll_vectors(self, tenant: str, batch: int = 2048) -> Iterator[tuple[list[str | None], NDArray[np.float32]]]:
+    def scroll_vectors(
+        self, tenant: str, batch: int = 2048
+    ) -> Iterator[tuple[list[str | None], NDArray[np.float32]]]:
         """Every memory of ``tenant`` as batches ``(capsule ids, vectors (n, dim))``."""
         offset: Any = None
         while True:
@@ -345,11 +351,12 @@ class EdgeMemoryStore:
                 with_payload=qe.PayloadSelector.Include(["tenant", "capsule_id"]),
                 with_vector=True,
             )
-            records, offset = self._call(
-                f"scroll tenant {tenant!r}", lambda s: s.scroll(request)
-            )
-            kept = [(r.payload or {}, _vector(r.vector)) for r in records]
-            kept = [(p, v) for p, v in kept if v is not None and p.get("tenant") == tenant]
+            records, offset = self._call(f"scroll tenant {tenant!r}", _scroller(request))
+            kept: list[tuple[Any, NDArray[np.float32]]] = []
+            for r in records:
+                vec = _vector(r.vector)
+                if vec is not None and (r.payload or {}).get("tenant") == tenant:
+                    kept.append((r.payload, vec))
             if kept:
                 yield [p.get("capsule_id") for p, _ in kept], np.stack([v for _, v in kept])
             if offset is None or not records:

@@ -5,10 +5,10 @@ dimensions cannot share one), so switching ``SOMAGENT_EMBEDDER`` never mixes
 vectors: the other collection stays as it was, and a collection opened for the
 first time is rebuilt from ``memory.events`` (:mod:`somagent.memory.rebuild`).
 
-| ``SOMAGENT_EMBEDDER`` | embedder | dim | collection |
-|---|---|---|---|
-| ``semantic`` (default) | :class:`~somagent.memory.semantic.MiniLmEmbedder` | 384 | ``memories-minilm-l6-int8`` |
-| ``hashing`` | :class:`~somagent.memory.embedder.HrrEmbedder` (lexical) | 1024 | ``memories`` |
+* ``semantic`` (default): :class:`~somagent.memory.semantic.MiniLmEmbedder`, 384
+  dimensions, collection ``memories-minilm-l6-int8``;
+* ``hashing``: :class:`~somagent.memory.embedder.HrrEmbedder` (lexical), 1024
+  dimensions, collection ``memories`` (the collection of earlier installations).
 """
 
 from __future__ import annotations

@@ -312,8 +312,11 @@ class QdrantMemoryStore:
                 limit=batch, offset=offset, with_payload=["tenant", "capsule_id"],
                 with_vectors=True,
             )
-            kept = [(r.payload or {}, _vector(r.vector)) for r in records]
-            kept = [(p, v) for p, v in kept if v is not None and p.get("tenant") == tenant]
+            kept: list[tuple[Any, NDArray[np.float32]]] = []
+            for r in records:
+                vec = _vector(r.vector)
+                if vec is not None and (r.payload or {}).get("tenant") == tenant:
+                    kept.append((r.payload, vec))
             if kept:
                 yield [p.get("capsule_id") for p, _ in kept], np.stack([v for _, v in kept])
             if offset is None or not records:

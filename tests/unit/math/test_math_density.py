@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from somagent.math.density import Density, dense_reference, from_vectors, mix
+from somagent.math.density import Density, dense_reference, from_gram, from_vectors, mix
 
 
 def unit_rows(n: int, d: int, seed: int) -> np.ndarray:
@@ -81,3 +81,13 @@ def test_bad_input_is_refused() -> None:
         Density(np.eye(3), np.array([0.5, 0.2, 0.2]))
     with pytest.raises(ValueError):
         mix(from_vectors(unit_rows(2, 4, 0)), unit_rows(1, 4, 1), eta=0.0)
+
+
+def test_from_gram_equals_from_vectors() -> None:
+    v = unit_rows(30, 12, 9)
+    w = np.random.default_rng(9).uniform(0.5, 2, size=30)
+    gram = (v * w[:, None]).T @ v
+    np.testing.assert_allclose(from_gram(gram).dense(), from_vectors(v, w).dense(), atol=1e-12)
+    np.testing.assert_allclose(
+        from_gram(gram, 4).dense(), from_vectors(v, w, 4).dense(), atol=1e-12
+    )

@@ -63,10 +63,9 @@ def test_role_match_tells_the_bound_filler_from_others() -> None:
     fillers = hrr.random_vectors(20, D, 41)
     semantic = hrr.random_vectors(20, D, 42)
     # Record i binds role 0 to filler i, roles 1 and 2 to fillers (i+1), (i+2).
-    records = np.stack([
-        encode(semantic[i], roles, fillers[[i, (i + 1) % 20, (i + 2) % 20]])
-        for i in range(20)
-    ])
+    records = np.stack(
+        [encode(semantic[i], roles, fillers[[i, (i + 1) % 20, (i + 2) % 20]]) for i in range(20)]
+    )
     scores = role_match(records, roles[0], fillers[7])
     assert int(np.argmax(scores)) == 7
     assert scores[7] == pytest.approx(expected_role_cosine(3), abs=NOISE * 2)

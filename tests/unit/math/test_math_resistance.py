@@ -20,8 +20,12 @@ def test_series_and_parallel() -> None:
 
 def test_matches_the_pseudo_inverse() -> None:
     rng = np.random.default_rng(0)
-    edges = [(i, j, float(rng.uniform(0.5, 3))) for i in range(8) for j in range(i + 1, 8)
-             if rng.uniform() < 0.5]
+    edges = [
+        (i, j, float(rng.uniform(0.5, 3)))
+        for i in range(8)
+        for j in range(i + 1, 8)
+        if rng.uniform() < 0.5
+    ]
     edges += [(i, i + 1, 1.0) for i in range(7)]
     g = Graph.from_edges(8, edges)
     lplus = np.linalg.pinv(g.laplacian().toarray())

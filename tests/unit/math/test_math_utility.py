@@ -42,8 +42,10 @@ def test_gradient_matches_finite_differences(seed: int) -> None:
     for j in range(7):
         e = np.zeros(7)
         e[j] = h
-        numeric = (loss_and_gradient(ex, w + e, PRIOR, 0.05)[0]
-                   - loss_and_gradient(ex, w - e, PRIOR, 0.05)[0]) / (2 * h)
+        numeric = (
+            loss_and_gradient(ex, w + e, PRIOR, 0.05)[0]
+            - loss_and_gradient(ex, w - e, PRIOR, 0.05)[0]
+        ) / (2 * h)
         assert grad[j] == pytest.approx(numeric, rel=1e-5, abs=1e-7)
 
 
@@ -87,8 +89,7 @@ def test_probabilities_and_reciprocal_rank() -> None:
 
 def test_projection_and_bounds() -> None:
     assert not BOUNDS.contains([9, 0, 0, 0, 0, 0, 0.1])
-    np.testing.assert_array_equal(BOUNDS.project([9, -1, 0, 0, 0, 0, 0.0])[[0, 1, 6]],
-                                  [5, 0, 0.02])
+    np.testing.assert_array_equal(BOUNDS.project([9, -1, 0, 0, 0, 0, 0.0])[[0, 1, 6]], [5, 0, 0.02])
     with pytest.raises(ValueError):
         Bounds((0,) * 7, (1,) * 7)  # τ low must be > 0
 
