@@ -20,6 +20,8 @@ from somagent.api import routes_health as health
 from somagent.api.call import trace_id_of
 from somagent.api.context import EdgeContext
 from somagent.api.problems import Problem
+from somagent.api.routes_brain import evaluate as brain_evaluate
+from somagent.api.routes_brain import feedback as brain_feedback
 from somagent.api.routes_memory import recall, remember
 from somagent.api.routes_sessions import mint_session
 from somagent.api.routes_turns import cancel_turn, post_turn, turn_events
@@ -34,6 +36,8 @@ ROUTES = [
     Route("/v1/turns/{turn_id}/cancel", cancel_turn, methods=["POST"]),
     Route("/v1/memory/recall", recall, methods=["POST"]),
     Route("/v1/memory/remember", remember, methods=["POST"]),
+    Route("/v1/brain/evaluate", brain_evaluate, methods=["POST"]),
+    Route("/v1/brain/feedback", brain_feedback, methods=["POST"]),
     Route("/v1/usage", usage, methods=["GET"]),
     Route("/healthz", health.healthz, methods=["GET"]),
     Route("/readyz", health.readyz, methods=["GET"]),

@@ -91,7 +91,7 @@ class VectorSource(Protocol):
     ) -> Iterator[tuple[list[str | None], NDArray[np.float32]]]: ...
 
 
-class OwningStore(MemoryStore, Protocol):
+class OwningStore(MemoryStore, VectorSource, Protocol):
     """A store its process owns: it can also revoke a capsule and be closed."""
 
     def delete_capsule(self, tenant: str, capsule_id: str) -> None: ...
