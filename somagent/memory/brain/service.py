@@ -111,6 +111,7 @@ class Brain:
         self.useful_counts: dict[str, dict[str, int]] = {}
         self._bundles: OrderedDict[str, _Bundle] = OrderedDict()
         self._applied: OrderedDict[str, None] = OrderedDict()
+        self._own: set[str] = set()
         self._state = threading.RLock()
         self._feedback = asyncio.Lock()
         self.timings_s: dict[str, float] = {}
@@ -299,8 +300,15 @@ class Brain:
         """
         async with self._feedback:
             event = self.feedback_event(tenant, bundle_id, useful_ids, trace_id)
-            await append(event)
-            update = await asyncio.to_thread(self.apply_event, event)
+            event_id = str(event["event_id"])
+            with self._state:  # the Faust agent reading it back must not apply it first
+                self._own.add(event_id)
+            try:
+                await append(event)
+                update = await asyncio.to_thread(self.apply_event, event, own=True)
+            finally:
+                with self._state:
+                    self._own.discard(event_id)
             assert update is not None
             await append(self.weights_event(event, update))
             return FeedbackResult(
@@ -335,8 +343,12 @@ class Brain:
             )
         )
 
-    def apply_event(self, event: Mapping[str, Any]) -> WeightsUpdate | None:
-        """Apply a ``BrainFeedbackGiven`` (once per event id); other types are ignored."""
+    def apply_event(self, event: Mapping[str, Any], *, own: bool = False) -> WeightsUpdate | None:
+        """Apply a ``BrainFeedbackGiven`` (once per event id); other types are ignored.
+
+        An event this process is appending itself is applied by :meth:`feedback`
+        (``own``), never by the agent that reads it back meanwhile.
+        """
         if event.get("type") != names.BRAIN_FEEDBACK_GIVEN:
             return None
         event_id = str(event["event_id"])
@@ -346,7 +358,7 @@ class Brain:
         x = from_nano(p["features_nano"]).reshape(len(ids), len(p["feature_names"]))
         useful = np.isin(np.asarray(ids), list(p["useful_ids"]))
         with self._state:
-            if event_id in self._applied:
+            if event_id in self._applied or (event_id in self._own and not own):
                 return None
             self._applied[event_id] = None
             while len(self._applied) > 100_000:
