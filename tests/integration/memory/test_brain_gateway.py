@@ -28,7 +28,9 @@ FACTS = [
 
 
 @pytest.fixture(scope="module")
-def gateway(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
+def gateway(
+    settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[GatewayProcess]:
     process = GatewayProcess(settings, tmp_path_factory.mktemp("gw-brain"), embedder="semantic")
     process.start()
     yield process
@@ -45,7 +47,11 @@ async def client(gateway: GatewayProcess) -> AsyncIterator[MemoryGatewayClient]:
 async def _remember(client: MemoryGatewayClient, tenant: str, capsule: str | None = None) -> None:
     for text in FACTS:
         receipt = await client.remember(
-            tenant, text, source="test", trace_id=uuid.uuid4().hex, capsule_id=capsule,
+            tenant,
+            text,
+            source="test",
+            trace_id=uuid.uuid4().hex,
+            capsule_id=capsule,
             wait_ms=30_000,
         )
         assert receipt.status == "remembered", receipt
@@ -53,19 +59,29 @@ async def _remember(client: MemoryGatewayClient, tenant: str, capsule: str | Non
 
 def _post(gateway: GatewayProcess, path: str, body: dict) -> httpx.Response:
     token = service_token(gateway.settings.home_dir)
-    return httpx.post(f"{gateway.url}{path}", json=body, timeout=60,
-                      headers={"Authorization": f"Bearer {token}"})
+    return httpx.post(
+        f"{gateway.url}{path}", json=body, timeout=60, headers={"Authorization": f"Bearer {token}"}
+    )
 
 
-async def test_evaluate_feedback_and_bad_input(gateway: GatewayProcess, client: MemoryGatewayClient) -> None:
+async def test_evaluate_feedback_and_bad_input(
+    gateway: GatewayProcess, client: MemoryGatewayClient
+) -> None:
     tenant = str(uuid.uuid4())
     await _remember(client, tenant)
-    bundle = await client.evaluate_bundle(tenant, "Which food must Priya Okafor stay away from?",
-                                          top_k=3, directives=["be brief"])
+    bundle = await client.evaluate_bundle(
+        tenant, "Which food must Priya Okafor stay away from?", top_k=3, directives=["be brief"]
+    )
     top = bundle["evidence"][0]
     assert "peanuts" in top["text"]  # semantic: shares only the name with the question
-    assert set(top["features"]) == {"semantic", "rho", "recency", "importance", "conductance",
-                                    "lexical"}
+    assert set(top["features"]) == {
+        "semantic",
+        "rho",
+        "recency",
+        "importance",
+        "conductance",
+        "lexical",
+    }
     assert 0.0 < top["confidence"] < 1.0 and top["trace_id"] and "capsule_id" in top
     assert "be brief" in bundle["prompt"] and f"[mem:{top['memory_id']}]" in bundle["prompt"]
     # The turn engine's view: blocks ranked by the brain.
@@ -73,30 +89,56 @@ async def test_evaluate_feedback_and_bad_input(gateway: GatewayProcess, client: 
     assert blocks[0].memory_id == top["memory_id"]
 
     codec = kafka_codec(gateway.settings)
-    def brain_events() -> list[dict]:
-        return memory_events(gateway.settings, codec, lambda e: str(e["tenant"]) == tenant and
-                             e["type"] in (names.BRAIN_FEEDBACK_GIVEN, names.BRAIN_WEIGHTS_UPDATED))
 
-    # Bad input: unknown bundle, unknown evidence, weights out of bounds -> problem, nothing appended.
-    r = _post(gateway, "/v1/brain/feedback", {"tenant": tenant, "bundle_id": str(uuid.uuid4()),
-                                              "useful": [top["memory_id"]]})
+    def brain_events() -> list[dict]:
+        return memory_events(
+            gateway.settings,
+            codec,
+            lambda e: (
+                str(e["tenant"]) == tenant
+                and e["type"] in (names.BRAIN_FEEDBACK_GIVEN, names.BRAIN_WEIGHTS_UPDATED)
+            ),
+        )
+
+    # Bad input (unknown bundle or evidence, weights out of bounds): a problem, nothing appended.
+    r = _post(
+        gateway,
+        "/v1/brain/feedback",
+        {"tenant": tenant, "bundle_id": str(uuid.uuid4()), "useful": [top["memory_id"]]},
+    )
     assert r.status_code == 404 and r.headers["content-type"].startswith("application/problem+json")
     assert r.json()["type"].endswith("/bundle-not-found")
-    r = _post(gateway, "/v1/brain/feedback", {"tenant": tenant, "bundle_id": bundle["bundle_id"],
-                                              "useful": [str(uuid.uuid4())]})
+    r = _post(
+        gateway,
+        "/v1/brain/feedback",
+        {"tenant": tenant, "bundle_id": bundle["bundle_id"], "useful": [str(uuid.uuid4())]},
+    )
     assert r.status_code == 422 and r.json()["type"].endswith("/unknown-evidence")
-    r = _post(gateway, "/v1/brain/evaluate", {"tenant": tenant, "query": "x",
-                                              "weights": [9, 0, 0, 0, 0, 0, 0.1]})
+    r = _post(
+        gateway,
+        "/v1/brain/evaluate",
+        {"tenant": tenant, "query": "x", "weights": [9, 0, 0, 0, 0, 0, 0.1]},
+    )
     assert r.status_code == 422 and r.json()["type"].endswith("/weights-out-of-bounds")
     other = str(uuid.uuid4())  # another tenant cannot give feedback on this bundle
-    r = _post(gateway, "/v1/brain/feedback", {"tenant": other, "bundle_id": bundle["bundle_id"],
-                                              "useful": [top["memory_id"]]})
+    r = _post(
+        gateway,
+        "/v1/brain/feedback",
+        {"tenant": other, "bundle_id": bundle["bundle_id"], "useful": [top["memory_id"]]},
+    )
     assert r.status_code == 404
     assert brain_events() == []
 
     answer = await client.feedback(tenant, bundle["bundle_id"], [top["memory_id"]])
-    assert answer["step"] == 1 and set(answer["weights"]) == {"lambda", "mu", "nu", "alpha",
-                                                             "beta", "gamma", "tau"}
+    assert answer["step"] == 1 and set(answer["weights"]) == {
+        "lambda",
+        "mu",
+        "nu",
+        "alpha",
+        "beta",
+        "gamma",
+        "tau",
+    }
     events = brain_events()
     assert [e["type"] for e in events] == [names.BRAIN_FEEDBACK_GIVEN, names.BRAIN_WEIGHTS_UPDATED]
     assert events[0]["payload"]["useful_ids"] == [top["memory_id"]]
@@ -105,20 +147,23 @@ async def test_evaluate_feedback_and_bad_input(gateway: GatewayProcess, client: 
     assert "somabrain_recall_latency_seconds_bucket" in metrics
 
 
-async def test_weights_are_isolated_per_tenant_and_capsule(gateway: GatewayProcess,
-                                                            client: MemoryGatewayClient) -> None:
+async def test_weights_are_isolated_per_tenant_and_capsule(
+    gateway: GatewayProcess, client: MemoryGatewayClient
+) -> None:
     a, b = str(uuid.uuid4()), str(uuid.uuid4())
     await _remember(client, a, capsule="cap-a")
     await _remember(client, b)
     prior = (await client.evaluate_bundle(b, "What music does Priya Okafor make?"))["weights"]
-    bundle = await client.evaluate_bundle(a, "What music does Priya Okafor make?",
-                                          capsule_ids=["cap-a"])
+    bundle = await client.evaluate_bundle(
+        a, "What music does Priya Okafor make?", capsule_ids=["cap-a"]
+    )
     assert bundle["scope"] == "cap-a"
     useful = [e["memory_id"] for e in bundle["evidence"] if "cello" in e["text"]]
     changed = None
     for _ in range(6):  # a few steps (held-out ones do not step)
-        again = await client.evaluate_bundle(a, "What music does Priya Okafor make?",
-                                             capsule_ids=["cap-a"])
+        again = await client.evaluate_bundle(
+            a, "What music does Priya Okafor make?", capsule_ids=["cap-a"]
+        )
         changed = await client.feedback(a, again["bundle_id"], useful)
     assert changed is not None
     after_a = (await client.evaluate_bundle(a, "cello", capsule_ids=["cap-a"]))["weights"]
