@@ -66,6 +66,10 @@ class Settings(BaseSettings):
     # engine in process, HNSW; the default) or qdrant-client's local mode (an exact
     # Python scan, kept as the exact-search reference). Both persist under qdrant_path.
     vector_engine: Literal["edge", "local"] = "edge"
+    # The Memory Gateway's embedder: all-MiniLM-L6-v2 (int8 ONNX, 384 dimensions; the
+    # default) or the lexical hashing HRR embedder (1024 dimensions, no model). Each has
+    # its own collection, rebuilt from memory.events when first opened (docs/brain.md).
+    embedder: Literal["semantic", "hashing"] = "semantic"
     # The analytics service (owner of the embedded ClickHouse directory) serves
     # ClickHouse's HTTP interface here; the Memory Gateway (owner of the vector
     # store) serves recall/remember here. Both listen on loopback only.

@@ -21,6 +21,8 @@ from somagent.api.call import trace_id_of
 from somagent.api.context import EdgeContext
 from somagent.api.jobs_edge import close_jobs
 from somagent.api.problems import Problem
+from somagent.api.routes_brain import evaluate as brain_evaluate
+from somagent.api.routes_brain import feedback as brain_feedback
 from somagent.api.routes_jobs import (
     approve_step,
     cancel_job,
@@ -46,6 +48,8 @@ ROUTES = [
     Route("/v1/turns/{turn_id}/cancel", cancel_turn, methods=["POST"]),
     Route("/v1/memory/recall", recall, methods=["POST"]),
     Route("/v1/memory/remember", remember, methods=["POST"]),
+    Route("/v1/brain/evaluate", brain_evaluate, methods=["POST"]),
+    Route("/v1/brain/feedback", brain_feedback, methods=["POST"]),
     Route("/v1/usage", usage, methods=["GET"]),
     Route("/v1/jobs", post_job, methods=["POST"]),
     Route("/v1/jobs", list_jobs, methods=["GET"]),

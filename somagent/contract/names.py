@@ -35,6 +35,8 @@ MEMORY_REMEMBERED: Final = "MemoryRemembered"
 MEMORY_REMEMBER_REJECTED: Final = "MemoryRememberRejected"
 CAPSULE_UPLOADED: Final = "CapsuleUploaded"
 CAPSULE_REVOKED: Final = "CapsuleRevoked"
+BRAIN_FEEDBACK_GIVEN: Final = "BrainFeedbackGiven"
+BRAIN_WEIGHTS_UPDATED: Final = "BrainWeightsUpdated"
 
 # Artifacts: the marketplace (artifacts.events) and capsule reads (gateway.audit)
 AGENT_PUBLISHED: Final = "AgentPublished"
@@ -123,5 +125,7 @@ ALL: Final = frozenset(
         AGENT_UNINSTALLED,
         AGENT_REVOKED,
         CAPSULE_RECALLED,
+        BRAIN_FEEDBACK_GIVEN,
+        BRAIN_WEIGHTS_UPDATED,
     )
 )

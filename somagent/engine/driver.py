@@ -53,7 +53,8 @@ class EventSink(Protocol):
 
 class TurnMemory(Protocol):
     """Recall and remember as the Memory Gateway serves them
-    (:class:`somagent.memory.client.MemoryGatewayClient`)."""
+    (:class:`somagent.memory.client.MemoryGatewayClient`); an ``evaluate`` with the
+    signature of ``recall`` (the brain's ContextBundle), when present, is used instead."""
 
     async def recall(
         self, tenant: str, query: str, top_k: int = 5, capsule_ids: Sequence[str] | None = None
@@ -250,7 +251,9 @@ class TurnDriver:
     # -- one handler per action --------------------------------------------
 
     async def _recall(self, holder: dict[str, TurnState], state: TurnState, a: Any) -> m.Transition:
-        blocks = await self.deps.memory.recall(
+        # The brain's bundle (utility-ranked evidence) where the memory client has one.
+        evaluate = getattr(self.deps.memory, "evaluate", None) or self.deps.memory.recall
+        blocks = await evaluate(
             state.tenant,
             a.query,
             a.top_k,

@@ -52,6 +52,8 @@ async def handle_memory_event(
         )
         await sink.publish([decided.to_dict()])
         return
+    if envelope.get("type") == names.BRAIN_FEEDBACK_GIVEN:  # idempotent by event id
+        await asyncio.to_thread(memory.brain.apply_event, envelope)
     await asyncio.to_thread(memory.projector.apply, envelope, position)
 
 

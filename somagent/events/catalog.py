@@ -118,6 +118,8 @@ EVENT_TOPICS: dict[str, str] = {
             names.MEMORY_REMEMBER_REJECTED,
             names.CAPSULE_UPLOADED,
             names.CAPSULE_REVOKED,
+            names.BRAIN_FEEDBACK_GIVEN,
+            names.BRAIN_WEIGHTS_UPDATED,
         ),
         MEMORY,
     ),

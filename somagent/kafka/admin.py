@@ -186,6 +186,29 @@ def commit_offsets(
         consumer.close()
 
 
+def committed_offsets(
+    settings: Settings, group_id: str, topics: Iterable[str], timeout_s: float = 30.0
+) -> dict[TopicPart, int]:
+    """Consumer group ``group_id``'s committed next offsets on ``topics`` (without joining it);
+    partitions with no commit are left out (a new group has none)."""
+    consumer = new_consumer(settings, group_id, **{"socket.timeout.ms": int(timeout_s * 1000)})
+    try:
+        meta = consumer.list_topics(timeout=timeout_s)
+        parts = [
+            TopicPartition(t, p)
+            for t in topics
+            if t in meta.topics
+            for p in sorted(meta.topics[t].partitions)
+        ]
+        return {
+            (str(tp.topic), int(tp.partition)): int(tp.offset)
+            for tp in consumer.committed(parts, timeout=timeout_s)
+            if tp.offset >= 0
+        }
+    finally:
+        consumer.close()
+
+
 class GroupLag:
     """Callable: ``{topic: records behind}`` of consumer group ``group`` over ``topics``.
 

@@ -50,6 +50,15 @@ class Recall(Protocol):
     ) -> list[EvidenceBlock]: ...
 
 
+class Evaluate(Protocol):
+    """The brain's context bundle (``POST /v1/brain/evaluate``) as evidence blocks, best
+    first by utility; implemented by :class:`MemoryGatewayClient`."""
+
+    async def evaluate(
+        self, tenant: str, query: str, top_k: int = 5, capsule_ids: Sequence[str] | None = None
+    ) -> list[EvidenceBlock]: ...
+
+
 class MemoryGatewayError(MemoryStoreError):
     """The gateway could not be reached or failed; ``status`` is its HTTP status (0: none)."""
 
@@ -165,6 +174,61 @@ class MemoryGatewayClient:
             body["capsule_ids"] = list(capsule_ids)
         _, document = await self._post("/v1/recall", body, InvalidRecallRequest, None)
         return [_block(item) for item in document.get("evidence", [])]
+
+    async def evaluate_bundle(
+        self,
+        tenant: str,
+        query: str,
+        top_k: int = 5,
+        capsule_ids: Sequence[str] | None = None,
+        *,
+        directives: Sequence[str] = (),
+        weights: Sequence[float] | None = None,
+    ) -> dict[str, Any]:
+        """The brain's ContextBundle as JSON (``bundle_id``, ``evidence`` with features,
+        utility and confidence, ``directives``, ``weights``, ``prompt``).
+
+        Raises:
+            InvalidRecallRequest: bad input, or weights out of bounds (the gateway's 422).
+            MemoryGatewayError: the gateway or its store is unavailable.
+        """
+        validate_recall(tenant, query, top_k, capsule_ids)
+        body: dict[str, Any] = {"tenant": tenant, "query": query, "top_k": top_k}
+        if capsule_ids is not None:
+            body["capsule_ids"] = list(capsule_ids)
+        if directives:
+            body["directives"] = list(directives)
+        if weights is not None:
+            body["weights"] = [float(w) for w in weights]
+        _, document = await self._post("/v1/brain/evaluate", body, InvalidRecallRequest, None)
+        return document
+
+    async def evaluate(
+        self, tenant: str, query: str, top_k: int = 5, capsule_ids: Sequence[str] | None = None
+    ) -> list[EvidenceBlock]:
+        """:meth:`evaluate_bundle`'s evidence as blocks (``score``: the semantic cosine),
+        ranked by the brain's utility; the signature of :meth:`recall`."""
+        if capsule_ids is not None and len(capsule_ids) == 0:
+            validate_recall(tenant, query, top_k, capsule_ids)
+            return []
+        document = await self.evaluate_bundle(tenant, query, top_k, capsule_ids)
+        return [_block(item) for item in document.get("evidence", [])]
+
+    async def feedback(
+        self, tenant: str, bundle_id: str, useful: Sequence[str], *, trace_id: str | None = None
+    ) -> dict[str, Any]:
+        """Mark which evidence of ``bundle_id`` was useful; the weights update (JSON answer).
+
+        Raises:
+            InvalidRecallRequest: unknown bundle (404 is raised as MemoryGatewayError) or
+                evidence ids that were not candidates (422).
+            MemoryGatewayError: the gateway or Kafka is unavailable, or the bundle is unknown.
+        """
+        body: dict[str, Any] = {"tenant": tenant, "bundle_id": bundle_id, "useful": list(useful)}
+        if trace_id is not None:
+            body["trace_id"] = trace_id
+        _, document = await self._post("/v1/brain/feedback", body, InvalidRecallRequest, None)
+        return document
 
     async def remember(
         self,

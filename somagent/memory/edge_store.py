@@ -36,7 +36,7 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -83,6 +83,19 @@ class EdgeTuning:
     full_scan_threshold_kb: int = 10_000
     indexing_threshold_kb: int = 8_000
     max_segment_size_kb: int = 200_000
+
+
+def _scroller(request: qe.ScrollRequest) -> Callable[[qe.EdgeShard], Any]:
+    return lambda shard: shard.scroll(request)
+
+
+def _vector(raw: Any) -> NDArray[np.float32] | None:
+    """A point's unnamed dense vector as float32 (None when absent)."""
+    if raw is None:
+        return None
+    if isinstance(raw, dict):
+        raw = raw.get("")
+    return None if raw is None else np.asarray(raw, dtype=np.float32)
 
 
 def _tenant_filter(
@@ -287,6 +300,27 @@ class EdgeMemoryStore:
         sequence therefore matches nothing). Indexed segments are searched by HNSW
         with ``search_ef`` candidates (approximate), the rest exactly.
         """
+        return [block for block, _ in self._query(tenant, vector, top_k, capsule_ids, False)]
+
+    def search_vectors(
+        self,
+        tenant: str,
+        vector: NDArray[np.float32],
+        top_k: int,
+        capsule_ids: Sequence[str] | None = None,
+    ) -> list[tuple[EvidenceBlock, NDArray[np.float32]]]:
+        """:meth:`search` with each memory's stored vector (for the brain's scoring)."""
+        found = self._query(tenant, vector, top_k, capsule_ids, True)
+        return [(block, vec) for block, vec in found if vec is not None]
+
+    def _query(
+        self,
+        tenant: str,
+        vector: NDArray[np.float32],
+        top_k: int,
+        capsule_ids: Sequence[str] | None,
+        with_vector: bool,
+    ) -> list[tuple[EvidenceBlock, NDArray[np.float32] | None]]:
         if capsule_ids is not None and len(capsule_ids) == 0:
             return []
         extra = []
@@ -297,11 +331,36 @@ class EdgeMemoryStore:
             query=qe.Query.Nearest(np.asarray(vector, dtype=np.float32).tolist()),
             filter=_tenant_filter(tenant, *extra),
             with_payload=qe.PayloadSelector.Include(_EVIDENCE_FIELDS),
-            with_vector=False,
+            with_vector=with_vector,
             params=qe.SearchParams(hnsw_ef=self.search_ef),
         )
         points = self._call(f"search for tenant {tenant!r}", lambda s: s.query(request))
-        return [self._evidence(tenant, p.id, p.score, p.payload) for p in points]
+        return [
+            (self._evidence(tenant, p.id, p.score, p.payload), _vector(p.vector))
+            for p in points
+        ]
+
+    def scroll_vectors(
+        self, tenant: str, batch: int = 2048
+    ) -> Iterator[tuple[list[str | None], NDArray[np.float32]]]:
+        """Every memory of ``tenant`` as batches ``(capsule ids, vectors (n, dim))``."""
+        offset: Any = None
+        while True:
+            request = qe.ScrollRequest(
+                offset=offset, limit=batch, filter=_tenant_filter(tenant),
+                with_payload=qe.PayloadSelector.Include(["tenant", "capsule_id"]),
+                with_vector=True,
+            )
+            records, offset = self._call(f"scroll tenant {tenant!r}", _scroller(request))
+            kept: list[tuple[Any, NDArray[np.float32]]] = []
+            for r in records:
+                vec = _vector(r.vector)
+                if vec is not None and (r.payload or {}).get("tenant") == tenant:
+                    kept.append((r.payload, vec))
+            if kept:
+                yield [p.get("capsule_id") for p, _ in kept], np.stack([v for _, v in kept])
+            if offset is None or not records:
+                return
 
     def get(self, tenant: str, memory_id: str) -> EvidenceBlock | None:
         """The memory ``memory_id`` of ``tenant`` (score 1.0), or None if absent or foreign."""

@@ -37,3 +37,19 @@ class MalformedMemoryEvent(MemoryError_):
 
 class InvalidPiiKey(MemoryError_, ValueError):
     """The keyed-hash key for PII redaction is missing or too short."""
+
+
+class InvalidBrainRequest(MemoryError_, ValueError):
+    """A brain evaluate or feedback request is malformed (nothing changed)."""
+
+
+class UnknownBundle(InvalidBrainRequest):
+    """Feedback names a bundle this gateway did not build for that tenant (or forgot)."""
+
+
+class UnknownEvidence(InvalidBrainRequest):
+    """Feedback marks memory ids that were not candidates of the bundle."""
+
+
+class WeightsOutOfBounds(InvalidBrainRequest):
+    """Explicit utility weights outside the configured bounds."""

@@ -46,7 +46,15 @@ from somagent.credentials import matches
 from somagent.events.envelope import make_event, now_us, random_event_id
 from somagent.events.tracing import new_trace_id
 from somagent.exceptions import DeadlineExceeded, SomagentError
-from somagent.memory.exceptions import InvalidRecallRequest, InvalidRememberRequest
+from somagent.math.utility import WEIGHT_NAMES
+from somagent.memory.brain.service import Brain
+from somagent.memory.exceptions import (
+    InvalidRecallRequest,
+    InvalidRememberRequest,
+    UnknownBundle,
+    UnknownEvidence,
+    WeightsOutOfBounds,
+)
 from somagent.memory.guard import RememberGuard, RememberRequest
 from somagent.memory.metrics import GatewayMetrics
 from somagent.memory.model import EvidenceBlock
@@ -93,6 +101,30 @@ REMEMBER_BODY: Final[dict[str, Any]] = {
     },
 }
 
+EVALUATE_BODY: Final[dict[str, Any]] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["tenant", "query"],
+    "properties": {
+        **RECALL_BODY["properties"],
+        "directives": {"type": "array", "items": {"type": "string", "maxLength": 512},
+                       "maxItems": 32},
+        "weights": {"type": "array", "items": {"type": "number"}, "minItems": 7, "maxItems": 7},
+    },
+}
+
+FEEDBACK_BODY: Final[dict[str, Any]] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["tenant", "bundle_id", "useful"],
+    "properties": {
+        "tenant": _UUID,
+        "bundle_id": _UUID,
+        "useful": {"type": "array", "items": _ID, "minItems": 1, "maxItems": 50},
+        "trace_id": {"type": "string", "pattern": "^(?!0{32}$)[0-9a-f]{32}$"},
+    },
+}
+
 Append = Callable[[Mapping[str, Any]], Awaitable[tuple[int, int]]]
 
 
@@ -110,6 +142,7 @@ class GatewayDeps:
     collection: str
     metrics: GatewayMetrics
     lag: Callable[[dict[int, int]], dict[int, int] | None] = field(default=lambda _: None)
+    brain: Brain | None = None
 
 
 def evidence_json(block: EvidenceBlock) -> dict[str, Any]:
@@ -133,8 +166,8 @@ def _authorize(request: Request, token: str) -> None:
         )
 
 
-_KINDS = {400: "bad_input", 401: "unauthorized", 413: "bad_input", 415: "bad_input",
-          422: "bad_input", 503: "unavailable"}
+_KINDS = {400: "bad_input", 401: "unauthorized", 404: "bad_input", 413: "bad_input",
+          415: "bad_input", 422: "bad_input", 503: "unavailable"}
 
 Handler = Callable[[Request, GatewayDeps], Awaitable[Response]]
 
@@ -183,6 +216,69 @@ async def recall(request: Request, deps: GatewayDeps) -> Response:
         raise _unavailable("memory store failed", exc) from exc
     deps.metrics.recall_latency.observe(time.perf_counter() - started)
     return JSONResponse({"evidence": [evidence_json(b) for b in blocks]})
+
+
+def _brain(deps: GatewayDeps) -> Brain:
+    if deps.brain is None:
+        raise Problem("not-found", "this memory gateway runs without the brain")
+    return deps.brain
+
+
+async def brain_evaluate(request: Request, deps: GatewayDeps) -> Response:
+    started = time.perf_counter()
+    body = await read_json(request, EVALUATE_BODY, MAX_BODY_BYTES)
+    brain = _brain(deps)
+    try:
+        bundle = await brain.evaluate(
+            body["tenant"], body["query"], int(body.get("top_k", 5)), body.get("capsule_ids"),
+            tuple(body.get("directives") or ()), body.get("weights"),
+        )
+    except WeightsOutOfBounds as exc:
+        raise Problem("weights-out-of-bounds", str(exc)) from exc
+    except InvalidRecallRequest as exc:
+        raise Problem("invalid-body", str(exc)) from exc
+    except SomagentError as exc:  # MemoryStoreError, EmbeddingError
+        raise _unavailable("memory store failed", exc) from exc
+    for stage, seconds in brain.timings_s.items():
+        deps.metrics.brain_latency.labels(stage).observe(seconds)
+    deps.metrics.brain_latency.labels("total").observe(time.perf_counter() - started)
+    return JSONResponse(bundle.to_dict())
+
+
+async def brain_feedback(request: Request, deps: GatewayDeps) -> Response:
+    body = await read_json(request, FEEDBACK_BODY, MAX_BODY_BYTES)
+    brain = _brain(deps)
+    trace_id = body.get("trace_id") or request.headers.get("x-trace-id") or new_trace_id()
+    try:
+        result = await brain.feedback(
+            body["tenant"], body["bundle_id"].lower(), body["useful"], trace_id, deps.append
+        )
+    except UnknownBundle as exc:
+        raise Problem("bundle-not-found", str(exc)) from exc
+    except UnknownEvidence as exc:
+        raise Problem("unknown-evidence", str(exc)) from exc
+    except SomagentError as exc:  # the log did not acknowledge
+        raise _unavailable("memory.events append failed", exc) from exc
+    update = result.update
+    deps.metrics.brain_feedback.labels("held_out" if result.held_out else "step").inc()
+    if update.rolled_back:
+        deps.metrics.brain_rollbacks.inc()
+    if update.mrr_candidate == update.mrr_candidate:  # not NaN
+        deps.metrics.brain_heldout_mrr.set(update.mrr_candidate)
+
+    def named(values: Any) -> dict[str, float]:
+        return {n: float(v) for n, v in zip(WEIGHT_NAMES, values, strict=True)}
+
+    def maybe(x: float) -> float | None:
+        return None if x != x else float(x)
+
+    return JSONResponse({
+        "feedback_event_id": result.feedback_event_id, "held_out": result.held_out,
+        "weights_before": named(update.before), "weights": named(update.after),
+        "last_good": named(update.last_good), "rolled_back": update.rolled_back,
+        "heldout_mrr": maybe(update.mrr_candidate), "heldout_mrr_good": maybe(update.mrr_good),
+        "step": update.step,
+    })
 
 
 def _request(body: Mapping[str, Any], request_id: str) -> RememberRequest:
@@ -282,6 +378,10 @@ def create_gateway_app(deps: GatewayDeps) -> Starlette:
         routes=[
             Route("/v1/recall", _endpoint("recall", recall), methods=["POST"]),
             Route("/v1/remember", _endpoint("remember", remember), methods=["POST"]),
+            Route("/v1/brain/evaluate", _endpoint("brain_evaluate", brain_evaluate),
+                  methods=["POST"]),
+            Route("/v1/brain/feedback", _endpoint("brain_feedback", brain_feedback),
+                  methods=["POST"]),
             Route("/healthz", _endpoint("healthz", healthz, authenticated=False)),
             Route("/metrics", _endpoint("metrics", metrics, authenticated=False)),
         ]

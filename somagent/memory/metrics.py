@@ -6,7 +6,10 @@ search included), ``remember_requests_total{outcome}`` (``requested``,
 ``remembered``, ``rejected``, ``pending``: the ``wait_ms`` ran out),
 ``errors_total{route,kind}`` (``bad_input``, ``unauthorized``, ``unavailable``,
 ``internal``), ``optimize_duration_seconds`` (HNSW builds by the indexer), and the
-gauges ``points`` and ``indexed_points`` of the collection.
+gauges ``points`` and ``indexed_points`` of the collection. The brain's, prefixed
+``somabrain_``: ``recall_latency_seconds{stage}`` (``total``, ``embed``, ``search``,
+``score``, ``bundle``), ``feedback_updates_total{kind}`` (``step``, ``held_out``),
+``rollbacks_total`` and the gauge ``heldout_mrr``.
 """
 
 from __future__ import annotations
@@ -45,6 +48,23 @@ class GatewayMetrics:
         self.optimize = Histogram(
             p + "optimize_duration_seconds", "Index build passes (Qdrant Edge optimize)",
             buckets=_OPTIMIZE_BUCKETS, registry=r,
+        )
+        # SomaBrain (POST /v1/brain/*), named like the seed's somabrain_* metrics.
+        self.brain_latency = Histogram(
+            "somabrain_recall_latency_seconds", "Evaluate handling time by stage",
+            ("stage",), buckets=_LATENCY_BUCKETS, registry=r,
+        )
+        self.brain_feedback = Counter(
+            "somabrain_feedback_updates_total", "Feedback applied by kind (step, held_out)",
+            ("kind",), registry=r,
+        )
+        self.brain_rollbacks = Counter(
+            "somabrain_rollbacks_total", "Weight updates rolled back to the last good weights",
+            registry=r,
+        )
+        self.brain_heldout_mrr = Gauge(
+            "somabrain_heldout_mrr", "Held-out MRR of the last updated scope's weights",
+            registry=r,
         )
         Gauge(p + "points", "Points in the collection", registry=r).set_function(points)
         Gauge(p + "indexed_points", "Points covered by an HNSW graph", registry=r).set_function(

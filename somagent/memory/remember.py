@@ -32,6 +32,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
+import numpy as np
+from numpy.typing import NDArray
+
 from somagent.contract import ids
 from somagent.memory.embedder import Embedder
 from somagent.memory.exceptions import InvalidRememberRequest, MalformedMemoryEvent
@@ -246,6 +249,40 @@ class Outcome:
     request_id: str = ""
 
 
+def remembered_text(event: Mapping[str, Any]) -> str:
+    """The (redacted) text of a ``MemoryRemembered`` envelope dict.
+
+    Raises:
+        MalformedMemoryEvent: the payload or its text is missing.
+    """
+    where = f"{MEMORY_REMEMBERED} {event.get('event_id')!r}"
+    return _text(_field(event, "payload", Mapping, where), "text", where)
+
+
+def memory_record(event: Mapping[str, Any], vector: NDArray[np.float32]) -> MemoryRecord:
+    """The :class:`MemoryRecord` a ``MemoryRemembered`` envelope dict stores, with ``vector``.
+
+    Raises:
+        MalformedMemoryEvent: a required field is missing.
+    """
+    where = f"{MEMORY_REMEMBERED} {event.get('event_id')!r}"
+    payload = _field(event, "payload", Mapping, where)
+    created = payload.get("created_at_us")
+    return MemoryRecord(
+        memory_id=_text(payload, "memory_id", where),
+        tenant=_text(event, "tenant", where),
+        text=_text(payload, "text", where),
+        vector=vector,
+        # The decision's producer is the guard, not who asked: no fallback to it.
+        source=str(payload.get("source") or "unknown"),
+        created_at_us=int(created) if created is not None else _micros(event.get("ts")),
+        trace_id=str(event.get("trace_id") or ""),
+        capsule_id=payload.get("capsule_id"),
+        text_sha256=_text(payload, "text_sha256", where),
+        request_id=str(payload.get("request_id") or ""),
+    )
+
+
 class MemoryProjector:
     """Applies memory events to the vector store and tracks how far it got.
 
@@ -264,6 +301,9 @@ class MemoryProjector:
 
     def __init__(self, embedder: Embedder, store: MemoryStore, *, outcomes_kept: int = 10_000):
         self.embedder, self.store = embedder, store
+        # Called with every record written (the brain keeps its density matrices current).
+        self.listeners: list[Callable[[MemoryRecord], None]] = []
+        self.revoke_listeners: list[Callable[[str, str], None]] = []
         self._positions: dict[int, int] = {}
         self._outcomes: OrderedDict[str, Outcome] = OrderedDict()
         self._decisions: OrderedDict[str, tuple[Outcome, int, int]] = OrderedDict()
@@ -290,7 +330,10 @@ class MemoryProjector:
             payload = _field(event, "payload", Mapping, where)
             delete = getattr(self.store, "delete_capsule", None)
             if delete is not None:
-                delete(_text(event, "tenant", where), _text(payload, "capsule_id", where))
+                tenant, capsule = _text(event, "tenant", where), _text(payload, "capsule_id", where)
+                delete(tenant, capsule)
+                for revoked in self.revoke_listeners:
+                    revoked(tenant, capsule)
                 wrote = True
         elif kind == MEMORY_REMEMBER_REJECTED:
             payload = event.get("payload") or {}
@@ -314,24 +357,11 @@ class MemoryProjector:
         return wrote
 
     def _remember(self, event: Mapping[str, Any]) -> Outcome:
-        where = f"{MEMORY_REMEMBERED} {event.get('event_id')!r}"
-        payload = _field(event, "payload", Mapping, where)
-        text = _text(payload, "text", where)
-        created = payload.get("created_at_us")
-        record = MemoryRecord(
-            memory_id=_text(payload, "memory_id", where),
-            tenant=_text(event, "tenant", where),
-            text=text,
-            vector=self.embedder.embed([text])[0],
-            # The decision's producer is the guard, not who asked: no fallback to it.
-            source=str(payload.get("source") or "unknown"),
-            created_at_us=int(created) if created is not None else _micros(event.get("ts")),
-            trace_id=str(event.get("trace_id") or ""),
-            capsule_id=payload.get("capsule_id"),
-            text_sha256=_text(payload, "text_sha256", where),
-            request_id=str(payload.get("request_id") or ""),
-        )
+        text = remembered_text(event)
+        record = memory_record(event, self.embedder.embed([text])[0])
         self.store.upsert([record])
+        for listener in self.listeners:
+            listener(record)
         outcome = Outcome(record.memory_id, True, request_id=record.request_id)
         self._record(outcome)
         return outcome

@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from somagent.config import Settings
-from somagent.memory.embedder import HrrEmbedder
+from somagent.memory.brain.service import Brain
+from somagent.memory.embedder import Embedder
+from somagent.memory.embedders import open_embedder, spec_for
 from somagent.memory.guard import RememberGuard
 from somagent.memory.recall import Recaller
 from somagent.memory.remember import MemoryProjector, RememberDecider
@@ -49,12 +51,14 @@ class MemoryRuntime:
     """
 
     client: Any
-    embedder: HrrEmbedder
+    embedder: Embedder
     store: OwningStore
     recaller: Recaller
     guard: RememberGuard
     decider: RememberDecider
     projector: MemoryProjector
+    brain: Brain
+    collection: str
 
     @classmethod
     def open(cls, settings: Settings, client: Any = None) -> MemoryRuntime:
@@ -62,16 +66,21 @@ class MemoryRuntime:
         and build the pieces; a qdrant-client handed in as ``client`` (a server, or a
         local-mode directory of its own, as the edge tests do) is used instead.
         """
-        embedder = HrrEmbedder()
+        embedder = open_embedder(settings)
+        collection = spec_for(settings).collection
         store: OwningStore
         if client is not None:
-            store = QdrantMemoryStore(client, dim=embedder.dim)
+            store = QdrantMemoryStore(client, dim=embedder.dim, collection=collection)
             store.ensure_collection()
         else:
-            store = open_store(settings, dim=embedder.dim)
+            store = open_store(settings, dim=embedder.dim, collection=collection)
             client = store.client if isinstance(store, QdrantMemoryStore) else None
         key = pii_key(settings.home_dir)
         guard = RememberGuard(key)
+        projector = MemoryProjector(embedder, store)
+        brain = Brain(embedder, store, pii_key=key)
+        projector.listeners.append(brain.on_record)
+        projector.revoke_listeners.append(brain.on_revoke)
         return cls(
             client=client,
             embedder=embedder,
@@ -79,7 +88,9 @@ class MemoryRuntime:
             recaller=Recaller(embedder, store, pii_key=key),
             guard=guard,
             decider=RememberDecider(guard, store),
-            projector=MemoryProjector(embedder, store),
+            projector=projector,
+            brain=brain,
+            collection=collection,
         )
 
     def close(self) -> None:

@@ -29,7 +29,7 @@ concurrent use from several threads, so this class serialises calls on it.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -75,7 +75,23 @@ class MemoryStore(Protocol):
     def count(self, tenant: str) -> int: ...
 
 
-class OwningStore(MemoryStore, Protocol):
+class VectorSource(Protocol):
+    """What the brain reads beyond recall: candidates with their vectors, and all vectors."""
+
+    def search_vectors(
+        self,
+        tenant: str,
+        vector: NDArray[np.float32],
+        top_k: int,
+        capsule_ids: Sequence[str] | None = None,
+    ) -> list[tuple[EvidenceBlock, NDArray[np.float32]]]: ...
+
+    def scroll_vectors(
+        self, tenant: str, batch: int = 2048
+    ) -> Iterator[tuple[list[str | None], NDArray[np.float32]]]: ...
+
+
+class OwningStore(MemoryStore, VectorSource, Protocol):
     """A store its process owns: it can also revoke a capsule and be closed."""
 
     def delete_capsule(self, tenant: str, capsule_id: str) -> None: ...
@@ -83,6 +99,15 @@ class OwningStore(MemoryStore, Protocol):
     def stats(self) -> EngineStats: ...
 
     def close(self) -> None: ...
+
+
+def _vector(raw: Any) -> NDArray[np.float32] | None:
+    """A point's unnamed dense vector as float32 (None when absent)."""
+    if raw is None:
+        return None
+    if isinstance(raw, dict):
+        raw = raw.get("")
+    return None if raw is None else np.asarray(raw, dtype=np.float32)
 
 
 def _tenant_filter(
@@ -232,6 +257,27 @@ class QdrantMemoryStore:
         restricts the search to memories in any of those capsules (an empty
         sequence therefore matches nothing).
         """
+        return [block for block, _ in self._query(tenant, vector, top_k, capsule_ids, False)]
+
+    def search_vectors(
+        self,
+        tenant: str,
+        vector: NDArray[np.float32],
+        top_k: int,
+        capsule_ids: Sequence[str] | None = None,
+    ) -> list[tuple[EvidenceBlock, NDArray[np.float32]]]:
+        """:meth:`search` with each memory's stored vector (for the brain's scoring)."""
+        found = self._query(tenant, vector, top_k, capsule_ids, True)
+        return [(block, vec) for block, vec in found if vec is not None]
+
+    def _query(
+        self,
+        tenant: str,
+        vector: NDArray[np.float32],
+        top_k: int,
+        capsule_ids: Sequence[str] | None,
+        with_vector: bool,
+    ) -> list[tuple[EvidenceBlock, NDArray[np.float32] | None]]:
         if capsule_ids is not None and len(capsule_ids) == 0:
             return []
         extra = []
@@ -248,8 +294,33 @@ class QdrantMemoryStore:
             query_filter=_tenant_filter(tenant, *extra),
             limit=top_k,
             with_payload=models.PayloadSelectorInclude(include=_EVIDENCE_FIELDS),
+            with_vectors=with_vector,
         )
-        return [self._evidence(tenant, p.id, p.score, p.payload) for p in response.points]
+        return [
+            (self._evidence(tenant, p.id, p.score, p.payload), _vector(p.vector))
+            for p in response.points
+        ]
+
+    def scroll_vectors(
+        self, tenant: str, batch: int = 2048
+    ) -> Iterator[tuple[list[str | None], NDArray[np.float32]]]:
+        """Every memory of ``tenant`` as batches ``(capsule ids, vectors (n, dim))``."""
+        offset: Any = None
+        while True:
+            records, offset = self._call(
+                f"scroll tenant {tenant!r}", "scroll", scroll_filter=_tenant_filter(tenant),
+                limit=batch, offset=offset, with_payload=["tenant", "capsule_id"],
+                with_vectors=True,
+            )
+            kept: list[tuple[Any, NDArray[np.float32]]] = []
+            for r in records:
+                vec = _vector(r.vector)
+                if vec is not None and (r.payload or {}).get("tenant") == tenant:
+                    kept.append((r.payload, vec))
+            if kept:
+                yield [p.get("capsule_id") for p, _ in kept], np.stack([v for _, v in kept])
+            if offset is None or not records:
+                return
 
     def get(self, tenant: str, memory_id: str) -> EvidenceBlock | None:
         """The memory ``memory_id`` of ``tenant`` (score 1.0), or None if absent or foreign."""

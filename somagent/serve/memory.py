@@ -35,7 +35,7 @@ from somagent.memory.gateway import GatewayDeps, create_gateway_app
 from somagent.memory.indexer import Indexer
 from somagent.memory.metrics import GatewayMetrics
 from somagent.memory.runtime import MemoryRuntime
-from somagent.memory.store import DEFAULT_COLLECTION, engine_name
+from somagent.memory.store import engine_name
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +151,8 @@ def build_gateway(settings: Settings, *, index_interval_s: float = 10.0) -> Gate
     deps = GatewayDeps(
         recaller=memory.recaller, guard=memory.guard, projector=memory.projector, store=store,
         append=producer.append, token=service_token(settings.home_dir),
-        engine=engine_name(settings), collection=DEFAULT_COLLECTION, metrics=metrics, lag=lag,
+        engine=engine_name(settings), collection=memory.collection, metrics=metrics, lag=lag,
+        brain=memory.brain,
     )
     http = HttpThread(create_gateway_app(deps), settings.memory_port, settings.memory_host)
     optimize = getattr(store, "optimize", None)
@@ -172,6 +173,7 @@ def build_gateway(settings: Settings, *, index_interval_s: float = 10.0) -> Gate
 
 def run_gateway(settings: Settings, *, loglevel: str = "info") -> None:
     """``somagent serve memory``: serve until SIGTERM/SIGINT (see the module doc)."""
+    from somagent.memory.rebuild import replay_before_commits
     from somagent.serve.health import HealthServer, http_check
     from somagent.serve.worker import run_faust
 
@@ -181,6 +183,9 @@ def run_gateway(settings: Settings, *, loglevel: str = "info") -> None:
     health.add_lag(GroupLag(settings, gateway_app_id(settings), [MEMORY]))
     health.start()
     try:
+        # A new collection is rebuilt, and the brain's state replayed, from the log
+        # before the group's commits; the Faust agent continues from them.
+        replay_before_commits(settings, gateway_app_id(settings), gateway.memory)
         if gateway.indexer is not None:
             gateway.indexer.run_once()  # index what a previous run left before serving
             gateway.indexer.start()

@@ -209,10 +209,11 @@ class QdrantEngine(_Engine):
         if not self.external and self.settings.vector_engine == "edge":
             if _gateway_health(self.settings) is None:
                 from somagent.memory.edge_store import EdgeMemoryStore
-                from somagent.memory.embedder import HrrEmbedder
+                from somagent.memory.embedders import spec_for
                 from somagent.memory.store import edge_root
 
-                store = EdgeMemoryStore(edge_root(self.settings), HrrEmbedder().dim)
+                spec = spec_for(self.settings)
+                store = EdgeMemoryStore(edge_root(self.settings), spec.dim, spec.collection)
                 store.ensure_collection()
                 store.close()
             return _embedded_version(self.settings)

@@ -183,7 +183,7 @@ async def test_healthz_and_metrics(gateway: GatewayProcess, client: MemoryGatewa
         health = (await http.get("/healthz")).json()
         metrics = (await http.get("/metrics")).text
     assert health["engine"] == gateway.settings.vector_engine and health["points"] >= 1
-    assert health["collection"] == "memories" and health["projector"]
+    assert health["collection"] == "memories-minilm-l6-int8" and health["projector"]
     assert set(health["consumer_lag"]) == set(health["projector"])
     assert "somagent_memory_recall_duration_seconds_bucket" in metrics
     assert 'somagent_memory_remember_requests_total{outcome="remembered"}' in metrics

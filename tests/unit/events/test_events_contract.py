@@ -44,6 +44,7 @@ ISSUE_TYPES = {
     # issue 15: the marketplace and capsule reads
     "AgentPublished", "AgentUpdated", "AgentInstalled", "AgentUninstalled", "AgentRevoked",
     "CapsuleRecalled",
+    "BrainFeedbackGiven", "BrainWeightsUpdated",
 }  # fmt: skip
 
 
