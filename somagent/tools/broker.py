@@ -11,10 +11,18 @@ tool or its input does:
    first; a key already claimed returns the recorded result, or
    ``in-doubt`` if an earlier attempt started but never recorded one — a side
    effect never runs twice;
-3. the tool's circuit breaker may refuse (``circuit-open``);
-4. the executor runs under ``min(spec.timeout_s, the call's remaining budget)``;
-   idempotent tools are retried on transient codes with exponential backoff
-   inside that budget;
+3. the call is placed on one of the tool's instances whose circuit breaker *for
+   this tenant* admits it; when none does, ``circuit-open``. Breakers are kept
+   per (tenant, instance) and count only infrastructure failures
+   (``ToolExecutionError.infrastructure``, a timeout of the broker's own, an
+   exception escaping the tool): a tenant's program that exits non-zero, or SQL
+   the engine refuses, is that tenant's failure and never refuses anyone's calls;
+4. the executor runs under ``min(spec.timeout_s, the call's remaining budget)``:
+   the tool is told ``GRACE`` less (``ctx.timeout_s``) so that it can end a
+   caller's over-long program itself and report it as the caller's failure, and
+   the broker's own timeout (an infrastructure failure) only catches a tool that
+   does not answer. Idempotent tools are retried on transient infrastructure
+   failures with exponential backoff inside that budget;
 5. the output is checked against the result schema (``schema_ok``), and must
    be JSON (``bad-output`` otherwise).
 
@@ -29,14 +37,14 @@ import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Final, Protocol
 
 from somagent.contract.ids import redis_idem_key
 from somagent.tools import breaker as cb
 from somagent.tools.exceptions import ToolExecutionError, UnknownTool
 from somagent.tools.gates import GateDecision
-from somagent.tools.instances import InstancePool
+from somagent.tools.instances import InstancePool, instance_ids
 from somagent.tools.registry import ToolRegistry
 from somagent.tools.spec import Tool, ToolContext
 from somagent.tools.validation import errors
@@ -44,6 +52,9 @@ from somagent.turns.state import INVALID_JSON_KEY, ToolCall, ToolResult
 
 IDEMPOTENCY_TTL_S: Final = 24 * 3600
 _STARTED: Final = "started"
+#: How much sooner than the broker's own timeout a tool is asked to finish
+#: (seconds: at most this, and at most a tenth of the call's budget).
+GRACE_S: Final = 1.0
 
 ChunkSink = Callable[[int, str], Awaitable[None]]
 
@@ -78,6 +89,15 @@ class _SinkFailed(Exception):
 
 def _monotonic_ms() -> int:
     return time.monotonic_ns() // 1_000_000
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """One attempt's result and whether a failure is the infrastructure's (counts
+    against the breaker, may be retried) rather than the caller's."""
+
+    result: ToolResult
+    infrastructure: bool = False
 
 
 def _failed(call: ToolCall, code: str, message: str, started_ms: int, now_ms: int) -> ToolResult:
@@ -129,7 +149,9 @@ class ToolBroker:
     retry: cb.RetryPolicy = field(default_factory=cb.RetryPolicy)
     clock_ms: Callable[[], int] = _monotonic_ms
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
-    breakers: dict[str, cb.Breaker] = field(default_factory=dict)
+    #: (tenant, instance id) → breaker; only breakers that are not closed-and-clean
+    #: are kept, so the map holds tenants with recent infrastructure failures only.
+    breakers: dict[tuple[str, str], cb.Breaker] = field(default_factory=dict)
     instances: InstancePool = field(default_factory=InstancePool)
 
     async def invoke(
@@ -193,6 +215,36 @@ class ToolBroker:
             self.clock_ms(),
         )
 
+    def _place(self, tool: Tool, call: ToolCall, tenant: str, now: int) -> str | None:
+        """The instance this call runs on (its breaker for ``tenant`` admits it and has
+        recorded the admission), or None when every instance's breaker refuses."""
+        cfg = self.breaker_config
+        closed = cb.Breaker()
+        refused = frozenset(
+            iid
+            for iid in instance_ids(tool.spec)
+            if not cb.admits(self.breakers.get((tenant, iid), closed), cfg, now)
+        )
+        if len(refused) == tool.spec.instances:
+            return None
+        instance = self.instances.place(tool.spec, call, refused)
+        _, state = cb.allow(self.breakers.get((tenant, instance), closed), cfg, now)
+        self._keep(tenant, instance, state)
+        return instance
+
+    def _keep(self, tenant: str, instance: str, state: cb.Breaker) -> None:
+        if state == cb.Breaker():
+            self.breakers.pop((tenant, instance), None)
+        else:
+            self.breakers[(tenant, instance)] = state
+
+    def _settle(self, tenant: str, instance: str, infrastructure_failure: bool) -> None:
+        """Record one attempt's outcome in the (tenant, instance) breaker."""
+        now = self.clock_ms()
+        b = self.breakers.get((tenant, instance), cb.Breaker())
+        record = cb.record_failure if infrastructure_failure else cb.record_success
+        self._keep(tenant, instance, record(b, self.breaker_config, now))
+
     async def _attempts(
         self,
         tool: Tool,
@@ -221,86 +273,68 @@ class ToolBroker:
         while True:
             attempt += 1
             now = self.clock_ms()
-            admitted, state = cb.allow(
-                self.breakers.get(tool.name, cb.Breaker()), self.breaker_config, now
-            )
-            self.breakers[tool.name] = state
-            if not admitted:
-                return _failed(
-                    call, "circuit-open", f"{tool.name}: circuit breaker is open", started, now
-                )
+            instance = self._place(tool, call, tenant, now)
+            if instance is None:
+                msg = f"{tool.name}: circuit breaker is open for tenant {tenant}"
+                return _failed(call, "circuit-open", msg, started, now)
             budget_s = min(tool.spec.timeout_s, max(0, deadline - now) / 1000)
-            instance = self.instances.place(tool.spec, call)
             ctx = ToolContext(tenant, budget_s, turn_id, call.call_id, idem_key, emit, instance)
             try:
-                result = await self._once(tool, call, ctx, started)
+                outcome = await self._once(tool, call, ctx, started)
             except BaseException:
                 self.instances.record(instance, self.clock_ms() - now, False)
                 raise
-            self.instances.record(instance, self.clock_ms() - now, result.ok)
-            now = self.clock_ms()
-            b = self.breakers.get(tool.name, cb.Breaker())
-            transient = not result.ok and result.error_code in cb.RETRYABLE_CODES
-            self.breakers[tool.name] = (
-                cb.record_failure(b, self.breaker_config, now)
-                if transient
-                else cb.record_success(b, self.breaker_config, now)
-            )
+            infra_failure = not outcome.result.ok and outcome.infrastructure
+            self.instances.record(instance, self.clock_ms() - now, not infra_failure)
+            self._settle(tenant, instance, infra_failure)
+            result = outcome.result
             if result.ok or not cb.should_retry(
-                tool.spec.idempotent, result.error_code, attempt, self.retry
+                tool.spec.idempotent, result.error_code, attempt, self.retry, infra_failure
             ):
                 return result
             delay_ms = delays[attempt - 1]
-            if now + delay_ms >= deadline:
+            if self.clock_ms() + delay_ms >= deadline:
                 return result
             await self.sleep(delay_ms / 1000)
 
-    async def _once(self, tool: Tool, call: ToolCall, ctx: ToolContext, started: int) -> ToolResult:
-        if ctx.timeout_s <= 0:
-            return _failed(
-                call, "timeout", f"{tool.name}: no time left for the call", started, self.clock_ms()
-            )
+    async def _once(
+        self, tool: Tool, call: ToolCall, ctx: ToolContext, started: int
+    ) -> _Outcome:
+        """One attempt; ``ctx.timeout_s`` is the broker's hard limit, the tool is told less."""
+        hard_s = ctx.timeout_s
+        if hard_s <= 0:
+            msg = f"{tool.name}: no time left for the call"
+            return _Outcome(_failed(call, "timeout", msg, started, self.clock_ms()))
+        told = replace(ctx, timeout_s=hard_s - min(GRACE_S, hard_s / 10))
         try:
-            output = await asyncio.wait_for(tool.execute(dict(call.arguments), ctx), ctx.timeout_s)
+            output = await asyncio.wait_for(tool.execute(dict(call.arguments), told), hard_s)
         except TimeoutError:
-            return _failed(
-                call,
-                "timeout",
-                f"{tool.name}: no result within {ctx.timeout_s:.3g} s",
-                started,
-                self.clock_ms(),
-            )
+            msg = f"{tool.name}: no result within {hard_s:.3g} s"
+            return _Outcome(_failed(call, "timeout", msg, started, self.clock_ms()), True)
         except _SinkFailed as exc:
             raise exc.original from None
         except ToolExecutionError as exc:
-            return _failed(call, exc.code, exc.message, started, self.clock_ms())
+            failed = _failed(call, exc.code, exc.message, started, self.clock_ms())
+            return _Outcome(failed, exc.infrastructure)
         except Exception as exc:  # a tool's own bug must not take the worker down
-            return _failed(
-                call,
-                "crashed",
-                f"{tool.name}: {type(exc).__name__}: {exc}",
-                started,
-                self.clock_ms(),
-            )
+            msg = f"{tool.name}: {type(exc).__name__}: {exc}"
+            return _Outcome(_failed(call, "crashed", msg, started, self.clock_ms()), True)
         try:
             output = json.loads(json.dumps(output))
         except (TypeError, ValueError) as exc:
-            return _failed(
-                call,
-                "bad-output",
-                f"{tool.name}: output is not JSON: {exc}",
-                started,
-                self.clock_ms(),
-            )
+            msg = f"{tool.name}: output is not JSON: {exc}"
+            return _Outcome(_failed(call, "bad-output", msg, started, self.clock_ms()), True)
         schema_ok = not errors(tool.spec.result_schema, output, "result")
         exit_code = output.get("exit_code") if isinstance(output, Mapping) else None
-        return ToolResult(
-            call.index,
-            call.tool,
-            True,
-            output,
-            schema_ok=schema_ok,
-            duration_ms=max(0, self.clock_ms() - started),
-            exit_code=exit_code if isinstance(exit_code, int) else None,
-            call_id=call.call_id,
+        return _Outcome(
+            ToolResult(
+                call.index,
+                call.tool,
+                True,
+                output,
+                schema_ok=schema_ok,
+                duration_ms=max(0, self.clock_ms() - started),
+                exit_code=exit_code if isinstance(exit_code, int) else None,
+                call_id=call.call_id,
+            )
         )

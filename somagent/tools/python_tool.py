@@ -9,7 +9,9 @@ memory-limit hit from an ordinary crash.
 
 Sandbox outcomes map to ``ToolCallFailed.reason_code``: ``timeout``,
 ``cpu-limit``, ``memory-limit``, ``output-limit`` and ``crashed`` (non-zero
-exit, uncaught exception or signal).
+exit, uncaught exception or signal). Each of these is the snippet's own failure,
+not the tool's (``infrastructure=False``): it never opens the tool's circuit
+breaker. Only a sandbox that cannot start is ``unavailable`` (infrastructure).
 """
 
 from __future__ import annotations
@@ -118,15 +120,22 @@ class PythonSnippet:
             max_file_bytes=lim.max_file_bytes,
             max_open_files=lim.max_open_files,
         )
-        result = await run_sandboxed(
-            [self.python, "-I", "-S", "-u", "-c", RUNNER],
-            stdin=str(arguments["code"]).encode(),
-            limits=limits,
-            on_output=ctx.emit,
-        )
+        try:
+            result = await run_sandboxed(
+                [self.python, "-I", "-S", "-u", "-c", RUNNER],
+                stdin=str(arguments["code"]).encode(),
+                limits=limits,
+                on_output=ctx.emit,
+            )
+        except OSError as exc:
+            raise ToolExecutionError(
+                "unavailable", f"python sandbox could not start: {exc}", infrastructure=True
+            ) from exc
         if not result.ok:
             raise ToolExecutionError(
-                _CODES.get(result.status, "crashed"), f"python snippet {result.describe()}"
+                _CODES.get(result.status, "crashed"),
+                f"python snippet {result.describe()}",
+                infrastructure=False,
             )
         return {
             "stdout": result.stdout,
