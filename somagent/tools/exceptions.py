@@ -50,10 +50,3 @@ class CalcError(ToolExecutionError):
 
     def __init__(self, message: str) -> None:
         super().__init__("bad-input", message)
-
-
-class SqlRejected(ToolExecutionError):
-    """The SQL guard refused a statement; names the offending token."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__("rejected", message)
