@@ -170,6 +170,7 @@ def _turn_requested(
             "idempotency_key": idem,
             "deadline_ms": call.ctx.edge.turn_deadline_ms,
             "capsule_ids": capsules,
+            "tools_per_min": claims.tools_per_min,
         },
         tenant=claims.tenant,
         producer=PRODUCER,

@@ -48,6 +48,7 @@ def example_payloads(seed: int = 0) -> dict[str, dict[str, Any]]:
             "idempotency_key": f"client-{seed}",
             "deadline_ms": 30_000,
             "capsule_ids": ["capsule-finance"],
+            "tools_per_min": 120,
         },
         "TurnCancelRequested": {"reason": "client disconnected"},
         "TurnRecalled": {

@@ -36,6 +36,7 @@ from somagent.tools.gates import RedisGate
 from somagent.tools.idempotency import RedisIdempotencyStore
 from somagent.tools.registry import ToolRegistry
 from somagent.tools.sql_tool import analytics_connect
+from somagent.tools.tenant_plans import TenantPlans
 from somagent.turns import events as ev
 
 log = logging.getLogger(__name__)
@@ -86,7 +87,8 @@ def build_worker(
         log.warning("no sql tool: SOMAGENT_CLICKHOUSE_URL names a ClickHouse server, and only "
                     "the analytics service scopes a query to one tenant")
     registry = ToolRegistry.with_builtins(recall=memory, sql=sql)
-    broker = ToolBroker(registry, idempotency=RedisIdempotencyStore(redis), gate=RedisGate(redis))
+    gate = RedisGate(redis, plans=TenantPlans(settings.postgres_dsn))
+    broker = ToolBroker(registry, idempotency=RedisIdempotencyStore(redis), gate=gate)
     deps = TurnDeps(planner=make_planner(), broker=broker, memory=memory, prices=usage_prices())
     progress = TableProgress(progress_table(app, settings.topic_partitions))
     driver = TurnDriver(deps, producer, progress)

@@ -6,7 +6,8 @@ tool or its input does:
 
 1. unknown tool → ``unknown-tool``; arguments failing the args schema →
    ``invalid-arguments`` with every problem listed (the call fails, not the turn);
-   the rate/budget gate may refuse (``rate-limit``, ``budget``);
+   the rate/budget gate may refuse (``rate-limit``, ``budget``; the rate is the
+   session's ``tools_per_min`` capped by the tenant's plan);
 2. side-effect tools claim their idempotency key (``idem:{tool}:{key}``, 24 h)
    first; a key already claimed returns the recorded result, or
    ``in-doubt`` if an earlier attempt started but never recorded one — a side
@@ -63,7 +64,13 @@ class Gate(Protocol):
     """Rate/budget admission per tenant and tool (:class:`somagent.tools.gates.RedisGate`)."""
 
     async def admit(
-        self, tenant: str, tool: str, rate_class: str, key: str, units: float = 1.0
+        self,
+        tenant: str,
+        tool: str,
+        rate_class: str,
+        key: str,
+        units: float = 1.0,
+        tools_per_min: int | None = None,
     ) -> GateDecision: ...
 
 
@@ -163,8 +170,10 @@ class ToolBroker:
         timeout_ms: int,
         turn_id: str = "",
         on_delta: ChunkSink | None = None,
+        tools_per_min: int | None = None,
     ) -> ToolResult:
-        """Run ``call`` for ``tenant`` within ``timeout_ms``; see the module doc."""
+        """Run ``call`` for ``tenant`` within ``timeout_ms``; see the module doc.
+        ``tools_per_min``: the session's rate from the turn request, for the gate."""
         started = self.clock_ms()
         try:
             tool = self.registry.get(call.tool)
@@ -179,7 +188,9 @@ class ToolBroker:
             msg = f"{call.tool}: invalid arguments: " + "; ".join(problems)
             return _failed(call, "invalid-arguments", msg, started, self.clock_ms())
         if self.gate is not None:
-            decision = await self.gate.admit(tenant, tool.name, tool.spec.rate_class, idem_key)
+            decision = await self.gate.admit(
+                tenant, tool.name, tool.spec.rate_class, idem_key, tools_per_min=tools_per_min
+            )
             if not decision.admitted:
                 msg = (
                     f"{tool.name}: {decision.code} for tenant {tenant}; "

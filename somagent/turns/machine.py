@@ -156,6 +156,7 @@ def start(
         trace_id=request.trace_id,
         seq=request.seq,
         step_started_at_ms=now_ms,
+        tools_per_min=request.tools_per_min,
     )
     out = Out(state, now_ms)
     if not request.text.strip():
