@@ -88,6 +88,13 @@ class Settings(BaseSettings):
     # records + outbox; ~10k usage events/s here) or the transactional confluent-kafka
     # worker (exactly-once batches; ~65k/s). Both produce the same ledger.
     billing_engine: Literal["faust", "transactional"] = "faust"
+    # How the python tool's snippets are isolated: in namespaces with bubblewrap (no
+    # network, read-only system view, own scratch dir and pid namespace), or "none":
+    # resource limits only, for hosts that forbid namespaces (unsafe with untrusted code).
+    tool_sandbox: Literal["namespaces", "none"] = "namespaces"
+    # One host directory every snippet may write (shared by all tenants: tests that
+    # observe a side effect, single-tenant installations); unset in production.
+    tool_sandbox_writable: Path | None = None
 
     @field_validator("kafka_bootstrap")
     @classmethod

@@ -32,8 +32,11 @@ from somagent.memory.client import MemoryGatewayClient
 from somagent.planners import make_planner
 from somagent.serve.health import HealthServer, LoopHeartbeat
 from somagent.tools.broker import ToolBroker
+from somagent.tools.exceptions import SandboxUnavailable
 from somagent.tools.gates import RedisGate
 from somagent.tools.idempotency import RedisIdempotencyStore
+from somagent.tools.isolation import Isolation
+from somagent.tools.isolation import check as check_isolation
 from somagent.tools.registry import ToolRegistry
 from somagent.tools.sql_tool import analytics_connect
 from somagent.tools.tenant_plans import TenantPlans
@@ -64,6 +67,26 @@ def usage_prices(plan: str | None = None) -> ev.UsagePrices:
     )
 
 
+def sandbox_isolation(settings: Settings) -> Isolation | None:
+    """How the python tool isolates snippets (``SOMAGENT_TOOL_SANDBOX``): namespaces that
+    hide the data and cache directories, checked once here so a host that forbids them
+    is reported at start-up (each call then fails ``unavailable``), or none."""
+    if settings.tool_sandbox == "none":
+        log.warning("SOMAGENT_TOOL_SANDBOX=none: python snippets run with resource limits "
+                    "only (network and the host's files are reachable)")
+        return None
+    writable = settings.tool_sandbox_writable
+    isolation = Isolation(
+        hidden=(str(settings.home_dir), str(settings.cache_path)),
+        writable=() if writable is None else (str(writable.expanduser().resolve()),),
+    )
+    try:
+        check_isolation(isolation)
+    except SandboxUnavailable as exc:
+        log.error("python tool: %s", exc)
+    return isolation
+
+
 def build_worker(
     settings: Settings,
     *,
@@ -86,7 +109,9 @@ def build_worker(
     if sql is None:
         log.warning("no sql tool: SOMAGENT_CLICKHOUSE_URL names a ClickHouse server, and only "
                     "the analytics service scopes a query to one tenant")
-    registry = ToolRegistry.with_builtins(recall=memory, sql=sql)
+    registry = ToolRegistry.with_builtins(
+        recall=memory, sql=sql, python_isolation=sandbox_isolation(settings)
+    )
     gate = RedisGate(redis, plans=TenantPlans(settings.postgres_dsn))
     broker = ToolBroker(registry, idempotency=RedisIdempotencyStore(redis), gate=gate)
     deps = TurnDeps(planner=make_planner(), broker=broker, memory=memory, prices=usage_prices())

@@ -19,11 +19,13 @@ tool or its input does:
    exception escaping the tool): a tenant's program that exits non-zero, or SQL
    the engine refuses, is that tenant's failure and never refuses anyone's calls;
 4. the executor runs under ``min(spec.timeout_s, the call's remaining budget)``:
-   the tool is told ``GRACE`` less (``ctx.timeout_s``) so that it can end a
-   caller's over-long program itself and report it as the caller's failure, and
-   the broker's own timeout (an infrastructure failure) only catches a tool that
-   does not answer. Idempotent tools are retried on transient infrastructure
-   failures with exponential backoff inside that budget;
+   when the tool's own limit is the binding one, the tool is told ``GRACE_S`` less
+   (``ctx.timeout_s``) so that it can end a caller's over-long program itself and
+   report it as the caller's failure, and the broker's own timeout (an
+   infrastructure failure) only catches a tool that does not answer; when the
+   caller's deadline binds, running out of time is the caller's. Idempotent tools
+   are retried on transient infrastructure failures with exponential backoff
+   inside that budget;
 5. the output is checked against the result schema (``schema_ok``), and must
    be JSON (``bad-output`` otherwise).
 
@@ -288,10 +290,13 @@ class ToolBroker:
             if instance is None:
                 msg = f"{tool.name}: circuit breaker is open for tenant {tenant}"
                 return _failed(call, "circuit-open", msg, started, now)
-            budget_s = min(tool.spec.timeout_s, max(0, deadline - now) / 1000)
+            remaining_s = max(0, deadline - now) / 1000
+            budget_s = min(tool.spec.timeout_s, remaining_s)
             ctx = ToolContext(tenant, budget_s, turn_id, call.call_id, idem_key, emit, instance)
             try:
-                outcome = await self._once(tool, call, ctx, started)
+                outcome = await self._once(
+                    tool, call, ctx, started, tool_bound=tool.spec.timeout_s <= remaining_s
+                )
             except BaseException:
                 self.instances.record(instance, self.clock_ms() - now, False)
                 raise
@@ -309,19 +314,26 @@ class ToolBroker:
             await self.sleep(delay_ms / 1000)
 
     async def _once(
-        self, tool: Tool, call: ToolCall, ctx: ToolContext, started: int
+        self, tool: Tool, call: ToolCall, ctx: ToolContext, started: int, *, tool_bound: bool
     ) -> _Outcome:
-        """One attempt; ``ctx.timeout_s`` is the broker's hard limit, the tool is told less."""
+        """One attempt; ``ctx.timeout_s`` is the broker's hard limit.
+
+        ``tool_bound``: the tool's own time limit, not the caller's deadline, bounds
+        the call. Then the tool is told ``GRACE_S`` less (it can end a caller's
+        over-long program itself, as the caller's failure) and the broker's own
+        timeout means the tool did not answer: an infrastructure failure. When the
+        caller's deadline bounds it, running out of time is the caller's.
+        """
         hard_s = ctx.timeout_s
         if hard_s <= 0:
             msg = f"{tool.name}: no time left for the call"
             return _Outcome(_failed(call, "timeout", msg, started, self.clock_ms()))
-        told = replace(ctx, timeout_s=hard_s - min(GRACE_S, hard_s / 10))
+        told = replace(ctx, timeout_s=hard_s - min(GRACE_S, hard_s / 10)) if tool_bound else ctx
         try:
             output = await asyncio.wait_for(tool.execute(dict(call.arguments), told), hard_s)
         except TimeoutError:
             msg = f"{tool.name}: no result within {hard_s:.3g} s"
-            return _Outcome(_failed(call, "timeout", msg, started, self.clock_ms()), True)
+            return _Outcome(_failed(call, "timeout", msg, started, self.clock_ms()), tool_bound)
         except _SinkFailed as exc:
             raise exc.original from None
         except ToolExecutionError as exc:

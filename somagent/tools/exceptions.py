@@ -50,3 +50,8 @@ class CalcError(ToolExecutionError):
 
     def __init__(self, message: str) -> None:
         super().__init__("bad-input", message)
+
+
+class SandboxUnavailable(ToolError):
+    """The isolated sandbox could not be set up (bubblewrap missing, namespaces not
+    permitted, egress asked for that cannot be enforced); the message says which."""

@@ -116,11 +116,15 @@ def test_a_tool_that_never_answers_counts_against_it() -> None:
         await asyncio.sleep(30)
 
     hang = ToolSpec("hang", "Never answers", {"type": "object"}, {"type": "object"},
-                    idempotent=False)
+                    idempotent=False, timeout_s=0.3)
     b = ToolBroker(ToolRegistry([Tool(hang, hangs)]), breaker_config=BreakerConfig(1, 60_000))
-    assert run(b, A, "hang", {}, 0, timeout_ms=300).error_code == "timeout"
-    assert run(b, A, "hang", {}, 1, timeout_ms=300).error_code == "circuit-open"
-    assert run(b, B, "hang", {}, 2, timeout_ms=300).error_code == "timeout"
+    # the caller's deadline (0.2 s) ends the call before the tool's own limit: not the tool's
+    assert run(b, A, "hang", {}, 0, timeout_ms=200).error_code == "timeout"
+    assert b.breakers == {}
+    # the tool's own limit (0.3 s) passes with no answer: the tool failed
+    assert run(b, A, "hang", {}, 1, timeout_ms=5_000).error_code == "timeout"
+    assert run(b, A, "hang", {}, 2, timeout_ms=5_000).error_code == "circuit-open"
+    assert run(b, B, "hang", {}, 3, timeout_ms=5_000).error_code == "timeout"
 
 
 def test_the_callers_failure_is_never_retried() -> None:
