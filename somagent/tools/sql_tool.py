@@ -19,7 +19,8 @@ This module keeps only cheap sanity limits:
 * rows and bytes: ``max_result_rows`` = ``max_rows + 1`` and ``max_result_bytes``
   with ``result_overflow_mode = 'break'``, then the result is cut to ``max_rows``
   (``truncated`` says so);
-* time: ``max_execution_time`` = the tool's timeout, in whole seconds;
+* time: ``max_execution_time`` = the tool's timeout less :data:`ENGINE_MARGIN_S`,
+  in whole seconds (the engine ends a long query before the broker gives up);
 * ``final = 1``: replicated rows of ReplacingMergeTree tables read collapsed.
 
 Errors are the engine's, as a clear tool failure (the ClickHouse code and name in
@@ -48,6 +49,7 @@ MAX_SQL_CHARS: Final = 10_000
 MAX_ROWS: Final = 1_000
 MAX_RESULT_BYTES: Final = 8 * 1024 * 1024
 TIMEOUT_S: Final = 15.0
+ENGINE_MARGIN_S: Final = 2.0
 CACHED_TENANTS: Final = 256
 
 #: Engine errors that are the service's or the platform's, not the query's.
@@ -83,13 +85,20 @@ class ClickHouseQuery(Protocol):
 TenantConnect = Callable[[str], ClickHouseQuery]
 
 
+def execution_limit_s(timeout_s: float) -> int:
+    """The engine's ``max_execution_time`` for a tool timeout: :data:`ENGINE_MARGIN_S`
+    shorter (whole seconds, at least 1), so the engine ends an over-long query — the
+    caller's failure — before the broker gives up on the tool (the tool's failure)."""
+    return max(1, int(timeout_s - ENGINE_MARGIN_S))
+
+
 def tenant_query_settings(max_rows: int, timeout_s: float) -> dict[str, str]:
     """The ClickHouse settings every tool query runs with (see the module doc)."""
     return {
         "max_result_rows": str(max_rows + 1),
         "max_result_bytes": str(MAX_RESULT_BYTES),
         "result_overflow_mode": "break",
-        "max_execution_time": str(max(1, int(timeout_s))),
+        "max_execution_time": str(execution_limit_s(timeout_s)),
         "final": "1",
     }
 
@@ -213,8 +222,12 @@ def sql_spec(timeout_s: float = TIMEOUT_S) -> ToolSpec:
     )
 
 
-def sql_tool(connect: TenantConnect, max_rows: int = MAX_ROWS) -> Tool:
-    return Tool(sql_spec(), SqlTool(connect, max_rows))
+def sql_tool(
+    connect: TenantConnect, max_rows: int = MAX_ROWS, timeout_s: float = TIMEOUT_S
+) -> Tool:
+    """The ``sql`` tool; ``connect`` should apply ``tenant_query_settings(max_rows,
+    timeout_s)`` (as :func:`analytics_connect` does)."""
+    return Tool(sql_spec(timeout_s), SqlTool(connect, max_rows))
 
 
 def analytics_connect(

@@ -26,14 +26,17 @@ from somagent.turns.state import ToolCall, ToolResult
 pytestmark = pytest.mark.integration
 
 MAX_ROWS = 3
+TIMEOUT_S = 4.0  # the engine stops a query after 2 s (limits-time), the broker waits 4 s
 CALLERS_FAILURES = {"query-failed", "rejected", "timeout"}
 
 
 def make_broker(analytics: Analytics, **settings: Any) -> ToolBroker:
-    connect = analytics_connect(analytics.settings.model_copy(update=settings), MAX_ROWS)
+    connect = analytics_connect(
+        analytics.settings.model_copy(update=settings), MAX_ROWS, TIMEOUT_S
+    )
     assert connect is not None
     return ToolBroker(
-        ToolRegistry([sql_tool(connect, MAX_ROWS)]),
+        ToolRegistry([sql_tool(connect, MAX_ROWS, TIMEOUT_S)]),
         breaker_config=BreakerConfig(failure_threshold=1, reset_timeout_ms=600_000),
         retry=RetryPolicy(max_attempts=1),
     )
@@ -129,3 +132,11 @@ def test_an_unreachable_service_is_the_tools_failure_for_that_tenant_only(
 def test_no_sql_tool_without_the_analytics_service(analytics: Analytics) -> None:
     server = analytics.settings.model_copy(update={"clickhouse_url": "http://127.0.0.1:8123/db"})
     assert analytics_connect(server) is None
+
+
+def test_a_query_over_its_time_is_the_callers_timeout(
+    broker: ToolBroker, data: TenantData
+) -> None:
+    slow = sql(broker, data.a, "SELECT count() FROM numbers_mt(100000000000)")
+    assert slow.error_code == "timeout" and "TIMEOUT_EXCEEDED" in slow.error, slow
+    assert broker.breakers == {}

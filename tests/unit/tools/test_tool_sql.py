@@ -32,10 +32,11 @@ def test_limits_are_clickhouse_settings() -> None:
         "max_result_rows": "1001",
         "max_result_bytes": str(8 * 1024 * 1024),
         "result_overflow_mode": "break",
-        "max_execution_time": "15",
+        "max_execution_time": "13",
         "final": "1",
     }
     assert tenant_query_settings(5, 0.4)["max_execution_time"] == "1"
+    assert tenant_query_settings(5, 4.0)["max_execution_time"] == "2"
 
 
 @pytest.mark.parametrize(
