@@ -54,7 +54,7 @@ class TenantPlans:
                 return  # another task read the table meanwhile
             try:
                 self._plans = await asyncio.wait_for(self._read(), self.timeout_s)
-            except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
                 log.warning("tool gate: cannot read tenant plans from Postgres: %r", exc)
             self._read_at = time.monotonic()
 

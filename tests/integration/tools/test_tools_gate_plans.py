@@ -13,6 +13,7 @@ import redis.asyncio as aioredis
 
 from somagent.api.tenants import create_tenant
 from somagent.config import Settings
+from somagent.stack.process import free_port
 from somagent.tools.gates import RedisGate
 from somagent.tools.quotas import DEFAULT_TOOLS_PER_MIN, PLAN_TOOLS_PER_MIN
 from somagent.tools.tenant_plans import TenantPlans
@@ -86,3 +87,13 @@ def test_an_unknown_tenant_is_on_the_default_plan(settings: Settings) -> None:
         return await gate.plans.plan(unknown), await admitted(gate, unknown, 10, 3)
 
     assert with_gate(settings, scenario) == (None, 3)
+
+
+def test_an_unreachable_postgres_leaves_the_default_plan(settings: Settings) -> None:
+    dead = f"postgresql://somagent@127.0.0.1:{free_port()}/somagent"
+
+    async def scenario() -> tuple[str | None, str | None]:
+        plans = TenantPlans(dead, timeout_s=1.0)
+        return await plans.plan(str(uuid.uuid4())), await plans.plan(str(uuid.uuid4()))
+
+    assert asyncio.run(scenario()) == (None, None)
