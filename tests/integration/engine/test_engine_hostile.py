@@ -153,3 +153,37 @@ def test_the_sessions_tool_rate_is_honoured(
     small = asyncio.run(_tenant(settings, "enterprise"))
     limited = request(client, four, tools=("calc",), tenant=small, tools_per_min=3)
     assert sorted(_calc_codes(client, [limited])) == ["ok", "ok", "ok", "rate-limit"]
+
+
+def test_a_snippet_reaches_neither_the_stack_nor_its_keys(
+    worker: WorkerProcess, client: Client, settings: Settings
+) -> None:
+    """Item 10: the worker's python tool runs snippets with no network, without the
+    platform's data directory and in a pid namespace of their own."""
+    ports = {"redis": settings.redis_port, "postgres": settings.postgres_port,
+             "kafka": settings.kafka_port, "analytics": settings.clickhouse_http_port}
+    key = settings.home_dir / "keys" / "service.token"
+    assert key.is_file()
+    code = (
+        "import json, os, socket\n"
+        "out = {}\n"
+        f"for name, port in {ports!r}.items():\n"
+        "    try:\n"
+        "        socket.create_connection(('127.0.0.1', port), timeout=2).close()\n"
+        "        out[name] = 'reached'\n"
+        "    except OSError as exc:\n"
+        "        out[name] = type(exc).__name__\n"
+        "try:\n"
+        f"    out['key'] = open({str(key)!r}).read()[:4]\n"
+        "except OSError as exc:\n"
+        "    out['key'] = type(exc).__name__\n"
+        "out['processes'] = len([p for p in os.listdir('/proc') if p.isdigit()])\n"
+        "print(json.dumps(out))\n"
+    )
+    handle = request(client, f"```python\n{code}```", tools=("python",))
+    completed = of_type(client.events(handle), "ToolCallCompleted")
+    assert completed, "the snippet did not run"
+    stdout = json.loads(completed[0]["payload"]["result_json"])["stdout"]
+    seen = json.loads(stdout.strip().splitlines()[-1])
+    assert {seen[name] for name in ports} == {"ConnectionRefusedError"}, seen
+    assert seen["key"] == "FileNotFoundError" and seen["processes"] <= 3, seen
