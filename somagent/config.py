@@ -111,6 +111,13 @@ class Settings(BaseSettings):
     s3_bucket: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9.-]{2,62}$")] = "somagent-artifacts"
     artifact_store: Literal["s3", "postgres"] = "s3"
     artifact_max_bytes: Annotated[int, Field(ge=1024, le=64 * 1024 * 1024)] = 1024 * 1024
+    # How the python tool's snippets are isolated: in namespaces with bubblewrap (no
+    # network, read-only system view, own scratch dir and pid namespace), or "none":
+    # resource limits only, for hosts that forbid namespaces (unsafe with untrusted code).
+    tool_sandbox: Literal["namespaces", "none"] = "namespaces"
+    # One host directory every snippet may write (shared by all tenants: tests that
+    # observe a side effect, single-tenant installations); unset in production.
+    tool_sandbox_writable: Path | None = None
 
     @field_validator("kafka_bootstrap")
     @classmethod

@@ -194,6 +194,7 @@ def _turn_requested(
             "capsule_ids": capsules,
             "agent": claims.agent,
             "agent_version": claims.agent_version,
+            "tools_per_min": claims.tools_per_min,
         },
         tenant=claims.tenant,
         producer=PRODUCER,

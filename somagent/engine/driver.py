@@ -291,6 +291,7 @@ class TurnDriver:
             timeout_ms=a.timeout_ms,
             turn_id=state.turn_id,
             on_delta=on_delta,
+            tools_per_min=state.tools_per_min,
         )
         return m.on_tool_result(holder["state"], result, now_ms(), self.deps.timeouts)
 

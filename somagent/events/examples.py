@@ -50,6 +50,7 @@ def example_payloads(seed: int = 0) -> dict[str, dict[str, Any]]:
             "capsule_ids": ["capsule-finance"],
             "agent": "finance-helper",
             "agent_version": "1.1.0",
+            "tools_per_min": 120,
         },
         "TurnCancelRequested": {"reason": "client disconnected"},
         "TurnRecalled": {

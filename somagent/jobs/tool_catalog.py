@@ -1,6 +1,6 @@
 """The tools a job may name, as the edge checks them before anything starts.
 
-The same set the jobs workers' broker has (:func:`somagent.jobs.worker.tool_registry`):
+The same set the jobs workers' broker has (:func:`somagent.serve.tool_wiring.tool_registry`):
 the built-ins (``calc``, ``python``, ``memory.search``, ``sql``) and the tools of the
 ``somagent.tools`` entry-point group. Only their specs are read here; nothing runs.
 """

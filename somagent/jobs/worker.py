@@ -39,10 +39,7 @@ from somagent.kafka.schema_log import kafka_codec
 from somagent.limits.budget import RedisTokenBudget
 from somagent.memory.client import MemoryGatewayClient
 from somagent.serve.health import HealthServer, LoopHeartbeat
-from somagent.tools.broker import ToolBroker
-from somagent.tools.gates import RedisGate
-from somagent.tools.idempotency import RedisIdempotencyStore
-from somagent.tools.registry import ToolRegistry
+from somagent.serve.tool_wiring import tool_broker, tool_registry
 from somagent.turns.events import UsagePrices
 
 log = logging.getLogger(__name__)
@@ -52,13 +49,6 @@ def usage_prices(plan: str | None = None) -> UsagePrices:
     p = load_pricebook().prices(plan)
     return UsagePrices(p.token_picocents, p.tool_call_picocents, p.storage_byte_picocents,
                        p.egress_byte_picocents)
-
-
-def tool_registry(settings: Settings, memory: MemoryGatewayClient | None) -> ToolRegistry:
-    """The tools job steps may call: the built-ins the turn workers have."""
-    from somagent.projections.clickhouse import connect as clickhouse
-
-    return ToolRegistry.with_builtins(recall=memory, clickhouse=clickhouse(settings))
 
 
 @dataclass
@@ -92,7 +82,7 @@ async def build_jobs_worker(
     redis = aioredis.Redis.from_url(settings.redis_dsn)
     memory = MemoryGatewayClient.from_settings(settings)
     registry = await asyncio.to_thread(tool_registry, settings, memory)
-    broker = ToolBroker(registry, idempotency=RedisIdempotencyStore(redis), gate=RedisGate(redis))
+    broker = tool_broker(settings, redis, registry)
     keylog = await asyncio.to_thread(KeyedLog, settings, codec, CONVERSATION)
     activities = JobActivities(
         producer,

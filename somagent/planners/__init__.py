@@ -2,7 +2,8 @@
 
 * No ``SOMAGENT_LLM_BASE_URL``: the built-in
   :class:`~somagent.turns.planner.DeterministicPlanner` (rule-based, not a
-  language model), with token usage counted by the local tokenizer.
+  language model), with token usage counted by the local tokenizer, run off the
+  event loop by :class:`~somagent.planners.off_loop.OffLoopPlanner`.
 * ``SOMAGENT_LLM_BASE_URL`` set: :class:`OpenAICompatPlanner` against that
   OpenAI-compatible endpoint with ``SOMAGENT_LLM_MODEL`` (required) and
   ``SOMAGENT_LLM_API_KEY`` (optional); ``SOMAGENT_LLM_TIMEOUT_S`` (default 60).
@@ -17,11 +18,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from somagent.exceptions import ConfigError
+from somagent.planners.off_loop import OffLoopPlanner
 from somagent.planners.openai_compat import OpenAICompatPlanner
 from somagent.planners.token_count import TokenCounter, default_counter
 from somagent.turns.planner import DeterministicPlanner, Planner
 
-__all__ = ["OpenAICompatPlanner", "PlannerSettings", "make_planner"]
+__all__ = ["OffLoopPlanner", "OpenAICompatPlanner", "PlannerSettings", "make_planner"]
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,9 @@ def make_planner(settings: Any = None, counter: TokenCounter | None = None) -> P
     cfg = PlannerSettings.from_env() if settings is None else PlannerSettings.of(settings)
     tokens = counter or default_counter()
     if not cfg.llm_base_url:
-        return DeterministicPlanner(count_tokens=tokens.count, tokenizer_name=tokens.name)
+        return OffLoopPlanner(
+            DeterministicPlanner(count_tokens=tokens.count, tokenizer_name=tokens.name)
+        )
     parts = urlsplit(cfg.llm_base_url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(

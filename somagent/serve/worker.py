@@ -1,12 +1,12 @@
 """Assembling a turn-worker process: the Faust app with the ``turns`` agent.
 
 ``build_worker`` wires real adapters (Kafka producer and codec, Redis for tool
-idempotency and gates, the Memory Gateway for recall and remember, the analytics
-service for the ``sql`` tool) into the pure turn machine. ``run_worker`` runs it in
-the foreground under Faust's worker (SIGTERM/SIGINT stop it cleanly), with the
-health endpoint the supervisor polls. Several worker processes share one Faust
-app id, so they are one consumer group over ``conversation.events``; each has its
-own data directory (``faust/<app id>/<instance>``).
+idempotency and gates, the Memory Gateway for recall and remember, tenant-scoped
+clients of the analytics service for the ``sql`` tool) into the pure turn machine.
+``run_worker`` runs it in the foreground under Faust's worker (SIGTERM/SIGINT stop
+it cleanly), with the health endpoint the supervisor polls. Several worker processes
+share one Faust app id, so they are one consumer group over ``conversation.events``;
+each has its own data directory (``faust/<app id>/<instance>``).
 """
 
 from __future__ import annotations
@@ -33,12 +33,8 @@ from somagent.kafka.schema_log import kafka_codec
 from somagent.limits.idempotency import TurnRequestClaims
 from somagent.memory.client import MemoryGatewayClient
 from somagent.planners import make_planner
-from somagent.projections.clickhouse import ClickHouse, connect
 from somagent.serve.health import HealthServer, LoopHeartbeat, StallCheck
-from somagent.tools.broker import ToolBroker
-from somagent.tools.gates import RedisGate
-from somagent.tools.idempotency import RedisIdempotencyStore
-from somagent.tools.registry import ToolRegistry
+from somagent.serve.tool_wiring import tool_broker, tool_registry
 from somagent.turns import events as ev
 
 log = logging.getLogger(__name__)
@@ -52,7 +48,6 @@ class Worker:
     driver: TurnDriver
     memory: MemoryGatewayClient
     producer: EventProducer
-    clickhouse: ClickHouse
     heartbeat: LoopHeartbeat
     read: ReadCount
 
@@ -71,7 +66,6 @@ def usage_prices(plan: str | None = None) -> ev.UsagePrices:
 def build_worker(
     settings: Settings,
     *,
-    clickhouse: ClickHouse | None = None,
     concurrency: int = 16,
     instance: int = 0,
 ) -> Worker:
@@ -86,10 +80,8 @@ def build_worker(
     install_faust_codec(codec, dead_letters=producer)
     app = make_app(settings, datadir=datadir)
     memory = MemoryGatewayClient.from_settings(settings)
-    ch = clickhouse or connect(settings)
     redis = aioredis.Redis.from_url(settings.redis_dsn)
-    registry = ToolRegistry.with_builtins(recall=memory, clickhouse=ch)
-    broker = ToolBroker(registry, idempotency=RedisIdempotencyStore(redis), gate=RedisGate(redis))
+    broker = tool_broker(settings, redis, tool_registry(settings, memory))
     deps = TurnDeps(planner=make_planner(), broker=broker, memory=memory, prices=usage_prices(),
                     requests=TurnRequestClaims(redis))
     progress = TableProgress(progress_table(app, settings.topic_partitions))
@@ -98,8 +90,8 @@ def build_worker(
     register_turns(app, driver, concurrency=concurrency, read=read)
     heartbeat = LoopHeartbeat()
     app.task(heartbeat.run)
-    return Worker(app=app, driver=driver, memory=memory, producer=producer, clickhouse=ch,
-                  heartbeat=heartbeat, read=read)
+    return Worker(app=app, driver=driver, memory=memory, producer=producer, heartbeat=heartbeat,
+                  read=read)
 
 
 def run_faust(app: faust.App, *, loglevel: str = "info", services: Any = ()) -> None:

@@ -1,4 +1,10 @@
-"""Circuit breaker per tool and the retry/backoff schedule (pure; time is passed in).
+"""Circuit breakers and the retry/backoff schedule (pure; time is passed in).
+
+The broker keeps one breaker per (tenant, tool instance), so one tenant's failures
+never refuse another tenant's calls, and one broken instance never refuses calls
+the other instances can take. Only infrastructure failures count (see
+``ToolExecutionError.infrastructure``): a caller's program that exits non-zero or
+its SQL that the engine refuses is not the tool failing.
 
 Breaker states:
 
@@ -63,6 +69,11 @@ def allow(b: Breaker, cfg: BreakerConfig, now_ms: int) -> tuple[bool, Breaker]:
     return False, b
 
 
+def admits(b: Breaker, cfg: BreakerConfig, now_ms: int) -> bool:
+    """Whether :func:`allow` would admit a call now (nothing is recorded)."""
+    return allow(b, cfg, now_ms)[0]
+
+
 def record_success(b: Breaker, cfg: BreakerConfig, now_ms: int) -> Breaker:
     """A call succeeded: close the breaker and forget failures."""
     return Breaker()
@@ -104,6 +115,19 @@ def backoff_schedule(policy: RetryPolicy) -> list[int]:
     return delays
 
 
-def should_retry(idempotent: bool, reason_code: str, attempt: int, policy: RetryPolicy) -> bool:
-    """Whether failed attempt number ``attempt`` (from 1) may be followed by another."""
-    return idempotent and reason_code in RETRYABLE_CODES and attempt < policy.max_attempts
+def should_retry(
+    idempotent: bool,
+    reason_code: str,
+    attempt: int,
+    policy: RetryPolicy,
+    infrastructure: bool = True,
+) -> bool:
+    """Whether failed attempt number ``attempt`` (from 1) may be followed by another:
+    only an infrastructure failure with a transient code of an idempotent tool (the
+    caller's own failure would fail the same way again)."""
+    return (
+        idempotent
+        and infrastructure
+        and reason_code in RETRYABLE_CODES
+        and attempt < policy.max_attempts
+    )

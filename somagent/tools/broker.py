@@ -6,14 +6,25 @@ tool or its input does:
 
 1. unknown tool → ``unknown-tool``; arguments failing the args schema →
    ``invalid-arguments`` with every problem listed (the call fails, not the turn);
-   the rate/budget gate may refuse (``rate-limit``, ``budget``);
+   the rate/budget gate may refuse (``rate-limit``, ``budget``; the rate is the
+   session's ``tools_per_min`` capped by the tenant's plan);
 2. side-effect tools claim their idempotency key (``idem:{tool}:{key}``, 24 h)
    first; a key already claimed returns the recorded result, or
    ``in-doubt`` if an earlier attempt started but never recorded one — a side
    effect never runs twice;
-3. the tool's circuit breaker may refuse (``circuit-open``);
-4. the executor runs under ``min(spec.timeout_s, the call's remaining budget)``;
-   idempotent tools are retried on transient codes with exponential backoff
+3. the call is placed on one of the tool's instances whose circuit breaker *for
+   this tenant* admits it; when none does, ``circuit-open``. Breakers are kept
+   per (tenant, instance) and count only infrastructure failures
+   (``ToolExecutionError.infrastructure``, a timeout of the broker's own, an
+   exception escaping the tool): a tenant's program that exits non-zero, or SQL
+   the engine refuses, is that tenant's failure and never refuses anyone's calls;
+4. the executor runs under ``min(spec.timeout_s, the call's remaining budget)``:
+   when the tool's own limit is the binding one, the tool is told ``GRACE_S`` less
+   (``ctx.timeout_s``) so that it can end a caller's over-long program itself and
+   report it as the caller's failure, and the broker's own timeout (an
+   infrastructure failure) only catches a tool that does not answer; when the
+   caller's deadline binds, running out of time is the caller's. Idempotent tools
+   are retried on transient infrastructure failures with exponential backoff
    inside that budget;
 5. the output is checked against the result schema (``schema_ok``), and must
    be JSON (``bad-output`` otherwise).
@@ -29,14 +40,14 @@ import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Final, Protocol
 
 from somagent.contract.ids import redis_idem_key
 from somagent.tools import breaker as cb
 from somagent.tools.exceptions import ToolExecutionError, UnknownTool
 from somagent.tools.gates import GateDecision
-from somagent.tools.instances import InstancePool
+from somagent.tools.instances import InstancePool, instance_ids
 from somagent.tools.registry import ToolRegistry
 from somagent.tools.spec import Tool, ToolContext
 from somagent.tools.validation import errors
@@ -44,6 +55,9 @@ from somagent.turns.state import INVALID_JSON_KEY, ToolCall, ToolResult
 
 IDEMPOTENCY_TTL_S: Final = 24 * 3600
 _STARTED: Final = "started"
+#: How much sooner than the broker's own timeout a tool is asked to finish
+#: (seconds: at most this, and at most a tenth of the call's budget).
+GRACE_S: Final = 1.0
 
 ChunkSink = Callable[[int, str], Awaitable[None]]
 
@@ -52,7 +66,13 @@ class Gate(Protocol):
     """Rate/budget admission per tenant and tool (:class:`somagent.tools.gates.RedisGate`)."""
 
     async def admit(
-        self, tenant: str, tool: str, rate_class: str, key: str, units: float = 1.0
+        self,
+        tenant: str,
+        tool: str,
+        rate_class: str,
+        key: str,
+        units: float = 1.0,
+        tools_per_min: int | None = None,
     ) -> GateDecision: ...
 
 
@@ -78,6 +98,15 @@ class _SinkFailed(Exception):
 
 def _monotonic_ms() -> int:
     return time.monotonic_ns() // 1_000_000
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """One attempt's result and whether a failure is the infrastructure's (counts
+    against the breaker, may be retried) rather than the caller's."""
+
+    result: ToolResult
+    infrastructure: bool = False
 
 
 def _failed(call: ToolCall, code: str, message: str, started_ms: int, now_ms: int) -> ToolResult:
@@ -129,7 +158,9 @@ class ToolBroker:
     retry: cb.RetryPolicy = field(default_factory=cb.RetryPolicy)
     clock_ms: Callable[[], int] = _monotonic_ms
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
-    breakers: dict[str, cb.Breaker] = field(default_factory=dict)
+    #: (tenant, instance id) → breaker; only breakers that are not closed-and-clean
+    #: are kept, so the map holds tenants with recent infrastructure failures only.
+    breakers: dict[tuple[str, str], cb.Breaker] = field(default_factory=dict)
     instances: InstancePool = field(default_factory=InstancePool)
 
     async def invoke(
@@ -141,8 +172,10 @@ class ToolBroker:
         timeout_ms: int,
         turn_id: str = "",
         on_delta: ChunkSink | None = None,
+        tools_per_min: int | None = None,
     ) -> ToolResult:
-        """Run ``call`` for ``tenant`` within ``timeout_ms``; see the module doc."""
+        """Run ``call`` for ``tenant`` within ``timeout_ms``; see the module doc.
+        ``tools_per_min``: the session's rate from the turn request, for the gate."""
         started = self.clock_ms()
         try:
             tool = self.registry.get(call.tool)
@@ -157,7 +190,9 @@ class ToolBroker:
             msg = f"{call.tool}: invalid arguments: " + "; ".join(problems)
             return _failed(call, "invalid-arguments", msg, started, self.clock_ms())
         if self.gate is not None:
-            decision = await self.gate.admit(tenant, tool.name, tool.spec.rate_class, idem_key)
+            decision = await self.gate.admit(
+                tenant, tool.name, tool.spec.rate_class, idem_key, tools_per_min=tools_per_min
+            )
             if not decision.admitted:
                 msg = (
                     f"{tool.name}: {decision.code} for tenant {tenant}; "
@@ -193,6 +228,36 @@ class ToolBroker:
             self.clock_ms(),
         )
 
+    def _place(self, tool: Tool, call: ToolCall, tenant: str, now: int) -> str | None:
+        """The instance this call runs on (its breaker for ``tenant`` admits it and has
+        recorded the admission), or None when every instance's breaker refuses."""
+        cfg = self.breaker_config
+        closed = cb.Breaker()
+        refused = frozenset(
+            iid
+            for iid in instance_ids(tool.spec)
+            if not cb.admits(self.breakers.get((tenant, iid), closed), cfg, now)
+        )
+        if len(refused) == tool.spec.instances:
+            return None
+        instance = self.instances.place(tool.spec, call, refused)
+        _, state = cb.allow(self.breakers.get((tenant, instance), closed), cfg, now)
+        self._keep(tenant, instance, state)
+        return instance
+
+    def _keep(self, tenant: str, instance: str, state: cb.Breaker) -> None:
+        if state == cb.Breaker():
+            self.breakers.pop((tenant, instance), None)
+        else:
+            self.breakers[(tenant, instance)] = state
+
+    def _settle(self, tenant: str, instance: str, infrastructure_failure: bool) -> None:
+        """Record one attempt's outcome in the (tenant, instance) breaker."""
+        now = self.clock_ms()
+        b = self.breakers.get((tenant, instance), cb.Breaker())
+        record = cb.record_failure if infrastructure_failure else cb.record_success
+        self._keep(tenant, instance, record(b, self.breaker_config, now))
+
     async def _attempts(
         self,
         tool: Tool,
@@ -221,86 +286,78 @@ class ToolBroker:
         while True:
             attempt += 1
             now = self.clock_ms()
-            admitted, state = cb.allow(
-                self.breakers.get(tool.name, cb.Breaker()), self.breaker_config, now
-            )
-            self.breakers[tool.name] = state
-            if not admitted:
-                return _failed(
-                    call, "circuit-open", f"{tool.name}: circuit breaker is open", started, now
-                )
-            budget_s = min(tool.spec.timeout_s, max(0, deadline - now) / 1000)
-            instance = self.instances.place(tool.spec, call)
+            instance = self._place(tool, call, tenant, now)
+            if instance is None:
+                msg = f"{tool.name}: circuit breaker is open for tenant {tenant}"
+                return _failed(call, "circuit-open", msg, started, now)
+            remaining_s = max(0, deadline - now) / 1000
+            budget_s = min(tool.spec.timeout_s, remaining_s)
             ctx = ToolContext(tenant, budget_s, turn_id, call.call_id, idem_key, emit, instance)
             try:
-                result = await self._once(tool, call, ctx, started)
+                outcome = await self._once(
+                    tool, call, ctx, started, tool_bound=tool.spec.timeout_s <= remaining_s
+                )
             except BaseException:
                 self.instances.record(instance, self.clock_ms() - now, False)
                 raise
-            self.instances.record(instance, self.clock_ms() - now, result.ok)
-            now = self.clock_ms()
-            b = self.breakers.get(tool.name, cb.Breaker())
-            transient = not result.ok and result.error_code in cb.RETRYABLE_CODES
-            self.breakers[tool.name] = (
-                cb.record_failure(b, self.breaker_config, now)
-                if transient
-                else cb.record_success(b, self.breaker_config, now)
-            )
+            infra_failure = not outcome.result.ok and outcome.infrastructure
+            self.instances.record(instance, self.clock_ms() - now, not infra_failure)
+            self._settle(tenant, instance, infra_failure)
+            result = outcome.result
             if result.ok or not cb.should_retry(
-                tool.spec.idempotent, result.error_code, attempt, self.retry
+                tool.spec.idempotent, result.error_code, attempt, self.retry, infra_failure
             ):
                 return result
             delay_ms = delays[attempt - 1]
-            if now + delay_ms >= deadline:
+            if self.clock_ms() + delay_ms >= deadline:
                 return result
             await self.sleep(delay_ms / 1000)
 
-    async def _once(self, tool: Tool, call: ToolCall, ctx: ToolContext, started: int) -> ToolResult:
-        if ctx.timeout_s <= 0:
-            return _failed(
-                call, "timeout", f"{tool.name}: no time left for the call", started, self.clock_ms()
-            )
+    async def _once(
+        self, tool: Tool, call: ToolCall, ctx: ToolContext, started: int, *, tool_bound: bool
+    ) -> _Outcome:
+        """One attempt; ``ctx.timeout_s`` is the broker's hard limit.
+
+        ``tool_bound``: the tool's own time limit, not the caller's deadline, bounds
+        the call. Then the tool is told ``GRACE_S`` less (it can end a caller's
+        over-long program itself, as the caller's failure) and the broker's own
+        timeout means the tool did not answer: an infrastructure failure. When the
+        caller's deadline bounds it, running out of time is the caller's.
+        """
+        hard_s = ctx.timeout_s
+        if hard_s <= 0:
+            msg = f"{tool.name}: no time left for the call"
+            return _Outcome(_failed(call, "timeout", msg, started, self.clock_ms()))
+        told = replace(ctx, timeout_s=hard_s - min(GRACE_S, hard_s / 10)) if tool_bound else ctx
         try:
-            output = await asyncio.wait_for(tool.execute(dict(call.arguments), ctx), ctx.timeout_s)
+            output = await asyncio.wait_for(tool.execute(dict(call.arguments), told), hard_s)
         except TimeoutError:
-            return _failed(
-                call,
-                "timeout",
-                f"{tool.name}: no result within {ctx.timeout_s:.3g} s",
-                started,
-                self.clock_ms(),
-            )
+            msg = f"{tool.name}: no result within {hard_s:.3g} s"
+            return _Outcome(_failed(call, "timeout", msg, started, self.clock_ms()), tool_bound)
         except _SinkFailed as exc:
             raise exc.original from None
         except ToolExecutionError as exc:
-            return _failed(call, exc.code, exc.message, started, self.clock_ms())
+            failed = _failed(call, exc.code, exc.message, started, self.clock_ms())
+            return _Outcome(failed, exc.infrastructure)
         except Exception as exc:  # a tool's own bug must not take the worker down
-            return _failed(
-                call,
-                "crashed",
-                f"{tool.name}: {type(exc).__name__}: {exc}",
-                started,
-                self.clock_ms(),
-            )
+            msg = f"{tool.name}: {type(exc).__name__}: {exc}"
+            return _Outcome(_failed(call, "crashed", msg, started, self.clock_ms()), True)
         try:
             output = json.loads(json.dumps(output))
         except (TypeError, ValueError) as exc:
-            return _failed(
-                call,
-                "bad-output",
-                f"{tool.name}: output is not JSON: {exc}",
-                started,
-                self.clock_ms(),
-            )
+            msg = f"{tool.name}: output is not JSON: {exc}"
+            return _Outcome(_failed(call, "bad-output", msg, started, self.clock_ms()), True)
         schema_ok = not errors(tool.spec.result_schema, output, "result")
         exit_code = output.get("exit_code") if isinstance(output, Mapping) else None
-        return ToolResult(
-            call.index,
-            call.tool,
-            True,
-            output,
-            schema_ok=schema_ok,
-            duration_ms=max(0, self.clock_ms() - started),
-            exit_code=exit_code if isinstance(exit_code, int) else None,
-            call_id=call.call_id,
+        return _Outcome(
+            ToolResult(
+                call.index,
+                call.tool,
+                True,
+                output,
+                schema_ok=schema_ok,
+                duration_ms=max(0, self.clock_ms() - started),
+                exit_code=exit_code if isinstance(exit_code, int) else None,
+                call_id=call.call_id,
+            )
         )

@@ -9,8 +9,11 @@ sorted set per ``(tenant, tool)``:
 * **budget** – at most ``budget_units`` cost units in any ``window_ms`` (key
   ``budget:{tenant}:{tool}``, each member carries its units).
 
-A refusal says which gate (``rate-limit`` or ``budget``) and when to retry
-(``retry_after_ms``, from the oldest entry leaving the window). Time is the
+The rate limit of a call is the session's ``tools_per_min`` when its turn states
+one, else the rate class's ``rate_limit``; either way capped by the tenant's plan
+(:mod:`somagent.tools.quotas`, plans from ``plans``), with a one-minute window for
+the session's value. A refusal says which gate (``rate-limit`` or ``budget``) and
+when to retry (``retry_after_ms``, from the oldest entry leaving the window). Time is the
 Redis server's clock in epoch ms (``TIME``), so every worker — and the edge's
 ``somagent.limits`` windows on the same ``rate:{tenant}:{tool}`` keys — share
 one clock; tests may inject ``clock_ms``.
@@ -20,7 +23,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, Protocol
+
+from somagent.tools.quotas import effective_tools_per_min
 
 _SCRIPT: Final = """
 local now = tonumber(ARGV[1])
@@ -82,28 +87,58 @@ class GateDecision:
     retry_after_ms: int = 0
 
 
+class PlanSource(Protocol):
+    """Which plan a tenant is on (:class:`somagent.tools.tenant_plans.TenantPlans`)."""
+
+    async def plan(self, tenant: str) -> str | None: ...
+
+
+SESSION_WINDOW_MS: Final = 60_000
+
+
 @dataclass
 class RedisGate:
-    """Over a ``redis.asyncio.Redis`` client; limits per tool ``rate_class``."""
+    """Over a ``redis.asyncio.Redis`` client; limits per tool ``rate_class``; tenants'
+    plans from ``plans`` (None: every tenant on the default plan)."""
 
     client: Any
     limits: Mapping[str, GateLimits] = field(default_factory=lambda: {"default": GateLimits()})
     clock_ms: Callable[[], int] | None = None
+    plans: PlanSource | None = None
+
+    async def rate_limit(
+        self, tenant: str, lim: GateLimits, tools_per_min: int | None
+    ) -> tuple[int | None, int]:
+        """(calls allowed, window ms) for one call (see the module doc)."""
+        if tools_per_min is None and lim.rate_limit is None:
+            return None, lim.window_ms
+        plan = await self.plans.plan(tenant) if self.plans is not None else None
+        if tools_per_min is not None:
+            return effective_tools_per_min(tools_per_min, plan), SESSION_WINDOW_MS
+        return effective_tools_per_min(lim.rate_limit, plan), lim.window_ms
 
     async def admit(
-        self, tenant: str, tool: str, rate_class: str, key: str, units: float = 1.0
+        self,
+        tenant: str,
+        tool: str,
+        rate_class: str,
+        key: str,
+        units: float = 1.0,
+        tools_per_min: int | None = None,
     ) -> GateDecision:
-        """Admit (and count) one call, or refuse it with the gate's code."""
+        """Admit (and count) one call, or refuse it with the gate's code;
+        ``tools_per_min`` is the session's value from the turn request, if stated."""
         lim = self.limits.get(rate_class) or self.limits.get("default") or GateLimits()
+        rate, window_ms = await self.rate_limit(tenant, lim, tools_per_min)
         result = await self.client.eval(
             _SCRIPT,
             2,
             f"rate:{tenant}:{tool}",
             f"budget:{tenant}:{tool}",
             "" if self.clock_ms is None else self.clock_ms(),
-            lim.window_ms,
+            window_ms,
             key,
-            -1 if lim.rate_limit is None else lim.rate_limit,
+            -1 if rate is None else rate,
             -1 if lim.budget_units is None else lim.budget_units,
             units,
         )

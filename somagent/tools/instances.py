@@ -26,6 +26,11 @@ class _Stats:
     in_flight: int = 0
 
 
+def instance_ids(spec: ToolSpec) -> list[str]:
+    """The ids of a tool's interchangeable instances: ``{tool}#0`` … ``{tool}#{n-1}``."""
+    return [f"{spec.name}#{k}" for k in range(spec.instances)]
+
+
 class InstancePool:
     """Per-instance measurements for every multi-instance tool of one broker.
 
@@ -43,10 +48,13 @@ class InstancePool:
         self._stats: dict[str, _Stats] = {}
         self._lock = threading.Lock()
 
-    def _states(self, spec: ToolSpec, floor: int) -> list[InstanceState]:
+    def _states(
+        self, spec: ToolSpec, floor: int, exclude: frozenset[str] = frozenset()
+    ) -> list[InstanceState]:
         states = []
-        for k in range(spec.instances):
-            iid = f"{spec.name}#{k}"
+        for iid in instance_ids(spec):
+            if iid in exclude:
+                continue
             st = self._stats.setdefault(iid, _Stats())
             states.append(
                 InstanceState(
@@ -59,20 +67,29 @@ class InstancePool:
             )
         return states
 
-    def place(self, spec: ToolSpec, call: ToolCall) -> str:
-        """The instance id ``call`` runs on (``{tool}#{k}``); marks it in flight."""
+    def place(
+        self, spec: ToolSpec, call: ToolCall, exclude: frozenset[str] = frozenset()
+    ) -> str:
+        """The instance id ``call`` runs on (``{tool}#{k}``), never one in ``exclude``
+        (e.g. whose breaker is open for the caller); marks it in flight.
+
+        Raises ``ValueError`` when ``exclude`` leaves no instance.
+        """
+        if not set(instance_ids(spec)) - exclude:
+            raise ValueError(f"every instance of {spec.name} is excluded")
         if spec.instances == 1:
             return f"{spec.name}#0"
         with self._lock:
-            plan = schedule([call], self._states(spec, 0), self.weights)
+            plan = schedule([call], self._states(spec, 0, exclude), self.weights)
             if not plan.assigned:  # all full: queue on the cheapest instance
-                plan = schedule([call], self._states(spec, 1), self.weights)
+                plan = schedule([call], self._states(spec, 1, exclude), self.weights)
             chosen = plan.assigned[call.index]
             self._stats[chosen].in_flight += 1
             return chosen
 
     def record(self, instance_id: str, duration_ms: int, ok: bool) -> None:
-        """Fold one finished call into the instance's measurements."""
+        """Fold one finished call into the instance's measurements (``ok``: the instance
+        worked; a caller's own failure, e.g. a program exiting non-zero, is ``ok``)."""
         with self._lock:
             st = self._stats.setdefault(instance_id, _Stats())
             st.in_flight = max(0, st.in_flight - 1)

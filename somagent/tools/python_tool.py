@@ -1,5 +1,7 @@
 """``python``: run a snippet in the sandbox with ``sys.executable -I -S -u``.
 
+The snippet runs in namespaces (:mod:`somagent.tools.isolation`): no network, a
+read-only view of the system, its own scratch directory and pid namespace.
 ``-I`` isolates from the user's site-packages and environment, ``-S`` skips
 ``site``, ``-u`` makes stdout unbuffered so output streams as it is produced.
 The snippet travels on stdin to a tiny runner that compiles it as
@@ -9,21 +11,25 @@ memory-limit hit from an ordinary crash.
 
 Sandbox outcomes map to ``ToolCallFailed.reason_code``: ``timeout``,
 ``cpu-limit``, ``memory-limit``, ``output-limit`` and ``crashed`` (non-zero
-exit, uncaught exception or signal).
+exit, uncaught exception or signal). Each of these is the snippet's own failure,
+not the tool's (``infrastructure=False``): it never opens the tool's circuit
+breaker. Only a sandbox that cannot start is ``unavailable`` (infrastructure).
 """
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
-from somagent.tools.exceptions import ToolExecutionError
+from somagent.tools.exceptions import SandboxUnavailable, ToolExecutionError
+from somagent.tools.isolation import Isolation, interpreter_paths
 from somagent.tools.sandbox import MEMORY_EXIT_CODE, SandboxLimits, run_sandboxed
 from somagent.tools.spec import Tool, ToolContext, ToolSpec
 
 MAX_CODE_CHARS: Final = 20_000
+DEFAULT_ISOLATION: Final = Isolation()
 
 RUNNER: Final = f"""
 import os, sys, traceback
@@ -98,7 +104,14 @@ SPEC: Final = ToolSpec(
 
 @dataclass
 class PythonSnippet:
-    """Executor of ``python``; ``limits.wall_timeout_s`` is capped by the call's timeout."""
+    """Executor of ``python``; ``limits.wall_timeout_s`` is capped by the call's timeout.
+
+    ``isolation`` (default: on) runs the snippet in namespaces
+    (:mod:`somagent.tools.isolation`): no network, a read-only view of the system and
+    the interpreter's installation, its own scratch directory and pid namespace.
+    ``None`` runs it with the resource limits only (an operator's explicit choice,
+    ``SOMAGENT_TOOL_SANDBOX=none``, for hosts that forbid namespaces).
+    """
 
     limits: SandboxLimits = field(
         default_factory=lambda: SandboxLimits(
@@ -106,6 +119,15 @@ class PythonSnippet:
         )
     )
     python: str = sys.executable
+    isolation: Isolation | None = field(default_factory=Isolation)
+
+    def command(self) -> tuple[list[str], Isolation | None]:
+        """The interpreter's argv and the isolation that lets it run."""
+        if self.isolation is None:
+            return [self.python, "-I", "-S", "-u", "-c", RUNNER], None
+        real, roots = interpreter_paths(self.python)
+        iso = replace(self.isolation, read_only=(*self.isolation.read_only, *roots))
+        return [real, "-I", "-S", "-u", "-c", RUNNER], iso
 
     async def __call__(self, arguments: Mapping[str, Any], ctx: ToolContext) -> dict[str, Any]:
         lim = self.limits
@@ -118,15 +140,24 @@ class PythonSnippet:
             max_file_bytes=lim.max_file_bytes,
             max_open_files=lim.max_open_files,
         )
-        result = await run_sandboxed(
-            [self.python, "-I", "-S", "-u", "-c", RUNNER],
-            stdin=str(arguments["code"]).encode(),
-            limits=limits,
-            on_output=ctx.emit,
-        )
+        argv, isolation = self.command()
+        try:
+            result = await run_sandboxed(
+                argv,
+                stdin=str(arguments["code"]).encode(),
+                limits=limits,
+                on_output=ctx.emit,
+                isolation=isolation,
+            )
+        except (OSError, SandboxUnavailable) as exc:
+            raise ToolExecutionError(
+                "unavailable", f"python sandbox could not start: {exc}", infrastructure=True
+            ) from exc
         if not result.ok:
             raise ToolExecutionError(
-                _CODES.get(result.status, "crashed"), f"python snippet {result.describe()}"
+                _CODES.get(result.status, "crashed"),
+                f"python snippet {result.describe()}",
+                infrastructure=False,
             )
         return {
             "stdout": result.stdout,
@@ -136,5 +167,10 @@ class PythonSnippet:
         }
 
 
-def python_tool(limits: SandboxLimits | None = None) -> Tool:
-    return Tool(SPEC, PythonSnippet(limits) if limits else PythonSnippet())
+def python_tool(
+    limits: SandboxLimits | None = None, isolation: Isolation | None = DEFAULT_ISOLATION
+) -> Tool:
+    """The ``python`` tool; ``isolation`` None: resource limits only (see PythonSnippet)."""
+    if limits is None:
+        return Tool(SPEC, PythonSnippet(isolation=isolation))
+    return Tool(SPEC, PythonSnippet(limits, isolation=isolation))

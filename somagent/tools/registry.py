@@ -16,11 +16,12 @@ from typing import Any, Final
 
 from somagent.tools.calc import calc_tool
 from somagent.tools.exceptions import DuplicateTool, ToolError, UnknownTool
+from somagent.tools.isolation import Isolation
 from somagent.tools.memory_search import Recall, memory_search_tool
-from somagent.tools.python_tool import python_tool
+from somagent.tools.python_tool import DEFAULT_ISOLATION, python_tool
 from somagent.tools.sandbox import SandboxLimits
 from somagent.tools.spec import Tool, ToolSpec
-from somagent.tools.sql_tool import ClickHouseQuery, sql_tool
+from somagent.tools.sql_tool import TenantConnect, sql_tool
 
 ENTRY_POINT_GROUP: Final = "somagent.tools"
 
@@ -97,17 +98,20 @@ class ToolRegistry:
         cls,
         *,
         recall: Recall | None = None,
-        clickhouse: ClickHouseQuery | None = None,
+        sql: TenantConnect | None = None,
         python_limits: SandboxLimits | None = None,
+        python_isolation: Isolation | None = DEFAULT_ISOLATION,
         load_plugins: bool = True,
     ) -> ToolRegistry:
         """``calc`` and ``python`` always; ``memory.search`` with a ``recall``;
-        ``sql`` with a ``clickhouse``; then entry-point plugins."""
-        reg = cls([calc_tool(), python_tool(python_limits)])
+        ``sql`` with tenant-scoped analytics clients (``sql_tool.analytics_connect``);
+        then entry-point plugins. ``python_isolation`` None runs snippets without
+        namespaces (resource limits only)."""
+        reg = cls([calc_tool(), python_tool(python_limits, python_isolation)])
         if recall is not None:
             reg.register(memory_search_tool(recall))
-        if clickhouse is not None:
-            reg.register(sql_tool(clickhouse))
+        if sql is not None:
+            reg.register(sql_tool(sql))
         if load_plugins:
             reg.load_entry_points()
         return reg

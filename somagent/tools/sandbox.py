@@ -21,10 +21,13 @@ Each run gets:
 clock), ``cpu_limit`` (SIGXCPU / CPU budget), ``memory_limit`` (allocation
 failed under ``RLIMIT_AS``) and ``output_limit``.
 
-Not covered here: network access and the file system outside the scratch
-directory are not isolated (that needs namespaces/containers, which the
-deployment provides); that is why the ``python`` tool is declared
-``side_effect=True`` and runs at most once per call.
+With ``isolation`` (:mod:`somagent.tools.isolation`, bubblewrap) the run also
+gets no network, a read-only view of the system without the platform's data,
+its scratch directory as the only writable host path, and its own pid namespace;
+a sandbox that cannot be set up raises
+:class:`~somagent.tools.exceptions.SandboxUnavailable`. The ``python`` tool always
+runs isolated. Without ``isolation`` (a caller's explicit choice) the limits above
+are all there is.
 
 Memory-limit detection: a process whose allocation fails under ``RLIMIT_AS``
 either reports it (Python raises ``MemoryError``; the runner used by the
@@ -47,6 +50,9 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Final
+
+from somagent.tools.exceptions import SandboxUnavailable
+from somagent.tools.isolation import Isolation, as_returncode, bwrap_command, read_status
 
 MEMORY_EXIT_CODE: Final = 86
 DEFAULT_PATH: Final = "/usr/local/bin:/usr/bin:/bin"
@@ -217,6 +223,32 @@ def _classify(
     return "exit", returncode, None
 
 
+ReturnCode = Callable[[int, str, bool], int]
+
+
+def _plain_returncode(returncode: int, stderr: str, killed: bool) -> int:
+    return returncode
+
+
+def _isolated_returncode(status_fd: int) -> ReturnCode:
+    """The command's own exit status from bwrap's status reports (see isolation)."""
+
+    def decode(returncode: int, stderr: str, killed: bool) -> int:
+        raw = b""
+        with contextlib.suppress(BlockingIOError):
+            while chunk := os.read(status_fd, 65536):
+                raw += chunk
+        status = read_status(raw)
+        if status.exit_code is not None:
+            return as_returncode(status.exit_code)
+        if not status.started and not killed:
+            tail = stderr.strip().splitlines()[-1:] or [f"exit status {returncode}"]
+            raise SandboxUnavailable(f"the isolated sandbox could not be set up: {tail[0][:300]}")
+        return returncode  # bwrap itself was killed (timeout, output limit)
+
+    return decode
+
+
 async def run_sandboxed(
     argv: Sequence[str],
     *,
@@ -224,24 +256,36 @@ async def run_sandboxed(
     limits: SandboxLimits | None = None,
     on_output: OutputSink | None = None,
     files: dict[str, bytes] | None = None,
+    isolation: Isolation | None = None,
 ) -> SandboxResult:
-    """Run ``argv`` under ``limits`` in a fresh scratch directory (see module doc).
+    """Run ``argv`` under ``limits`` in a fresh scratch directory (see module doc),
+    inside namespaces when ``isolation`` is given.
 
     ``files`` are written into the scratch directory first (name → content;
     names must be plain file names). Never raises for what the child does; raises
-    ``OSError`` only if the executable cannot be started.
+    ``OSError`` if the executable cannot be started and
+    :class:`~somagent.tools.exceptions.SandboxUnavailable` if the isolation cannot
+    be set up.
     """
     lim = limits or SandboxLimits()
     workdir = tempfile.mkdtemp(prefix="somagent-sandbox-")
     started = time.monotonic()
+    status_r, status_w = -1, -1
     try:
         for name, content in (files or {}).items():
             if os.path.basename(name) != name or name in ("", ".", ".."):
                 raise ValueError(f"sandbox file name {name!r} must be a plain file name")
             with open(os.path.join(workdir, name), "wb") as fh:
                 fh.write(content)
+        command: list[str] = list(argv)
+        decode: ReturnCode = _plain_returncode
+        if isolation is not None:
+            status_r, status_w = os.pipe()
+            os.set_blocking(status_r, False)
+            command = bwrap_command(isolation, argv, workdir, status_w)
+            decode = _isolated_returncode(status_r)
         proc = await asyncio.create_subprocess_exec(
-            *argv,
+            *command,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
@@ -250,9 +294,16 @@ async def run_sandboxed(
             preexec_fn=_limiter(lim),
             start_new_session=True,
             close_fds=True,
+            pass_fds=(status_w,) if status_w >= 0 else (),
         )
-        return await _supervise(proc, stdin, lim, on_output, started)
+        if status_w >= 0:
+            os.close(status_w)
+            status_w = -1
+        return await _supervise(proc, stdin, lim, on_output, started, decode)
     finally:
+        for fd in (status_r, status_w):
+            if fd >= 0:
+                os.close(fd)
         shutil.rmtree(workdir, ignore_errors=True)
 
 
@@ -288,6 +339,7 @@ async def _supervise(
     lim: SandboxLimits,
     on_output: OutputSink | None,
     started: float,
+    decode: ReturnCode = _plain_returncode,
 ) -> SandboxResult:
     assert proc.stdout is not None and proc.stderr is not None
     out, err = _Capped(lim.max_output_bytes), _Capped(lim.max_output_bytes)
@@ -311,8 +363,11 @@ async def _supervise(
             _kill_group(proc)
         await _reap(proc, waiter)
         await asyncio.wait(tasks, timeout=_DRAIN_S)
-    except BaseException:
+    except BaseException:  # cancelled (the caller's timeout) or the sink failed
         _kill_group(proc)
+        transport = getattr(proc, "_transport", None)  # release the pipes now, not at GC
+        if transport is not None:
+            transport.close()
         raise
     finally:
         stop_wait.cancel()
@@ -321,12 +376,9 @@ async def _supervise(
     if stop.sink_error is not None:
         raise stop.sink_error
     stderr = err.data.decode("utf-8", errors="replace")
-    status, code, sig = _classify(
-        proc.returncode if proc.returncode is not None else -9,
-        stderr,
-        timed_out,
-        out.overflow or err.overflow,
-    )
+    killed = timed_out or stop.event.is_set()
+    returncode = decode(proc.returncode if proc.returncode is not None else -9, stderr, killed)
+    status, code, sig = _classify(returncode, stderr, timed_out, out.overflow or err.overflow)
     return SandboxResult(
         status=status,
         exit_code=code,

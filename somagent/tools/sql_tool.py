@@ -1,263 +1,142 @@
-"""``sql``: read-only SQL over the calling tenant's own rows in ClickHouse.
+"""``sql``: read-only SQL over the calling tenant's own rows, isolated by the engine.
 
-The guard (:func:`guard_sql`) works on tokens (string literals and quoted
-identifiers are never mistaken for keywords) and accepts only:
+The model's SQL is sent **unchanged** to the analytics service through a client
+scoped to the calling tenant (``analytics_client(settings, tenant=...)``): the
+service runs it read-only on a connection whose ``additional_table_filters`` keep
+every tenant-visible table (``events``, ``usage_minute`` and their views) to that
+tenant's rows wherever they are read (subqueries, CTEs, views, JOIN, IN, UNION),
+and refuses, from the engine's own parse and analysis, anything that is not a read
+of visible tables: table functions, file/dictionary functions, system and invisible
+tables, writes, ``SET``/``SETTINGS`` overrides (docs/analytics.md, "Tenancy").
+Isolation therefore never depends on parsing SQL here; a WITH name that shadows a
+table in a subquery (the bypass of the old text guard) reads only the caller's rows.
 
-* one statement (a trailing ``;`` is allowed) that starts with ``SELECT`` or
-  ``WITH``; no comments, no ``{...}`` parameters;
-* no write, DDL or session keyword anywhere (``INSERT``, ``ALTER``, ``SET``,
-  ``SETTINGS``, ``FORMAT``, ``INTO OUTFILE``, ``SYSTEM`` ...);
-* no function that reads outside the query's tables (``file``, ``url``,
-  ``remote``, ``s3``, ``mysql``, ``dictGet*``, ``joinGet*`` ...);
-* tables only from the allowed set (default: ``events``) or the query's own
-  ``WITH`` names; never database-qualified (``system.tables``), never a table
-  function (``numbers(10)``), also after ``IN``.
+This module keeps only cheap sanity limits:
 
-Every allowed table reference is replaced by a tenant-filtered subquery
-``(SELECT * FROM <table> FINAL WHERE tenant = {somagent_tenant:UUID})``, keeping
-the user's alias (or the table's name as alias), so the query can only see the
-caller's rows. The result is wrapped as ``SELECT * FROM (<query>) LIMIT n
-SETTINGS readonly = 1, max_execution_time = t``.
+* size: at most :data:`MAX_SQL_CHARS` characters (the argument schema);
+* one statement: trailing ``;`` are dropped, and the service refuses several
+  statements (``SYNTAX_ERROR``);
+* rows and bytes: ``max_result_rows`` = ``max_rows + 1`` and ``max_result_bytes``
+  with ``result_overflow_mode = 'break'``, then the result is cut to ``max_rows``
+  (``truncated`` says so);
+* time: ``max_execution_time`` = the tool's timeout less :data:`ENGINE_MARGIN_S`,
+  in whole seconds (the engine ends a long query before the broker gives up);
+* ``final = 1``: replicated rows of ReplacingMergeTree tables read collapsed.
+
+Errors are the engine's, as a clear tool failure (the ClickHouse code and name in
+the message). The caller's own SQL failing — a syntax error, an unknown column, a
+refused table or function (``rejected``), a query over its time limit
+(``timeout``) — is the caller's failure (``infrastructure=False``: never retried,
+never opens the breaker). Only the service being unreachable or failing itself is
+``unavailable`` (infrastructure).
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
-from collections.abc import Mapping
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
-from somagent.tools.exceptions import SqlRejected, ToolExecutionError
+from somagent.analytics.connect import analytics_client
+from somagent.analytics.exceptions import AnalyticsError, ClickHouseError
+from somagent.config import Settings
+from somagent.tools.exceptions import ToolExecutionError
 from somagent.tools.spec import Tool, ToolContext, ToolSpec
 
-TENANT_PARAM: Final = "somagent_tenant"
 MAX_SQL_CHARS: Final = 10_000
+MAX_ROWS: Final = 1_000
+MAX_RESULT_BYTES: Final = 8 * 1024 * 1024
+TIMEOUT_S: Final = 15.0
+ENGINE_MARGIN_S: Final = 2.0
+CACHED_TENANTS: Final = 256
 
-_TOKEN_RE = re.compile(
-    r"""(?P<ws>\s+)
-    |(?P<comment>--|\#|/\*)
-    |(?P<string>'(?:[^'\\]|\\.|'')*')
-    |(?P<qident>"(?:[^"\\]|\\.|"")*"|`(?:[^`\\]|\\.|``)*`)
-    |(?P<number>\d+(?:\.\d*)?(?:[eE][-+]?\d+)?|\.\d+)
-    |(?P<ident>[A-Za-z_][A-Za-z0-9_$]*)
-    |(?P<brace>[{}])
-    |(?P<punct>::|<=|>=|!=|<>|\|\||->|[-+*/%=<>(),.;:\[\]?!^&|~@$])
-    """,
-    re.VERBOSE | re.DOTALL,
+#: Engine errors that are the service's or the platform's, not the query's.
+INFRASTRUCTURE_ERRORS: Final = frozenset(
+    {
+        "STD_EXCEPTION",
+        "UNKNOWN_EXCEPTION",
+        "ALL_CONNECTION_TRIES_FAILED",
+        "SOCKET_TIMEOUT",
+        "NETWORK_ERROR",
+        "CANNOT_SCHEDULE_TASK",
+        "TOO_MANY_SIMULTANEOUS_QUERIES",
+        "AUTHENTICATION_FAILED",
+        "UNKNOWN_USER",
+        "WRONG_PASSWORD",
+        "REQUIRED_PASSWORD",
+    }
 )
-
-
-def _words(text: str, lower: bool = False) -> frozenset[str]:
-    return frozenset(w.lower() if lower else w for w in text.split())
-
-
-FORBIDDEN_KEYWORDS: Final = _words(
-    """INSERT UPDATE DELETE ALTER DROP CREATE TRUNCATE RENAME ATTACH DETACH OPTIMIZE GRANT
-    REVOKE KILL SYSTEM SET USE INTO OUTFILE INFILE SETTINGS FORMAT EXCHANGE UNDROP MOVE
-    BACKUP RESTORE WATCH CHECK DESCRIBE SHOW EXPLAIN"""
+#: Engine errors that mean "this query may not do that".
+REFUSALS: Final = frozenset(
+    {"ACCESS_DENIED", "READONLY", "INTO_OUTFILE_NOT_ALLOWED", "SETTING_CONSTRAINT_VIOLATION"}
 )
-FORBIDDEN_FUNCTIONS: Final = _words(
-    """file url urlCluster remote remoteSecure cluster clusterAllReplicas s3
-    s3Cluster gcs oss hdfs hdfsCluster azureBlobStorage azureBlobStorageCluster mysql
-    postgresql jdbc odbc sqlite mongodb redis input merge executable dictionary view
-    viewIfPermitted viewExplain deltaLake iceberg hudi loop fuzzJSON generateRandom
-    hasColumnInTable catboostEvaluate evalMLMethod getMacro shardNum fuzzQuery
-    mergeTreeIndex mergeTreeParts icebergS3 icebergAzure icebergHDFS""",
-    lower=True,
-)
-FORBIDDEN_PREFIXES: Final = ("dictget", "dicthas", "joinget", "dictionary")
-_CLAUSE_KEYWORDS: Final = _words(
-    """WHERE PREWHERE GROUP ORDER LIMIT HAVING UNION EXCEPT INTERSECT WINDOW QUALIFY
-    SELECT OFFSET FETCH"""
-)
-_NOT_ALIAS: Final = _CLAUSE_KEYWORDS | _words(
-    """JOIN INNER LEFT RIGHT FULL CROSS OUTER ANY ALL ASOF SEMI ANTI GLOBAL ARRAY ON USING
-    FINAL SAMPLE AS LOCAL PASTE"""
-)
-
-
-@dataclass(frozen=True)
-class Tok:
-    kind: str
-    text: str
-    start: int
-    end: int
-
-    @property
-    def word(self) -> str:
-        """Upper-cased text of an unquoted identifier (keywords), else ''."""
-        return self.text.upper() if self.kind == "ident" else ""
-
-    @property
-    def name(self) -> str:
-        """Identifier name with quotes removed."""
-        if self.kind == "qident":
-            return self.text[1:-1]
-        return self.text
-
-
-def tokenize_sql(sql: str) -> list[Tok]:
-    """Significant tokens of ``sql``; raises :class:`SqlRejected` on comments/unknown chars."""
-    tokens: list[Tok] = []
-    pos = 0
-    while pos < len(sql):
-        m = _TOKEN_RE.match(sql, pos)
-        if m is None:
-            raise SqlRejected(f"unexpected character {sql[pos]!r} at position {pos}")
-        kind = m.lastgroup or ""
-        if kind == "comment":
-            raise SqlRejected(f"comments are not allowed (position {pos})")
-        if kind == "brace":
-            raise SqlRejected(f"query parameters {{...}} are not allowed (position {pos})")
-        if kind != "ws":
-            tokens.append(Tok(kind, m.group(0), m.start(), m.end()))
-        pos = m.end()
-    return tokens
-
-
-@dataclass
-class _Frame:
-    in_from: bool = False
-    expect_table: bool = False
-
-
-@dataclass
-class _Guard:
-    tokens: list[Tok]
-    tables: Mapping[str, str]
-    ctes: set[str] = field(default_factory=set)
-    replacements: list[tuple[int, int, str]] = field(default_factory=list)
-
-    def at(self, i: int) -> Tok | None:
-        return self.tokens[i] if 0 <= i < len(self.tokens) else None
-
-    def run(self) -> None:
-        self.ctes = {
-            t.name
-            for i, t in enumerate(self.tokens)
-            if t.kind in ("ident", "qident")
-            and (nxt := self.at(i + 1)) is not None
-            and nxt.word == "AS"
-            and (par := self.at(i + 2)) is not None
-            and par.text == "("
-        }
-        stack = [_Frame()]
-        for i, tok in enumerate(self.tokens):
-            self._check_token(i, tok)
-            frame = stack[-1]
-            if frame.expect_table and tok.text != "(":
-                frame.expect_table = False
-                self._table(i, tok)
-                continue
-            frame.expect_table = False
-            if tok.text == "(":
-                stack.append(_Frame())
-            elif tok.text == ")":
-                if len(stack) == 1:
-                    raise SqlRejected(f"unbalanced ')' at position {tok.start}")
-                stack.pop()
-            elif tok.word in ("FROM", "JOIN"):
-                prev = self.at(i - 1)
-                array_join = tok.word == "JOIN" and prev is not None and prev.word == "ARRAY"
-                frame.in_from = not array_join
-                frame.expect_table = not array_join
-            elif tok.word == "IN":
-                nxt = self.at(i + 1)
-                frame.expect_table = (
-                    nxt is not None
-                    and nxt.kind in ("ident", "qident")
-                    and ((after := self.at(i + 2)) is None or after.text not in ("(", "."))
-                )
-            elif tok.text == "," and frame.in_from:
-                frame.expect_table = True
-            elif tok.word in _CLAUSE_KEYWORDS:
-                frame.in_from = False
-        if len(stack) != 1:
-            raise SqlRejected("unbalanced '(': missing ')'")
-
-    def _check_token(self, i: int, tok: Tok) -> None:
-        if tok.word in FORBIDDEN_KEYWORDS:
-            raise SqlRejected(f"{tok.word} is not allowed in read-only SQL (position {tok.start})")
-        nxt = self.at(i + 1)
-        if tok.kind == "ident" and nxt is not None and nxt.text == "(":
-            low = tok.text.lower()
-            if low in FORBIDDEN_FUNCTIONS or low.startswith(FORBIDDEN_PREFIXES):
-                raise SqlRejected(f"function {tok.text}() is not allowed (position {tok.start})")
-        if tok.text == ";":
-            raise SqlRejected(f"only one statement is allowed (';' at position {tok.start})")
-
-    def _table(self, i: int, tok: Tok) -> None:
-        if tok.kind not in ("ident", "qident"):
-            raise SqlRejected(f"expected a table name at position {tok.start}, got {tok.text!r}")
-        nxt = self.at(i + 1)
-        if nxt is not None and nxt.text == ".":
-            raise SqlRejected(
-                f"database-qualified table {tok.name}.… is not allowed (position {tok.start})"
-            )
-        if nxt is not None and nxt.text == "(":
-            raise SqlRejected(f"table function {tok.name}() is not allowed (position {tok.start})")
-        if tok.name in self.tables:
-            prev = self.at(i - 1)
-            self._substitute(i, tok, alias=prev is None or prev.word != "IN")
-        elif tok.name not in self.ctes:
-            allowed = sorted(self.tables)
-            raise SqlRejected(
-                f"table {tok.name!r} is not readable (position {tok.start}); allowed: {allowed}"
-            )
-
-    def _substitute(self, i: int, tok: Tok, alias: bool) -> None:
-        physical = self.tables[tok.name]
-        sub = f"(SELECT * FROM {physical} FINAL WHERE tenant = {{{TENANT_PARAM}:UUID}})"
-        end = tok.end
-        nxt = self.at(i + 1)
-        if nxt is not None and nxt.word == "FINAL":
-            end = nxt.end  # FINAL already applies inside the subquery
-            nxt = self.at(i + 2)
-        has_alias = nxt is not None and (
-            nxt.word == "AS" or (nxt.kind in ("ident", "qident") and nxt.word not in _NOT_ALIAS)
-        )
-        keep = has_alias or not alias
-        self.replacements.append((tok.start, end, sub if keep else f"{sub} AS {tok.name}"))
-
-
-def guard_sql(
-    sql: str,
-    tables: Mapping[str, str] | None = None,
-    max_rows: int = 1000,
-    max_execution_s: int = 10,
-) -> str:
-    """The tenant-confined, row-limited form of ``sql``; raises :class:`SqlRejected`.
-
-    ``tables`` maps the names a query may use to physical table names
-    (default ``{"events": "events"}``). The returned SQL needs the parameter
-    ``somagent_tenant`` (the tenant UUID).
-    """
-    if len(sql) > MAX_SQL_CHARS:
-        raise SqlRejected(f"SQL is {len(sql)} characters; the limit is {MAX_SQL_CHARS}")
-    tokens = tokenize_sql(sql)
-    while tokens and tokens[-1].text == ";":
-        tokens.pop()
-    if not tokens:
-        raise SqlRejected("SQL is empty")
-    if tokens[0].word not in ("SELECT", "WITH"):
-        raise SqlRejected(f"only SELECT or WITH queries are allowed, got {tokens[0].text!r}")
-    guard = _Guard(tokens, tables or {"events": "events"})
-    guard.run()
-    text = sql[: tokens[-1].end]
-    for start, end, new in sorted(guard.replacements, reverse=True):
-        text = text[:start] + new + text[end:]
-    return (
-        f"SELECT * FROM ({text}) LIMIT {int(max_rows)} "
-        f"SETTINGS readonly = 1, max_execution_time = {int(max_execution_s)}"
-    )
 
 
 class ClickHouseQuery(Protocol):
-    """What the ``sql`` tool needs from ClickHouse (``somagent.projections.clickhouse``
-    implements it). ``params`` use ClickHouse's server-side ``{name:Type}`` syntax."""
+    """What the ``sql`` tool needs of a tenant-scoped client
+    (:class:`somagent.analytics.client.HttpClickHouse` implements it)."""
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]: ...
+
+
+#: tenant id → a client that reads as that tenant only.
+TenantConnect = Callable[[str], ClickHouseQuery]
+
+
+def execution_limit_s(timeout_s: float) -> int:
+    """The engine's ``max_execution_time`` for a tool timeout: :data:`ENGINE_MARGIN_S`
+    shorter (whole seconds, at least 1), so the engine ends an over-long query — the
+    caller's failure — before the broker gives up on the tool (the tool's failure)."""
+    return max(1, int(timeout_s - ENGINE_MARGIN_S))
+
+
+def tenant_query_settings(max_rows: int, timeout_s: float) -> dict[str, str]:
+    """The ClickHouse settings every tool query runs with (see the module doc)."""
+    return {
+        "max_result_rows": str(max_rows + 1),
+        "max_result_bytes": str(MAX_RESULT_BYTES),
+        "result_overflow_mode": "break",
+        "max_execution_time": str(execution_limit_s(timeout_s)),
+        "final": "1",
+    }
+
+
+def one_statement(sql: str) -> str:
+    """``sql`` without surrounding blanks and trailing ``;``; refuses an empty one."""
+    text = sql.strip()
+    while text.endswith(";"):
+        text = text[:-1].rstrip()
+    if not text:
+        raise ToolExecutionError("rejected", "sql: the statement is empty", infrastructure=False)
+    return text
+
+
+def engine_failure(tenant: str, exc: Exception) -> ToolExecutionError:
+    """The tool failure for an error of the analytics service (see the module doc)."""
+    if isinstance(exc, ClickHouseError):
+        what = f"sql for tenant {tenant}: ClickHouse error {exc.code} {exc.name}: {exc.message}"
+        what = what[:700]
+        if exc.name in INFRASTRUCTURE_ERRORS or exc.status == 503:
+            return ToolExecutionError("unavailable", what, infrastructure=True)
+        if exc.name in REFUSALS:
+            return ToolExecutionError("rejected", what, infrastructure=False)
+        if exc.name == "TIMEOUT_EXCEEDED":
+            return ToolExecutionError("timeout", what, infrastructure=False)
+        return ToolExecutionError("query-failed", what, infrastructure=False)
+    if isinstance(exc, AnalyticsError):
+        return ToolExecutionError(
+            "unavailable", f"sql for tenant {tenant}: {str(exc)[:500]}", infrastructure=True
+        )
+    # The response was not the JSON document asked for: the statement chose its own
+    # output (a FORMAT clause).
+    return ToolExecutionError(
+        "rejected",
+        f"sql for tenant {tenant}: the result is not ClickHouse JSON ({type(exc).__name__}); "
+        "leave out FORMAT clauses",
+        infrastructure=False,
+    )
 
 
 ARGS_SCHEMA: Final = {
@@ -269,7 +148,8 @@ ARGS_SCHEMA: Final = {
             "type": "string",
             "minLength": 1,
             "maxLength": MAX_SQL_CHARS,
-            "description": "One SELECT/WITH query over the table events",
+            "description": "One read-only query (SELECT/WITH) over events, usage_minute, "
+            "usage_by_minute or turn_step_latency",
             "x-somagent-extract": "sql",
         }
     },
@@ -290,24 +170,34 @@ RESULT_SCHEMA: Final = {
 
 @dataclass
 class SqlTool:
-    """Executor of ``sql`` over a :class:`ClickHouseQuery` (run in a worker thread)."""
+    """Executor of ``sql``: one tenant-scoped client per tenant (the most recently
+    used :data:`CACHED_TENANTS` are kept), queries run in a worker thread."""
 
-    clickhouse: ClickHouseQuery
-    tables: Mapping[str, str] = field(default_factory=lambda: {"events": "events"})
-    max_rows: int = 1000
+    connect: TenantConnect
+    max_rows: int = MAX_ROWS
+    _clients: OrderedDict[str, ClickHouseQuery] = field(
+        default_factory=OrderedDict, init=False, repr=False
+    )
+
+    def client(self, tenant: str) -> ClickHouseQuery:
+        found = self._clients.pop(tenant, None)
+        if found is None:
+            found = self.connect(tenant)
+        self._clients[tenant] = found
+        while len(self._clients) > CACHED_TENANTS:
+            _, old = self._clients.popitem(last=False)
+            close = getattr(old, "close", None)
+            if callable(close):
+                close()
+        return found
 
     async def __call__(self, arguments: Mapping[str, Any], ctx: ToolContext) -> dict[str, Any]:
-        guarded = guard_sql(
-            str(arguments["sql"]), self.tables, self.max_rows + 1, max(1, int(ctx.timeout_s))
-        )
+        sql = one_statement(str(arguments["sql"]))
         try:
-            rows = await asyncio.to_thread(
-                self.clickhouse.query, guarded, {TENANT_PARAM: ctx.tenant}
-            )
-        except Exception as exc:  # the engine's own error types vary by backend
-            raise ToolExecutionError(
-                "query-failed", f"sql for tenant {ctx.tenant}: {str(exc)[:500]}"
-            ) from exc
+            client = self.client(ctx.tenant)
+            rows = await asyncio.to_thread(client.query, sql)
+        except Exception as exc:  # ClickHouseError, AnalyticsError, or a non-JSON result
+            raise engine_failure(ctx.tenant, exc) from exc
         truncated = len(rows) > self.max_rows
         rows = rows[: self.max_rows]
         return {
@@ -318,10 +208,10 @@ class SqlTool:
         }
 
 
-def sql_spec(timeout_s: float = 15.0) -> ToolSpec:
+def sql_spec(timeout_s: float = TIMEOUT_S) -> ToolSpec:
     return ToolSpec(
         name="sql",
-        description="Read-only SQL query (SELECT) over the tenant's own events table in "
+        description="Read-only SQL query (SELECT) over the tenant's own events and usage in "
         "ClickHouse analytics: count, group, filter events.",
         args_schema=ARGS_SCHEMA,
         result_schema=RESULT_SCHEMA,
@@ -332,5 +222,27 @@ def sql_spec(timeout_s: float = 15.0) -> ToolSpec:
     )
 
 
-def sql_tool(clickhouse: ClickHouseQuery, tables: Mapping[str, str] | None = None) -> Tool:
-    return Tool(sql_spec(), SqlTool(clickhouse, dict(tables or {"events": "events"})))
+def sql_tool(
+    connect: TenantConnect, max_rows: int = MAX_ROWS, timeout_s: float = TIMEOUT_S
+) -> Tool:
+    """The ``sql`` tool; ``connect`` should apply ``tenant_query_settings(max_rows,
+    timeout_s)`` (as :func:`analytics_connect` does)."""
+    return Tool(sql_spec(timeout_s), SqlTool(connect, max_rows))
+
+
+def analytics_connect(
+    settings: Settings, max_rows: int = MAX_ROWS, timeout_s: float = TIMEOUT_S
+) -> TenantConnect | None:
+    """Tenant-scoped clients of this installation's analytics service, or None when
+    ``SOMAGENT_CLICKHOUSE_URL`` names a ClickHouse server: only the analytics service
+    scopes a query to a tenant, so there is no ``sql`` tool without it."""
+    if settings.clickhouse_url:
+        return None
+    query_settings = tenant_query_settings(max_rows, timeout_s)
+
+    def connect(tenant: str) -> ClickHouseQuery:
+        return analytics_client(
+            settings, tenant=tenant, timeout_s=timeout_s + 5, settings_per_query=query_settings
+        )
+
+    return connect

@@ -161,6 +161,7 @@ def start(
         trace_id=request.trace_id,
         seq=request.seq,
         step_started_at_ms=now_ms,
+        tools_per_min=request.tools_per_min,
     )
     out = Out(state, now_ms)
     if duplicate_of is not None:

@@ -6,6 +6,12 @@
 
 The phone pattern requires separators or a leading ``+`` so plain integers
 (calculator results such as ``1099511627776``) are not mistaken for phones.
+
+Every pattern runs in time linear in the text (they check answers and quoted tool
+output, which a user controls): a match can only start where its first run of
+characters starts (the e-mail local part is anchored by a look-behind on its own
+character class, not ``\b``, which let ``a.a.a.a…`` restart the scan at every dot),
+and the other quantifiers are bounded or cannot overlap.
 """
 
 from __future__ import annotations
@@ -14,8 +20,9 @@ import re
 from typing import Final
 
 PII_TOKEN_RE: Final = re.compile(r"\bpii:[0-9a-fA-F]{8,}\b")
+_LOCAL: Final = r"[A-Za-z0-9_.%+-]"  # an e-mail local part's characters
 EMAIL_RE: Final = re.compile(
-    r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b"
+    rf"(?<!{_LOCAL}){_LOCAL}+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{{2,}}\b"
 )
 PHONE_RE: Final = re.compile(
     r"(?<![\w/.])(?:"

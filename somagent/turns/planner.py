@@ -27,6 +27,7 @@ import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import Any, Final, Protocol, runtime_checkable
 
 from somagent.turns.pii import redact
@@ -157,26 +158,61 @@ def extract_sql(text: str) -> list[str]:
     return [match.group(0).strip()] if match else []
 
 
+def _depths(expr: str) -> list[int]:
+    """``depths[i]``: bracket depth after ``expr[:i]`` (``(`` +1, ``)`` -1); length n + 1."""
+    return [0, *accumulate((ch == "(") - (ch == ")") for ch in expr)]
+
+
+def trim_brackets(expr: str) -> str:
+    """``expr`` without the unmatched brackets at its ends, in O(n).
+
+    The result equals dropping the first character (and the spaces after it) while
+    the text is unbalanced and starts with a bracket, then the last character (and
+    the spaces before it) while it is unbalanced and ends with one. Balance of
+    ``expr[i:j]`` is read from prefix depths (equal depths at ``i`` and ``j``, none
+    lower between) instead of rescanning the text at every step, which was
+    quadratic: ``"(" * 32765 + "1+1"`` took seconds.
+    """
+    n = len(expr)
+    depth = _depths(expr)
+    # lowest[i]: the lowest depth after any character of expr[i:] (inf for i == n)
+    lowest = [0.0] * (n + 1)
+    lowest[n] = float("inf")
+    for i in range(n - 1, -1, -1):
+        lowest[i] = min(depth[i + 1], lowest[i + 1])
+    i = 0
+    while i < n and not (depth[n] == depth[i] and lowest[i] >= depth[i]) and expr[i] in "()":
+        i += 1
+        while i < n and expr[i].isspace():
+            i += 1
+    # low[j]: the lowest depth after any character of expr[i:j] (inf for j == i)
+    low = [float("inf")] * (n + 1)
+    for j in range(i + 1, n + 1):
+        low[j] = min(low[j - 1], depth[j])
+    j = n
+    while j > i and not (depth[j] == depth[i] and low[j] >= depth[i]) and expr[j - 1] in "()":
+        j -= 1
+        while j > i and expr[j - 1].isspace():
+            j -= 1
+    return expr[i:j]
+
+
 def _balanced(expr: str) -> bool:
-    depth = 0
-    for ch in expr:
-        depth += {"(": 1, ")": -1}.get(ch, 0)
-        if depth < 0:
-            return False
-    return depth == 0
+    depth = _depths(expr)
+    return depth[-1] == 0 and min(depth) >= 0
 
 
 def extract_arithmetic(text: str) -> list[str]:
-    """Arithmetic expressions outside code blocks and SQL, longest first then by position."""
+    """Arithmetic expressions outside code blocks and SQL, longest first then by position.
+
+    Linear in ``len(text)`` (every pattern scans each character a bounded number of
+    times; :func:`trim_brackets` is linear).
+    """
     source = _unfenced(text)
     source = _SQL_RE.sub(" ", source)
     found: list[tuple[int, int, str]] = []
     for m in _ARITH_RUN_RE.finditer(source):
-        expr = " ".join(m.group(0).split()).strip(" .")
-        while expr and not _balanced(expr) and expr[0] in "()":
-            expr = expr[1:].strip()
-        while expr and not _balanced(expr) and expr[-1] in "()":
-            expr = expr[:-1].strip()
+        expr = trim_brackets(" ".join(m.group(0).split()).strip(" ."))
         if expr and _balanced(expr) and _OPERATOR_RE.search(expr):
             found.append((-len(expr), m.start(), expr))
     unique = dict.fromkeys(e for _, _, e in sorted(found))

@@ -25,7 +25,8 @@ class TurnRequest:
     ``deadline_at_ms`` is absolute (epoch ms); ``requested_at_ms`` is when the
     client asked (0: use the start time); ``seq`` is the ``TurnRequested``
     event's seq, so the first machine event gets ``seq + 1``. ``capsule_ids``
-    ``None`` means recall is not restricted to capsules.
+    ``None`` means recall is not restricted to capsules. ``tools_per_min`` is the
+    session's tool-call rate (``None``: not stated; the tool gate's default applies).
     """
 
     turn_id: str
@@ -41,6 +42,7 @@ class TurnRequest:
     seq: int = 0
     requested_at_ms: int = 0
     idempotency_key: str | None = None  # the client's Idempotency-Key, when it sent one
+    tools_per_min: int | None = None
 
 
 def _epoch_us(value: Any) -> int:
@@ -51,6 +53,10 @@ def _epoch_us(value: Any) -> int:
 
 def _text(value: Any) -> str:
     return str(value) if isinstance(value, uuid.UUID) else str(value or "")
+
+
+def _optional_int(value: Any) -> int | None:
+    return None if value is None else int(value)
 
 
 def request_from_event(envelope: Mapping[str, Any]) -> TurnRequest:
@@ -79,6 +85,7 @@ def request_from_event(envelope: Mapping[str, Any]) -> TurnRequest:
             seq=int(envelope.get("seq") or 0),
             requested_at_ms=ts_ms,
             idempotency_key=payload.get("idempotency_key") or None,
+            tools_per_min=_optional_int(payload.get("tools_per_min")),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise InvalidTurnState(

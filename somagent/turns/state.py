@@ -277,6 +277,8 @@ class TurnState:
     failure: Failure | None = None
     step_started_at_ms: int = 0
     steps_done: int = 0
+    #: The session's tool calls per minute from the request (None: not stated).
+    tools_per_min: int | None = None
 
     @property
     def terminal(self) -> bool:
@@ -354,6 +356,7 @@ def state_to_dict(state: TurnState) -> dict[str, Any]:
         "failure": state.failure.to_dict() if state.failure else None,
         "step_started_at_ms": state.step_started_at_ms,
         "steps_done": state.steps_done,
+        "tools_per_min": state.tools_per_min,
     }
 
 
@@ -407,6 +410,10 @@ def state_from_dict(data: Mapping[str, Any]) -> TurnState:
             ),
             step_started_at_ms=int(data["step_started_at_ms"]),
             steps_done=int(data["steps_done"]),
+            # absent in states stored before the field existed
+            tools_per_min=None
+            if data.get("tools_per_min") is None
+            else int(data["tools_per_min"]),
         )
     except (KeyError, TypeError, ValueError) as exc:
         turn = data.get("turn_id", "?") if isinstance(data, Mapping) else "?"

@@ -21,7 +21,10 @@ from typing import Final
 from somagent.turns.pii import find_pii
 from somagent.turns.state import Answer, Evidence, ToolResult
 
-CITATION_RE: Final = re.compile(r"\[(mem|tool):([^\]\s]+)\]")
+#: ``[mem:<id>]`` / ``[tool:<call id>]``; an id holds no brackets or spaces, so a scan
+#: stops at the next ``[`` and the pattern is linear (``[mem:`` repeated without a
+#: closing bracket made the previous ``[^\]\s]+`` rescan to the end from each one).
+CITATION_RE: Final = re.compile(r"\[(mem|tool):([^\[\]\s]+)\]")
 
 #: Names of the checks :func:`verify` runs (``TurnVerified.checks``).
 CHECKS: Final = ("tool_result_schema", "citations_exist", "citations_listed", "no_pii")

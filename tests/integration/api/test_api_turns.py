@@ -50,6 +50,7 @@ async def test_happy_path_streams_engine_events_with_positions(
     payload = requested[0]["payload"]
     assert str(payload["session_id"]) == session.session
     assert payload["allow_tools"] == ["search"] and payload["memory_mode"] == "readwrite"
+    assert payload["tools_per_min"] == 60  # the session's budget, for the engine's tool gate
     assert requested[0]["trace_id"] == trace
     record = redis.Redis.from_url(stack.settings.redis_dsn).hgetall(f"turn:{turn}")
     assert record[b"tenant"].decode() == session.tenant

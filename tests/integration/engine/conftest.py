@@ -22,6 +22,10 @@ def worker(
     settings: Settings, client: Client, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[WorkerProcess]:
     proc = WorkerProcess(settings, tmp_path_factory.mktemp("engine-home"))
+    # Snippets run in namespaces; this directory is the one host path they may write,
+    # so a test can see a side effect (and count it).
+    (proc.home / "effects").mkdir()
+    proc.env["SOMAGENT_TOOL_SANDBOX_WRITABLE"] = str(proc.home / "effects")
     proc.start()
     try:
         wait_for_worker(client, proc)

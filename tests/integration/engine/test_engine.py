@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -145,9 +144,9 @@ def test_usage_is_metered_for_tokens_and_tool_calls(worker: WorkerProcess, clien
 
 
 def test_sigkill_mid_turn_resumes_and_the_side_effect_runs_once(
-    worker: WorkerProcess, client: Client, tmp_path: Path
+    worker: WorkerProcess, client: Client
 ) -> None:
-    marker = tmp_path / "effect.log"
+    marker = worker.home / "effects" / f"{uuid.uuid4().hex}.log"  # the sandbox's writable dir
     code = (
         f"open({str(marker)!r}, 'a').write('row\\n')\n"
         "print('wrote', flush=True)\nimport time\ntime.sleep(4)\nprint('done', flush=True)"

@@ -18,6 +18,7 @@ from somagent.tools.broker import ToolBroker
 from somagent.tools.calc import calc_tool
 from somagent.tools.exceptions import DuplicateTool, ToolError, ToolExecutionError, UnknownTool
 from somagent.tools.idempotency import RedisIdempotencyStore
+from somagent.tools.isolation import Isolation
 from somagent.tools.python_tool import python_tool
 from somagent.tools.registry import ToolRegistry
 from somagent.tools.spec import Tool, ToolContext, ToolSpec
@@ -171,7 +172,9 @@ def test_side_effect_tool_never_runs_twice(redis_url: str, tmp_path: Path) -> No
     async def scenario() -> tuple[Any, Any, Any, str]:
         client = aioredis.Redis.from_url(redis_url)
         try:
-            b = ToolBroker(ToolRegistry([python_tool()]), idempotency=RedisIdempotencyStore(client))
+            # the snippet's one writable host path: its side effect can be counted
+            tool = python_tool(isolation=Isolation(writable=(str(tmp_path),)))
+            b = ToolBroker(ToolRegistry([tool]), idempotency=RedisIdempotencyStore(client))
             c = call("python", {"code": code}, index=3)
             key = idem_key(TURN, "tools", 3)
             first = await b.invoke(c, tenant="t", idem_key=key, timeout_ms=10_000)

@@ -1,4 +1,5 @@
-"""The sandbox and the python tool, with real subprocesses."""
+"""The sandbox and the python tool, with real subprocesses, each sandbox test both
+with and without the namespaces of ``somagent.tools.isolation`` (bubblewrap)."""
 
 from __future__ import annotations
 
@@ -8,16 +9,53 @@ import os
 import signal
 import sys
 import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
+from somagent.exceptions import DeadlineExceeded
 from somagent.tools.exceptions import ToolExecutionError
+from somagent.tools.isolation import Isolation, interpreter_paths
 from somagent.tools.python_tool import SPEC, PythonSnippet
 from somagent.tools.sandbox import SandboxLimits, SandboxResult, run_sandboxed
 from somagent.tools.spec import ToolContext
 from somagent.tools.validation import errors
+from somagent.wait import until
 
 PY = [sys.executable, "-I", "-S", "-u", "-c"]
+_REAL, _ROOTS = interpreter_paths(sys.executable)
+ISOLATED_PY = [_REAL, "-I", "-S", "-u", "-c"]
+ISOLATION = Isolation(read_only=_ROOTS)
+MODE: list[Isolation | None] = [None]
+
+
+@pytest.fixture(autouse=True, params=["plain", "isolated"])
+def mode(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Every test here runs without and with namespaces (the python tool's own
+    tests run isolated either way: it always is)."""
+    MODE[0] = ISOLATION if request.param == "isolated" else None
+    yield request.param
+    MODE[0] = None
+
+
+def sandbox(code: str, **kw: Any) -> Any:
+    """``run_sandboxed`` of a Python snippet in the current mode (a coroutine)."""
+    argv = PY if MODE[0] is None else ISOLATED_PY
+    return run_sandboxed([*argv, code], isolation=MODE[0], **kw)
+
+
+def marked(marker: str) -> list[int]:
+    """Host pids of live processes whose command line holds ``marker``."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError):
+                if marker.encode() in Path(f"/proc/{entry}/cmdline").read_bytes():
+                    found.append(int(entry))
+    return found
 
 
 def run(
@@ -29,7 +67,7 @@ def run(
     async def sink(text: str) -> None:
         chunks.append((time.monotonic() - t0, text))
 
-    result = asyncio.run(run_sandboxed([*PY, code], limits=limits, on_output=sink))
+    result = asyncio.run(sandbox(code, limits=limits, on_output=sink))
     return result, chunks
 
 
@@ -46,7 +84,10 @@ def test_ok_and_scrubbed_environment_and_scratch_dir() -> None:
     import json
 
     names, cwd = json.loads(out)
-    assert names == ["HOME", "LANG", "PATH", "TMPDIR"]
+    expected = ["HOME", "LANG", "PATH", "TMPDIR"]
+    if MODE[0] is not None:  # bwrap's --chdir sets PWD (the scratch directory)
+        expected = ["HOME", "LANG", "PATH", "PWD", "TMPDIR"]
+    assert names == expected
     assert os.path.basename(cwd).startswith("somagent-sandbox-")
     assert not os.path.exists(cwd), "scratch directory must be removed afterwards"
 
@@ -78,27 +119,19 @@ def test_outcomes_are_told_apart(code: str, limits: SandboxLimits | None, status
 
 
 def test_children_are_killed_with_the_group() -> None:
+    marker = f"sandbox-child-{uuid.uuid4().hex}"
     code = (
         "import subprocess, sys\n"
-        "p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+        f"p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)  # {marker}'])\n"
         "print(p.pid, flush=True)\n"
         "import time; time.sleep(60)\n"
     )
     result, _ = run(code, SandboxLimits(wall_timeout_s=1.0))
     assert result.status == "timeout"  # type: ignore[attr-defined]
-    child = int(result.stdout.split()[0])  # type: ignore[attr-defined]
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        try:
-            os.kill(child, 0)
-        except ProcessLookupError:
-            break
-        with open(f"/proc/{child}/stat") as fh:
-            if fh.read().split()[2] == "Z":
-                break
-        time.sleep(0.05)
-    else:
-        pytest.fail(f"grandchild {child} survived the sandbox")
+    try:
+        until(lambda: not marked(marker), timeout_s=5, what="the grandchild to die")
+    except DeadlineExceeded:
+        pytest.fail(f"grandchild {marked(marker)} survived the sandbox")
 
 
 def ctx(timeout_s: float = 10.0) -> tuple[ToolContext, list[str]]:
@@ -149,25 +182,23 @@ def test_python_tool_honours_call_timeout() -> None:
 
 def test_a_descendant_that_escapes_the_group_cannot_hang_the_run() -> None:
     """A grandchild in its own session keeps stdout open; the run still ends."""
+    marker = f"sandbox-escape-{uuid.uuid4().hex}"
     code = (
-        "import os, sys, time\n"
-        "pid = os.fork()\n"
-        "if pid == 0:\n"
-        "    os.setsid()\n"
-        "    time.sleep(30)\n"
-        "    os._exit(0)\n"
-        "print(pid, flush=True)\n"
+        "import os, subprocess, sys\n"
+        "subprocess.Popen([sys.executable, '-c', "
+        f"'import time; time.sleep(30)  # {marker}'], start_new_session=True)\n"
+        "print('started', flush=True)\n"
     )
     t0 = time.monotonic()
     result, _ = run(code, SandboxLimits(wall_timeout_s=1.0))
     elapsed = time.monotonic() - t0
-    escaped = int(result.stdout.split()[0])  # type: ignore[attr-defined]
     try:
         assert elapsed < 10, f"sandbox run took {elapsed:.1f}s"
         assert result.status in ("ok", "timeout")  # type: ignore[attr-defined]
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(escaped, signal.SIGKILL)
+        for pid in marked(marker):  # only the process this test started
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
 
 def test_a_failing_output_sink_stops_the_run_and_propagates() -> None:
@@ -180,9 +211,7 @@ def test_a_failing_output_sink_stops_the_run_and_propagates() -> None:
     code = "import time\nprint('first', flush=True)\ntime.sleep(30)"
     t0 = time.monotonic()
     with pytest.raises(SinkDown, match="first"):
-        asyncio.run(
-            run_sandboxed([*PY, code], on_output=sink, limits=SandboxLimits(wall_timeout_s=20))
-        )
+        asyncio.run(sandbox(code, on_output=sink, limits=SandboxLimits(wall_timeout_s=20)))
     assert time.monotonic() - t0 < 10
 
 

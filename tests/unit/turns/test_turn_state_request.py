@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from somagent.turns.exceptions import InvalidTurnState
+from somagent.turns.machine import start
 from somagent.turns.request import request_from_event
 from somagent.turns.state import (
     Answer,
@@ -161,3 +162,14 @@ def test_request_from_event_rejects_missing_fields() -> None:
     del env["payload"]["text"]  # type: ignore[attr-defined]
     with pytest.raises(InvalidTurnState, match="e1"):
         request_from_event(env)
+
+
+def test_the_sessions_tool_rate_travels_from_request_to_state() -> None:
+    assert request_from_event(envelope()).tools_per_min is None  # events before the field
+    req = request_from_event(envelope(tools_per_min=100_000))
+    assert req.tools_per_min == 100_000
+    state = start(req, req.requested_at_ms + 1).state
+    assert state.tools_per_min == 100_000
+    assert state_from_dict(state_to_dict(state)).tools_per_min == 100_000
+    stored_before = {k: v for k, v in state_to_dict(state).items() if k != "tools_per_min"}
+    assert state_from_dict(stored_before).tools_per_min is None
