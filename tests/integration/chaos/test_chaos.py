@@ -62,7 +62,13 @@ def roles(settings: Settings) -> dict[str, dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    settings = fresh_stack_settings(tmp_path_factory.mktemp("chaos-home"))
+    home = tmp_path_factory.mktemp("chaos-home")
+    # The python tool's snippets run in namespaces; the effects directory is the one host
+    # path they may write, so the test can count each turn's side effect.
+    (home / "effects").mkdir()
+    settings = fresh_stack_settings(home).model_copy(
+        update={"tool_sandbox_writable": home / "effects"}
+    )
     started = somagent(settings, "up", "--workers", "2")
     assert started.returncode == 0, started.stderr
     try:
@@ -159,10 +165,11 @@ async def _chaos(settings: Settings, effects: Path) -> dict[str, Any]:
 
 @pytest.mark.timeout(1500)
 def test_faults_under_load_lose_nothing_and_repeat_no_side_effect(
-    platform: Settings, tmp_path: Path
+    platform: Settings,
 ) -> None:
     before = roles(platform)
-    report = asyncio.run(_chaos(platform, tmp_path / "effects"))
+    assert platform.tool_sandbox_writable is not None
+    report = asyncio.run(_chaos(platform, platform.tool_sandbox_writable))
     load: Load = report.pop("load")
     if os.environ.get("SOMAGENT_CHAOS_REPORT"):
         Path(os.environ["SOMAGENT_CHAOS_REPORT"]).write_text(json.dumps(report, indent=2))
