@@ -51,6 +51,7 @@ MINT_REQUEST: dict[str, Any] = {
             },
         },
         "capsule_ids": _CAPSULES,
+        "lane": {"enum": ["interactive", "batch"]},
     },
 }
 

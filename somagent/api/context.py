@@ -30,8 +30,10 @@ from somagent.events.registry import SchemaRegistry
 from somagent.kafka.producer import EventProducer
 from somagent.kafka.schema_log import KafkaSchemaLog
 from somagent.limits.budget import RedisTokenBudget
+from somagent.limits.concurrency import RedisConcurrency
 from somagent.limits.idempotency import RedisIdempotency
 from somagent.limits.ratelimit import RedisSlidingWindow
+from somagent.limits.tenant_tokens import RedisTenantTokens
 from somagent.memory.client import MemoryGatewayClient
 from somagent.serve.health import LoopHeartbeat
 
@@ -71,6 +73,8 @@ class EdgeContext:
         self.limiter: RedisSlidingWindow
         self.budget: RedisTokenBudget
         self.idempotency: RedisIdempotency
+        self.tenant_tokens: RedisTenantTokens
+        self.concurrency: RedisConcurrency
         self.records: TurnRecords
         self.memory: MemoryGatewayClient
 
@@ -103,6 +107,8 @@ class EdgeContext:
         self.limiter = RedisSlidingWindow(self.redis)
         self.budget = RedisTokenBudget(self.redis)
         self.idempotency = RedisIdempotency(self.redis)
+        self.tenant_tokens = RedisTenantTokens(self.redis)
+        self.concurrency = RedisConcurrency(self.redis)
         self.records = TurnRecords(self.redis, self.edge.turn_record_ttl_s)
         self.memory = MemoryGatewayClient.from_settings(s)
         self._heartbeat_task = asyncio.create_task(self.heartbeat.run(), name="edge-heartbeat")

@@ -47,6 +47,8 @@ class EdgeMetrics:
             buckets=_DELAY_BUCKETS, registry=r,
         )
         self.denials = Counter(p + "denials_total", "Rejected requests", ("reason",), registry=r)
+        self.lane_shed = Counter(p + "admission_shed_total",
+                                 "Turns refused by admission, per QoS lane", ("lane",), registry=r)
         Gauge(p + "audit_failures_total", "Audit events not delivered", registry=r).set_function(
             audit_failures
         )

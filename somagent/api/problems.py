@@ -71,6 +71,8 @@ _TYPES = (
     ProblemType("unknown-evidence", 422, "Feedback names evidence the bundle did not hold"),
     ProblemType("weights-out-of-bounds", 422, "Utility weights outside the configured bounds"),
     ProblemType("rate-limited", 429, "Rate limit exceeded"),
+    ProblemType("tokens-per-minute-exceeded", 429, "The tenant's tokens per minute are used up"),
+    ProblemType("too-many-concurrent-turns", 429, "The tenant's concurrent turns are all running"),
     ProblemType("internal", 500, "Internal error"),
     ProblemType("overloaded", 503, "Edge is shedding load"),
     ProblemType("dependency-unavailable", 503, "A backing service is unavailable"),

@@ -1,16 +1,17 @@
 """``POST /v1/turn``, ``GET /v1/turns/{id}/events``, ``POST /v1/turns/{id}/cancel``.
 
-Guards on a new turn, in order: token (401), admission (503, from in-memory
-estimates only), body (415/413/400/422), session ownership (404/403),
-Idempotency-Key replay (same turn and stream), rate limit (429: a tool the turn
-allows has no room left in its ``rate:{tenant}:{tool}`` window of
-``tools_per_min``; the edge only looks, the tool broker takes a slot per call),
-token pre-authorisation (402). Only then is ``TurnRequested`` appended; a rejected
-request appends no turn events (and gives back its idempotency claim so the client
-can retry). An append whose fate is unknown (not acknowledged in time) keeps the
-claim and its reservation until the broker says what happened: a retry with the
-same Idempotency-Key joins the turn if it was appended after all, and is free to
-start one if it was not.
+Guards on a new turn, in order: token (401), admission (503 per QoS lane: ``batch``
+is shed before ``interactive``; from in-memory estimates only), body
+(415/413/400/422), session ownership (404/403), Idempotency-Key replay (same turn
+and stream), rate limit (429: a tool the turn allows has no room left in its
+``rate:{tenant}:{tool}`` window of ``tools_per_min``; the edge only looks, the tool
+broker takes a slot per call), token pre-authorisation (402), the tenant's tokens
+per minute and concurrent turns (429, :mod:`somagent.api.tenant_guards`). Only then
+is ``TurnRequested`` appended; a rejected request appends no turn events (and gives
+back its idempotency claim so the client can retry). An append whose fate is unknown
+(not acknowledged in time) keeps the claim and its reservation until the broker says
+what happened: a retry with the same Idempotency-Key joins the turn if it was
+appended after all, and is free to start one if it was not.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ from somagent.api.problems import Problem, throttled
 from somagent.api.records import TurnRecord
 from somagent.api.session_tokens import SessionClaims
 from somagent.api.sse import MEDIA_TYPE, parse_position
+from somagent.api.tenant_guards import Held, give_back
+from somagent.api.tenant_guards import take as take_tenant_allowance
 from somagent.api.turn_stream import read_past, turn_stream
 from somagent.contract import names
 from somagent.contract.ids import event_id
@@ -123,20 +126,25 @@ async def _replay(request: Request, call: Call, claimed: str, digest: str) -> Re
     return await _stream(request, call, record, origin=False, replayed=True)
 
 
-def _admit(ctx: EdgeContext) -> None:
-    """Admission (503 ``overloaded``): decided from in-memory estimates only, before any
-    Redis, Postgres or Kafka round trip, so a refusal costs microseconds."""
+def _admit(ctx: EdgeContext, lane: str) -> None:
+    """Admission (503 ``overloaded``) of a turn in ``lane``: decided from in-memory
+    estimates only, before any Redis, Postgres or Kafka round trip, so a refusal costs
+    microseconds. ``batch`` is shed first, then ``interactive``."""
     decision = ctx.admission.decide()
-    if not decision.admit:
+    if not decision.admits(lane):
+        ctx.metrics.lane_shed.labels(lane).inc()
         raise throttled(
             "overloaded",
-            f"edge is shedding load ({decision.reason}: utilisation {decision.utilisation:.2f})",
-            decision.retry_after_s,
+            f"edge is shedding the {lane} lane ({decision.reason}: utilisation "
+            f"{decision.utilisation:.2f})",
+            decision.retry_after_s, lane=lane,
         )
 
 
-async def _guards(call: Call, claims: SessionClaims, body: dict[str, Any]) -> int:
-    """Rate limit and budget; returns the tokens reserved."""
+async def _guards(
+    call: Call, claims: SessionClaims, body: dict[str, Any], turn: str
+) -> tuple[int, Held]:
+    """Rate limit, budget and the tenant's allowances; returns what was taken."""
     ctx = call.ctx
     tools = list((body.get("allow") or {}).get("tools") or [])
     if tools:
@@ -164,7 +172,12 @@ async def _guards(call: Call, claims: SessionClaims, body: dict[str, Any]) -> in
             remaining_tokens=budget.remaining,
             required_tokens=want,
         )
-    return want
+    try:
+        held = await take_tenant_allowance(ctx, claims, turn, want)
+    except BaseException:
+        await ctx.budget.settle(claims.session, want, 0)
+        raise
+    return want, held
 
 
 def _turn_requested(
@@ -195,6 +208,7 @@ def _turn_requested(
             "agent": claims.agent,
             "agent_version": claims.agent_version,
             "tools_per_min": claims.tools_per_min,
+            "lane": claims.lane,
         },
         tenant=claims.tenant,
         producer=PRODUCER,
@@ -239,6 +253,7 @@ class _Pending:
     reserved: int
     claim_key: str | None
     claim_value: str
+    held: Held | None = None
 
 
 async def _extend_claim(ctx: EdgeContext, key: str | None, value: str, ttl_s: int) -> None:
@@ -265,6 +280,7 @@ async def _settle_in_doubt(ctx: EdgeContext, exc: AppendInDoubt, pending: _Pendi
         log.warning("turn %s was not appended after all: %s", pending.turn, failure)
         if pending.reserved:
             await ctx.budget.settle(pending.claims.session, pending.reserved, 0)
+        await give_back(ctx, pending.held)
         if pending.claim_key is not None:
             await ctx.idempotency.release(pending.claim_key, pending.claim_value)
         return
@@ -280,7 +296,7 @@ async def _settle_in_doubt(ctx: EdgeContext, exc: AppendInDoubt, pending: _Pendi
 async def post_turn(request: Request, call: Call) -> Response:
     claims = await session_token(request, call)
     ctx = call.ctx
-    _admit(ctx)
+    _admit(ctx, claims.lane)
     body = await read_json(request, TURN_REQUEST, ctx.edge.max_body_bytes)
     session = str(uuid.UUID(body["session_id"]))
     await owned_session(call, claims, session)
@@ -300,14 +316,16 @@ async def post_turn(request: Request, call: Call) -> Response:
             return await _replay(request, call, claimed, digest)
     call.turn = turn
     reserved = 0
+    held: Held | None = None
     sub = None
     try:
-        reserved = await _guards(call, claims, body)
+        reserved, held = await _guards(call, claims, body, turn)
         sub = ctx.tailer.subscribe(turn, session)
         partition, offset = await ctx.appender.append(event)
     except AppendInDoubt as exc:
         ctx.tailer.unsubscribe(sub)  # type: ignore[arg-type]  # set before the append
-        pending = _Pending(claims, session, turn, call.trace_id, reserved, claim_key, claim_value)
+        pending = _Pending(claims, session, turn, call.trace_id, reserved, claim_key, claim_value,
+                           held)
         await _extend_claim(ctx, pending.claim_key, claim_value, _IN_DOUBT_LEASE_S)
         ctx.background(_settle_in_doubt(ctx, exc, pending), f"in-doubt turn {turn}")
         raise Problem(
@@ -321,6 +339,7 @@ async def post_turn(request: Request, call: Call) -> Response:
             ctx.tailer.unsubscribe(sub)
         if reserved:
             await ctx.budget.settle(claims.session, reserved, 0)
+        await give_back(ctx, held)
         if claim_key is not None:
             await ctx.idempotency.release(claim_key, claim_value)
         raise

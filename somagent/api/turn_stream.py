@@ -23,6 +23,7 @@ from somagent.api.history import ReadRange
 from somagent.api.records import TurnRecord
 from somagent.api.sse import HEARTBEAT, SSE_NAMES, event_frame, retry_frame
 from somagent.api.tailer import LoggedEvent, Subscription
+from somagent.api.tenant_guards import release_on_completion
 from somagent.contract import names
 
 
@@ -31,6 +32,7 @@ def _observe(ctx: EdgeContext, item: LoggedEvent, origin: bool, failed: bool) ->
     ctx.metrics.sse_events.labels(name).inc()
     ctx.metrics.event_delay.observe((time.perf_counter_ns() - item.received_ns) / 1e9)
     if origin and item.event.get("type") == names.TURN_COMPLETED:
+        release_on_completion(ctx, item.event.get("tenant") or "", item.turn or "")
         duration_s = int(item.event["payload"].get("duration_ms", 0)) / 1000.0
         ctx.metrics.turn_duration.observe(duration_s)
         if not failed:  # a failed turn's time (a timeout, an outage) is not service time

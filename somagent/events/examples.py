@@ -51,6 +51,7 @@ def example_payloads(seed: int = 0) -> dict[str, dict[str, Any]]:
             "agent": "finance-helper",
             "agent_version": "1.1.0",
             "tools_per_min": 120,
+            "lane": "interactive",
         },
         "TurnCancelRequested": {"reason": "client disconnected"},
         "TurnRecalled": {
