@@ -130,7 +130,7 @@ def _admit(ctx: EdgeContext, lane: str) -> None:
     """Admission (503 ``overloaded``) of a turn in ``lane``: decided from in-memory
     estimates only, before any Redis, Postgres or Kafka round trip, so a refusal costs
     microseconds. ``batch`` is shed first, then ``interactive``."""
-    decision = ctx.admission.decide()
+    decision = ctx.admission.admit(lane)
     if not decision.admits(lane):
         ctx.metrics.lane_shed.labels(lane).inc()
         raise throttled(
@@ -346,7 +346,6 @@ async def post_turn(request: Request, call: Call) -> Response:
     record = _record(ctx, claims.tenant, session, turn, call.trace_id, partition, offset)
     await _remember_turn(ctx, record)
     await _extend_claim(ctx, claim_key, claim_value, ctx.edge.idempotency_ttl_s)
-    ctx.admission.admitted()
     headers = {
         "X-Turn-Id": turn,
         "Cache-Control": "no-cache",

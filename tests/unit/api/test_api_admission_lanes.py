@@ -63,3 +63,15 @@ def test_the_shed_decision_carries_a_retry_after_for_each_shed_lane() -> None:
     decision = adm.decide()
     assert decision.shed_lanes == ("batch", "interactive") and not decision.admit
     assert decision.retry_after_s == 60
+
+
+def test_admit_counts_each_admitted_turn_at_once_so_a_burst_cannot_slip_through() -> None:
+    clock = Clock()
+    adm = Admission(workers=1, slo_wait_p95_s=300.0, tau_s=60.0, service_time_prior_s=51.0,
+                    clock=clock)
+    # A burst at one instant: the first batch turn is admitted (and counted), which
+    # pushes ρ to 0.85 so the rest of the batch burst is shed; interactive still enters.
+    burst = [adm.admit("batch").admits("batch") for _ in range(10)]
+    assert burst == [True] + [False] * 9
+    assert adm.admit("interactive").admits("interactive")
+    assert not adm.admit("interactive").admits("interactive")  # ρ = 1.7 now
