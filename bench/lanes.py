@@ -9,13 +9,15 @@ starts from the same admission estimates. Turns are real (the deterministic
 planner, no tools, memory ``none``) and are measured by the client: ``POST /v1/turn``
 sent → ``event: done`` read (``perf_counter``).
 
-Phases (same run, same platform, each ``--phase-s`` seconds, closed loop: each
-client starts its next turn when the last one ended; a refused client waits
-``--retry-s`` and tries again):
+Phases (same run, same platform, each ``--phase-s`` seconds). Interactive clients
+run a closed loop (each starts its next turn when the last one ended; a refused one
+waits ``--retry-s`` and tries again). The overload is open loop: turn requests
+arrive at ``--flood-per-s`` (Poisson, fixed seed) whatever happens to earlier ones
+(a refused request is dropped and counted), at most ``--flood-in-flight`` at once
+(more are counted as ``client_dropped``), so both overload phases offer the same load:
 
 1. ``baseline``: ``--interactive`` interactive clients alone;
-2. ``lanes``: the same interactive clients plus ``--flood`` batch clients
-   (sessions minted with ``lane: batch``);
+2. ``lanes``: the same interactive clients plus the flood in the ``batch`` lane;
 3. ``control``: the same, but the flood's sessions are interactive (no lane
    separation): what interactive clients get without lanes.
 
@@ -34,6 +36,7 @@ import argparse
 import asyncio
 import json
 import platform
+import random
 import statistics
 import sys
 import tempfile
@@ -67,6 +70,7 @@ class LaneStats:
     latencies_s: list[float] = field(default_factory=list)
     refused: int = 0
     errors: int = 0
+    client_dropped: int = 0
 
     def figures(self) -> dict[str, Any]:
         lat = sorted(self.latencies_s)
@@ -74,6 +78,7 @@ class LaneStats:
             "turns_completed": len(lat),
             "refused": self.refused,
             "errors": self.errors,
+            "client_dropped": self.client_dropped,
             "p50_ms": round(statistics.median(lat) * 1000, 1) if lat else None,
             "p95_ms": round(_quantile(lat, 0.95) * 1000, 1) if lat else None,
         }
@@ -123,48 +128,73 @@ async def _mint(http: httpx.AsyncClient, tenant: str, key: str, lane: str) -> di
     return {"session": r.json()["session_id"], "jwt": r.json()["jwt"]}
 
 
-async def _client(http: httpx.AsyncClient, session: dict[str, str], stats: LaneStats,
-                  deadline: float, retry_s: float) -> None:
+async def _turn(http: httpx.AsyncClient, session: dict[str, str], stats: LaneStats) -> bool:
+    """One turn, start to ``done``; False when the edge refused it (429/503)."""
     body = {"session_id": session["session"], "inputs": {"text": "What is 2 + 2?"},
             "allow": {"tools": [], "memory": "none"}}
     headers = {"Authorization": f"Bearer {session['jwt']}"}
+    sent = time.perf_counter()
+    try:
+        async with http.stream("POST", "/v1/turn", json=body, headers=headers) as r:
+            if r.status_code in (429, 503):
+                await r.aread()
+                stats.refused += 1
+                return False
+            if r.status_code != 200:
+                stats.errors += 1
+                return False
+            async for line in r.aiter_lines():
+                if line.strip() == "event: done":
+                    stats.latencies_s.append(time.perf_counter() - sent)
+                    break
+    except httpx.HTTPError:
+        stats.errors += 1
+    return True
+
+
+async def _client(http: httpx.AsyncClient, session: dict[str, str], stats: LaneStats,
+                  deadline: float, retry_s: float) -> None:
     while time.monotonic() < deadline:
-        sent = time.perf_counter()
-        try:
-            async with http.stream("POST", "/v1/turn", json=body, headers=headers) as r:
-                if r.status_code in (429, 503):
-                    await r.aread()
-                    stats.refused += 1
-                    await asyncio.sleep(retry_s)
-                    continue
-                if r.status_code != 200:
-                    stats.errors += 1
-                    await asyncio.sleep(retry_s)
-                    continue
-                async for line in r.aiter_lines():
-                    if line.strip() == "event: done":
-                        stats.latencies_s.append(time.perf_counter() - sent)
-                        break
-        except httpx.HTTPError:
-            stats.errors += 1
+        if not await _turn(http, session, stats):
+            await asyncio.sleep(retry_s)
+
+
+async def _open_loop(http: httpx.AsyncClient, sessions: list[dict[str, str]], stats: LaneStats,
+                     deadline: float, per_s: float, in_flight_max: int) -> None:
+    """Poisson arrivals at ``per_s`` until ``deadline``, regardless of outcomes."""
+    rng = random.Random(16)
+    running: set[asyncio.Task[bool]] = set()
+    i = 0
+    while (now := time.monotonic()) < deadline:
+        await asyncio.sleep(min(rng.expovariate(per_s), deadline - now))
+        if len(running) >= in_flight_max:
+            stats.client_dropped += 1
+            continue
+        task = asyncio.create_task(_turn(http, sessions[i % len(sessions)], stats))
+        running.add(task)
+        task.add_done_callback(running.discard)
+        i += 1
+    if running:
+        await asyncio.gather(*running)
 
 
 async def _phase(settings: Settings, edge_settings: EdgeSettings, tenant: str, key: str,
                  flood_lane: str | None, args: argparse.Namespace) -> dict[str, Any]:
     edge = await asyncio.to_thread(Edge, settings, edge_settings)
     try:
-        limits = httpx.Limits(max_connections=args.interactive + args.flood + 8)
+        limits = httpx.Limits(max_connections=args.interactive + args.flood_in_flight + 8)
         async with httpx.AsyncClient(base_url=edge.url, timeout=120.0, limits=limits) as http:
             interactive = [await _mint(http, tenant, key, "interactive")
                            for _ in range(args.interactive)]
             flood = [await _mint(http, tenant, key, flood_lane)
-                     for _ in range(args.flood if flood_lane else 0)]
+                     for _ in range(8 if flood_lane else 0)]
             stats = {"interactive": LaneStats(), "flood": LaneStats()}
             deadline = time.monotonic() + args.phase_s
             await asyncio.gather(
                 *(_client(http, s, stats["interactive"], deadline, args.retry_s)
                   for s in interactive),
-                *(_client(http, s, stats["flood"], deadline, args.retry_s) for s in flood))
+                *([_open_loop(http, flood, stats["flood"], deadline, args.flood_per_s,
+                              args.flood_in_flight)] if flood else []))
             metrics = (await http.get("/metrics")).text
     finally:
         await asyncio.to_thread(edge.stop)
@@ -205,12 +235,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="20 s phases")
     parser.add_argument("--phase-s", type=float, default=45.0)
     parser.add_argument("--interactive", type=int, default=2, help="interactive clients")
-    parser.add_argument("--flood", type=int, default=16, help="overload clients")
-    parser.add_argument("--retry-s", type=float, default=0.05, help="wait after a refusal")
+    parser.add_argument("--flood-per-s", type=float, default=60.0,
+                        help="open-loop overload, turn requests per second")
+    parser.add_argument("--flood-in-flight", type=int, default=64)
+    parser.add_argument("--retry-s", type=float, default=0.05,
+                        help="interactive clients' wait after a refusal")
     parser.add_argument("--edge-workers", type=int, default=4, help="admission's k")
     parser.add_argument("--slo-wait-p95-s", type=float, default=0.5)
     parser.add_argument("--ewma-tau-s", type=float, default=5.0)
-    parser.add_argument("--service-prior-s", type=float, default=0.5)
+    parser.add_argument("--service-prior-s", type=float, default=0.1)
     parser.add_argument("--workers", type=int, default=1, help="turn worker processes")
     args = parser.parse_args(argv)
     if args.quick:

@@ -81,6 +81,10 @@ class Settings(BaseSettings):
     memory_gateway_url: str | None = None
     api_host: str = _LOOPBACK
     api_port: Port = 8787
+    # The region this installation serves (SOMAGENT_REGION): the edge answers a request
+    # for a tenant whose residency is another region with 421 naming the right one.
+    # None (the default): no pinning, one installation serves every region.
+    region: Literal["eu", "us"] | None = None
     startup_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 180.0
     # The Faust worker's app id (its consumer group and table topic prefix), and where a
     # group without committed offsets starts reading conversation.events. Keep "earliest"

@@ -34,6 +34,7 @@ from somagent.api.routes_jobs import (
 )
 from somagent.api.routes_memory import recall, remember
 from somagent.api.routes_sessions import mint_session
+from somagent.api.routes_tenants import erase_tenant_data
 from somagent.api.routes_turns import cancel_turn, post_turn, turn_events
 from somagent.api.routes_usage import usage
 from somagent.api.settings import EdgeSettings
@@ -69,6 +70,7 @@ ROUTES = [
     Route("/v1/agents/{agent_id}/update", agents.update, methods=["POST"]),
     Route("/v1/agents/{agent_id}/uninstall", agents.uninstall, methods=["POST"]),
     Route("/v1/agents/{agent_id}/revoke", agents.revoke, methods=["POST"]),
+    Route("/v1/tenants/{tenant_id}/data", erase_tenant_data, methods=["DELETE"]),
     Route("/healthz", health.healthz, methods=["GET"]),
     Route("/readyz", health.readyz, methods=["GET"]),
     Route("/metrics", health.metrics, methods=["GET"]),

@@ -64,6 +64,7 @@ _TYPES = (
     ProblemType("version-exists", 409, "This version exists with other content"),
     ProblemType("artifact-revoked", 409, "Artifact has been revoked"),
     ProblemType("body-too-large", 413, "Request body too large"),
+    ProblemType("misdirected-request", 421, "The tenant's data lives in another region"),
     ProblemType("unsupported-media-type", 415, "Content-Type must be application/json"),
     ProblemType("invalid-body", 422, "Request body does not match the schema"),
     ProblemType("signature-invalid", 422, "Signature envelope does not verify"),

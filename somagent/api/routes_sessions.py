@@ -107,6 +107,7 @@ async def mint_session(request: Request, call: Call) -> Response:
         allow=allow,
         agent=grant.claim() if grant else None,
         lane=granted.lane,
+        region=tenant.residency,
         tenant_limits={"tokens_per_min": limits.tokens_per_min,
                        "concurrent_turns": limits.concurrent_turns},
     )

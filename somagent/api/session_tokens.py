@@ -11,6 +11,8 @@ Claims (all required on verification):
 ``budgets``             ``{"tokens": int, "tools_per_min": int}``, and the tenant's
                         ``tokens_per_min`` and ``concurrent_turns`` at mint (optional:
                         a token without them is not throttled per tenant)
+``region``              the tenant's residency (``eu``/``us``); an edge of another
+                        region answers 421 (optional)
 ``lane``                the turn's QoS lane, ``interactive`` or ``batch`` (optional,
                         default ``interactive``)
 ``capsules``            capsule ids the session may read
@@ -67,6 +69,7 @@ class SessionClaims:
     lane: str = "interactive"
     tokens_per_min: int | None = None
     concurrent_turns: int | None = None
+    region: str | None = None
 
 
 def mint(
@@ -85,6 +88,7 @@ def mint(
     agent: dict[str, Any] | None = None,
     lane: str | None = None,
     tenant_limits: dict[str, int] | None = None,
+    region: str | None = None,
 ) -> str:
     """A signed token for ``session`` valid for ``ttl_s`` seconds from ``now_s``.
 
@@ -114,6 +118,8 @@ def mint(
         claims["agent"] = agent
     if lane:
         claims["lane"] = lane
+    if region:
+        claims["region"] = region
     return jwt.encode(claims, key, algorithm=ALGORITHM, headers={"kid": kid})
 
 
@@ -182,6 +188,7 @@ def _claims(claims: dict[str, Any], kid: str) -> SessionClaims:
             lane=_lane(claims.get("lane", "interactive")),
             tokens_per_min=_optional_int(budgets.get("tokens_per_min")),
             concurrent_turns=_optional_int(budgets.get("concurrent_turns")),
+            region=str(claims["region"]) if claims.get("region") else None,
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise Problem("invalid-token", f"token claims are malformed: {exc}") from exc

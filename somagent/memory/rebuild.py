@@ -82,7 +82,7 @@ def replay_before_commits(settings: Settings, group: str, memory: MemoryRuntime)
                         counts["remembered"] += 1
                         if len(pending) >= _BATCH:
                             _flush(memory, pending)
-                    elif rebuild and kind == names.CAPSULE_REVOKED:
+                    elif rebuild and kind in (names.CAPSULE_REVOKED, names.TENANT_DATA_ERASED):
                         _flush(memory, pending)
                         memory.projector.apply(event)
             _flush(memory, pending)

@@ -45,6 +45,8 @@ ISSUE_TYPES = {
     "AgentPublished", "AgentUpdated", "AgentInstalled", "AgentUninstalled", "AgentRevoked",
     "CapsuleRecalled",
     "BrainFeedbackGiven", "BrainWeightsUpdated",
+    # issue 16: erasure (crypto-shredding)
+    "TenantDataErased",
 }  # fmt: skip
 
 
