@@ -85,6 +85,9 @@ class Settings(BaseSettings):
     # for a tenant whose residency is another region with 421 naming the right one.
     # None (the default): no pinning, one installation serves every region.
     region: Literal["eu", "us"] | None = None
+    # Seal PII payload fields with per-tenant data keys (SOMAGENT_SEAL_PII; off by
+    # default): somagent/erasure/sealer.py, docs/plans.md "Retention and erasure".
+    seal_pii: bool = False
     startup_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 180.0
     # The Faust worker's app id (its consumer group and table topic prefix), and where a
     # group without committed offsets starts reading conversation.events. Keep "earliest"

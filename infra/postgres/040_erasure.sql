@@ -4,7 +4,7 @@
 -- and keeps the row as the record of when. A later first use creates a new key.
 CREATE TABLE IF NOT EXISTS tenant_data_keys (
     key_id        text        PRIMARY KEY,
-    tenant_id     uuid        NOT NULL REFERENCES tenants (tenant_id),
+    tenant_id     uuid        NOT NULL,  -- no FK: events may name tenants made elsewhere
     wrapped_key   bytea,
     created_at    timestamptz NOT NULL DEFAULT now(),
     destroyed_at  timestamptz,

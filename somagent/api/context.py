@@ -25,6 +25,7 @@ from somagent.api.session_tokens import VerifiedTokens
 from somagent.api.settings import EdgeSettings
 from somagent.api.tailer import Tailer
 from somagent.config import Settings
+from somagent.erasure.sealer import sealer_for
 from somagent.events.codec import EventCodec
 from somagent.events.registry import SchemaRegistry
 from somagent.kafka.producer import EventProducer
@@ -88,7 +89,8 @@ class EdgeContext:
         self.schema_log = KafkaSchemaLog(s)
         registry = SchemaRegistry(self.schema_log)
         await asyncio.to_thread(registry.refresh)
-        self.codec = await asyncio.to_thread(EventCodec, registry)
+        self.codec = await asyncio.to_thread(
+            EventCodec, registry, sealer=sealer_for(s, open_fields=True))
         # linger 1 ms: the edge appends single requests and waits for them.
         self.appender = EventProducer(
             s, self.codec, config={"linger.ms": 1}, ack_timeout_s=self.edge.append_timeout_s

@@ -65,7 +65,7 @@ def replay_before_commits(settings: Settings, group: str, memory: MemoryRuntime)
     if commits:
         with LogReader(
             settings, list(commits), {tp: 0 for tp in commits}, name=f"{group}-replay",
-            codec=kafka_codec(settings), dead_letters=False,
+            codec=kafka_codec(settings, open_fields=True), dead_letters=False,
         ) as reader:
             pending: list[Mapping[str, Any]] = []
             while not reader.caught_up(commits):

@@ -136,7 +136,7 @@ def build_gateway(settings: Settings, *, index_interval_s: float = 10.0) -> Gate
 
     memory = MemoryRuntime.open(settings)
     store = memory.store
-    codec = kafka_codec(settings)
+    codec = kafka_codec(settings, open_fields=True)
     producer = EventProducer(settings, codec, config={"linger.ms": 0})
     install_faust_codec(codec, dead_letters=producer)
     app = make_app(settings, app_id=gateway_app_id(settings))

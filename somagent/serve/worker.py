@@ -73,7 +73,7 @@ def build_worker(
     turn workers of one installation; it only separates their data directories)."""
     datadir = settings.home_dir / "faust" / settings.worker_app_id / str(instance)
     datadir.mkdir(parents=True, exist_ok=True)
-    codec = kafka_codec(settings)
+    codec = kafka_codec(settings, open_fields=True)
     # Every turn step waits for its events' acks, so lingering to fill batches only adds
     # latency; concurrent turns still share batches while requests are in flight.
     producer = EventProducer(settings, codec, config={"linger.ms": 0})
