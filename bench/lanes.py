@@ -240,7 +240,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--flood-in-flight", type=int, default=64)
     parser.add_argument("--retry-s", type=float, default=0.05,
                         help="interactive clients' wait after a refusal")
-    parser.add_argument("--edge-workers", type=int, default=4, help="admission's k")
+    parser.add_argument("--edge-workers", type=int, default=2,
+                        help="admission's k (2: one turn worker on this 2-core machine)")
     parser.add_argument("--slo-wait-p95-s", type=float, default=0.5)
     parser.add_argument("--ewma-tau-s", type=float, default=5.0)
     parser.add_argument("--service-prior-s", type=float, default=0.1)
