@@ -90,15 +90,19 @@ function renderThroughput(doc) {
 function renderSpend(doc) {
   const spend = doc.spend || { hourly: [], daily: [] };
   const tenants = [...new Set([...spend.hourly, ...spend.daily].map((r) => r.tenant))].sort();
+  const unit = $("#spend-unit").value;
+  const label = unit === "tokens" ? "tokens" : "¢";
   for (const [key, id, cut] of [["hourly", "chart-spend-hourly", [11, 16]], ["daily", "chart-spend-daily", [0, 10]]]) {
     const buckets = [...new Set(spend[key].map((r) => r.start))].sort();
-    chart(id, "bar", {
+    const made = chart(id, "bar", {
       labels: buckets.map((b) => b.slice(cut[0], cut[1]) + (key === "hourly" ? "h" : "")),
       datasets: tenants.map((t, i) => ({
         label: tenantLabel(doc, t), backgroundColor: COLORS[i % COLORS.length],
-        data: buckets.map((b) => spend[key].filter((r) => r.tenant === t && r.start === b).reduce((a, r) => a + r.cost_cents, 0)),
+        data: buckets.map((b) => spend[key].filter((r) => r.tenant === t && r.start === b).reduce((a, r) => a + r[unit], 0)),
       })),
-    }, { scales: { x: { stacked: true, ticks: { color: "#8a97a6" } }, y: { stacked: true, beginAtZero: true, ticks: { color: "#8a97a6" }, title: { display: true, text: key === "hourly" ? "¢ per hour" : "¢ per day", color: "#8a97a6" } } } });
+    }, { scales: { x: { stacked: true, ticks: { color: "#8a97a6" } }, y: { stacked: true, beginAtZero: true, ticks: { color: "#8a97a6" }, title: { display: true, text: `${label} per ${key === "hourly" ? "hour" : "day"}`, color: "#8a97a6" } } } });
+    made.options.scales.y.title.text = `${label} per ${key === "hourly" ? "hour" : "day"}`;
+    made.update("none");
   }
   const total = (list, t, k) => list.filter((r) => r.tenant === t).reduce((a, r) => a + r[k], 0);
   rows("spend", tenants, (t) => [`<td data-tenant="${t}">${esc(tenantLabel(doc, t))}</td>`,
@@ -154,7 +158,7 @@ async function showTrail(turn) {
   $("#trail-turn").textContent = turn;
   rows("trail", reply.ok ? body.events : [], (e) => [
     td(new Date(e.ts_us / 1000).toISOString().slice(11, 23)), td(esc(e.topic)), td(`${e.partition}-${e.offset}`),
-    num(e.seq, "seq"), `<td data-key="type">${esc(e.type)}</td>`, `<td class="payload">${esc(JSON.stringify(e.payload)).slice(0, 400)}</td>`]);
+    num(e.seq, "seq"), `<td data-key="type">${esc(e.type)}</td>`, `<td class="payload" title="${esc(JSON.stringify(e.payload))}">${esc(JSON.stringify(e.payload).slice(0, 140))}</td>`]);
   if (!reply.ok) $("#errors").textContent = body.detail || "trail unavailable";
   $("#trail").scrollIntoView();
 }
@@ -210,6 +214,7 @@ $("#logout").addEventListener("click", async () => {
   showLogin();
 });
 $("#window").addEventListener("change", connect);
+$("#spend-unit").addEventListener("change", () => { if (state.last) renderSpend(state.last); });
 $("#trail-close").addEventListener("click", () => { $("#trail").hidden = true; });
 document.addEventListener("click", (event) => {
   const link = event.target.closest("a.trail-link");

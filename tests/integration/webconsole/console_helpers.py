@@ -10,8 +10,10 @@ import shutil
 import subprocess
 import sys
 import uuid
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import httpx
@@ -20,6 +22,7 @@ from somagent.analytics.connect import analytics_client
 from somagent.api.tenants import create_tenant
 from somagent.config import Settings
 
+T = TypeVar("T")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
@@ -59,7 +62,7 @@ def new_tenant(settings: Settings, client: httpx.Client, name: str) -> Tenant:
             await conn.close()
         return tenant.tenant_id, key
 
-    tenant_id, key = asyncio.run(create())
+    tenant_id, key = _run(create())
     minted = client.post("/v1/session/mint", headers={"Authorization": f"Bearer {key}"}, json={
         "tenant": tenant_id, "persona_hash": _sha("console persona"),
         "policy_hash": _sha("console policy"), "budgets": {"tokens": 50_000, "tools_per_min": 120}})
@@ -68,10 +71,10 @@ def new_tenant(settings: Settings, client: httpx.Client, name: str) -> Tenant:
     return Tenant(tenant_id, name, key, body["session_id"], body["jwt"])
 
 
-def run_turn(client: httpx.Client, tenant: Tenant, text: str) -> str:
+def run_turn(client: httpx.Client, tenant: Tenant, text: str, memory: str = "readwrite") -> str:
     """One real turn through the edge, streamed to its ``done``; its turn id."""
     body = {"session_id": tenant.session_id, "inputs": {"text": text},
-            "allow": {"tools": ["calc"], "memory": "readwrite"}}
+            "allow": {"tools": ["calc"], "memory": memory}}
     with client.stream("POST", "/v1/turn", headers=tenant.auth, json=body) as response:
         assert response.status_code == 200, response.read()
         lines = list(response.iter_lines())
@@ -104,7 +107,13 @@ def pg_rows(settings: Settings, sql: str, *args: Any) -> list[dict[str, Any]]:
         finally:
             await conn.close()
 
-    return asyncio.run(fetch())
+    return _run(fetch())
+
+
+def _run(work: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run`` in a thread of its own (Playwright's sync API owns this thread's loop)."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, work).result()
 
 
 def exact_quantile(values: list[float], q: float) -> float:
@@ -119,3 +128,30 @@ def as_number(text: str) -> float:
 
 def uuid4() -> str:
     return str(uuid.uuid4())
+
+
+def publish_and_use_agent(client: httpx.Client, tenant: Tenant, agent_id: str) -> str:
+    """Publish and install a marketplace agent (signed), run one turn through it; the turn id."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from somagent.artifacts.publisher import agent_manifest, public_jwk, signed
+
+    admin = {"Authorization": f"Bearer {tenant.api_key}"}
+    key = Ed25519PrivateKey.generate()
+    assert client.post("/v1/keys", headers=admin,
+                       json={"public_key": public_jwk(key)}).status_code < 300
+    manifest = agent_manifest(
+        agent_id, "1.0.0", name="Console helper", persona="You compute.",
+        policy={"memory": "read", "tools": ["calc"]}, tools=["calc"],
+        planner={"kind": "deterministic", "sla_ms": 10_000}, dependencies=["jsonschema"])
+    published = client.post("/v1/agents/publish", headers=admin, json=signed(manifest, key))
+    assert published.status_code < 300, published.text
+    installed = client.post(f"/v1/agents/{agent_id}/install", headers=admin, json={})
+    assert installed.status_code < 300, installed.text
+    minted = client.post("/v1/session/mint", headers=admin, json={
+        "tenant": tenant.tenant_id, "agent": agent_id,
+        "budgets": {"tokens": 50_000, "tools_per_min": 60}})
+    assert minted.status_code == 200, minted.text
+    session = Tenant(tenant.tenant_id, tenant.name, tenant.api_key,
+                     minted.json()["session_id"], minted.json()["jwt"])
+    return run_turn(client, session, "What is 6 * 7?", memory="read")
