@@ -38,6 +38,7 @@ from somagent.artifacts.catalog import ranking
 from somagent.exceptions import SomagentError
 from somagent.projections.audit import trail_from_clickhouse
 from somagent.webconsole.access import console_key, recheck, viewer_for_credential, viewer_of
+from somagent.webconsole.exceptions import ConsoleError
 from somagent.webconsole.snapshot import WINDOWS_S, clickhouse_for, snapshot
 from somagent.webconsole.viewer import COOKIE, COOKIE_TTL_S, Viewer, sign
 
@@ -107,8 +108,11 @@ def _query(request: Request, allowed: set[str]) -> tuple[int, float]:
 
 async def _document(call: Call, viewer: Viewer, window_s: int) -> dict[str, Any]:
     async def ranked() -> list[dict[str, Any]]:
-        return [dict(s.as_dict(), rank=i + 1)
-                for i, s in enumerate(await ranking(call, window_s))]
+        try:
+            found = await ranking(call, window_s)
+        except Problem as exc:  # the catalog's 503: one panel down, not the console
+            raise ConsoleError(f"marketplace ranking: {exc.detail}") from exc
+        return [dict(s.as_dict(), rank=i + 1) for i, s in enumerate(found)]
 
     return await snapshot(call.ctx.settings, call.ctx.pg, viewer, window_s, ranked)
 

@@ -344,3 +344,13 @@ def test_bad_credentials_and_queries_are_problems(load: Load) -> None:
         logged = client.post("/console/login", json={"credential": b.api_key})
         assert logged.status_code == 200 and "httponly" in logged.headers["set-cookie"].lower()
         assert client.get("/console/api/whoami").json()["viewer"]["tenant"] == b.tenant_id
+
+    # A disabled tenant's console cookie stops working at once (checked on every request).
+    with httpx.Client(base_url=s.api_url, timeout=60) as client:
+        c = new_tenant(s, client, f"console-c-{uuid4()[:6]}")
+        assert client.post("/console/login", json={"credential": c.api_key}).status_code == 200
+        assert client.get("/console/api/whoami").status_code == 200
+        pg_rows(s, "UPDATE tenants SET disabled_at = now() WHERE tenant_id = $1::uuid "
+                "RETURNING tenant_id", c.tenant_id)
+        gone = client.get("/console/api/whoami")
+        assert gone.status_code == 401 and gone.json()["type"].endswith("/invalid-credential")
