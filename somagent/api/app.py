@@ -40,6 +40,7 @@ from somagent.api.settings import EdgeSettings
 from somagent.artifacts import routes_agents as agents
 from somagent.artifacts.routes_capsules import capsule_detail, upload_capsule
 from somagent.config import Settings
+from somagent.webconsole import routes as console
 
 
 async def _jobs(request: Request) -> Response:
@@ -76,6 +77,15 @@ ROUTES = [
     Route("/v1/agents/{agent_id}/update", agents.update, methods=["POST"]),
     Route("/v1/agents/{agent_id}/uninstall", agents.uninstall, methods=["POST"]),
     Route("/v1/agents/{agent_id}/revoke", agents.revoke, methods=["POST"]),
+    # issue 18: the live console
+    Route("/console", console.page, methods=["GET"]),
+    Route("/console/static/{name}", console.static, methods=["GET"]),
+    Route("/console/login", console.login, methods=["POST"]),
+    Route("/console/logout", console.logout, methods=["POST"]),
+    Route("/console/api/whoami", console.whoami, methods=["GET"]),
+    Route("/console/api/snapshot", console.snapshot_once, methods=["GET"]),
+    Route("/console/api/stream", console.stream, methods=["GET"]),
+    Route("/console/api/turns/{turn_id}/trail", console.turn_trail, methods=["GET"]),
     Route("/healthz", health.healthz, methods=["GET"]),
     Route("/readyz", health.readyz, methods=["GET"]),
     Route("/metrics", health.metrics, methods=["GET"]),

@@ -18,6 +18,7 @@ from somagent.api.problems import TYPES
 from somagent.api.routes_brain import EVALUATE_REQUEST, FEEDBACK_REQUEST
 from somagent.api.sse import SSE_NAMES
 from somagent.artifacts import openapi as artifacts_openapi
+from somagent.webconsole import openapi as console_openapi
 
 _PROBLEM = {"$ref": "#/components/schemas/Problem"}
 
@@ -147,6 +148,7 @@ def document() -> dict[str, Any]:
         **artifacts_openapi.paths(_problems),
     }
     paths.update(job_paths(_problems, _LAST_EVENT_ID))
+    paths.update(console_openapi.paths(_problems))  # issue 18: the console
     return {
         "openapi": "3.1.0",
         "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
@@ -156,6 +158,9 @@ def document() -> dict[str, Any]:
             "securitySchemes": {
                 "apiKey": {"type": "http", "scheme": "bearer", "description": "tenant API key"},
                 "session": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT (EdDSA)"},
+                "operator": {"type": "http", "scheme": "bearer",
+                             "description": "the operator credential (console)"},
+                "console": {"type": "apiKey", "in": "cookie", "name": "somagent_console"},
             },
             "schemas": {"Problem": {
                 "type": "object", "required": ["type", "title", "status"],
