@@ -1,22 +1,30 @@
 """Erasure: DELETE /v1/tenants/{id}/data destroys the tenant's data keys (crypto-shredding),
-appends TenantDataErased, and the Memory Gateway forgets every vector of the tenant."""
+appends TenantDataErased, and the Memory Gateway forgets every vector of the tenant; an
+edge with sealing on appends sealed text and streams sealed answers opened."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
 
 import asyncpg
 import httpx
 import pytest
-from edge_helpers import Server, mint, new_tenant, read_topic_async
+from edge_helpers import Server, mint, new_tenant, read_topic_async, turn_body
 
+from somagent.contract import names
+from somagent.contract.ids import event_id
 from somagent.credentials import operator_token
 from somagent.erasure.cipher import open_sealed, seal
 from somagent.erasure.exceptions import KeyDestroyed
 from somagent.erasure.keys import TenantKeys
 from somagent.erasure.master import master_key
-from somagent.events.catalog import MEMORY
+from somagent.events.catalog import CONVERSATION, MEMORY
+from somagent.events.envelope import make_event
+from somagent.events.examples import example_payloads
+from somagent.kafka.producer import EventProducer
+from somagent.kafka.schema_log import kafka_codec
 from somagent.stack.stack import RunningStack
 from somagent.wait import until_async
 
@@ -110,3 +118,40 @@ async def test_erasure_destroys_the_key_and_recall_returns_nothing_for_that_tena
     assert await recall(kept.tenant)  # the other tenant keeps its memories
     again = await client.delete(f"/v1/tenants/{gone.tenant}/data", headers=operator)
     assert again.status_code == 202 and again.json()["keys_destroyed_now"] is False
+
+
+async def test_a_sealing_edge_appends_sealed_text_and_streams_it_opened(
+    server_factory: Callable[..., Server], stack: RunningStack
+) -> None:
+    sealing = stack.settings.model_copy(update={"seal_pii": True})
+    edge = server_factory(sealing)
+    tenant = await new_tenant(stack.settings, "sealing-edge")
+    secret, answer = "my passport number is X1234567", "Noted: X1234567"
+    async with httpx.AsyncClient(base_url=edge.url, timeout=30) as c:
+        s = await mint(c, tenant)
+        async with c.stream("POST", "/v1/turn", json=turn_body(s, secret), headers=s.auth) as r:
+            assert r.status_code == 200
+            turn, trace = r.headers["x-turn-id"], r.headers["x-trace-id"]
+            # The engine's side, sealed as a sealing worker appends it.
+            producer = EventProducer(sealing, kafka_codec(sealing))
+            try:
+                for seq, kind in enumerate((names.TURN_ANSWERED, names.TURN_COMPLETED), 1):
+                    payload = {**example_payloads(1)[kind]}
+                    if kind == names.TURN_ANSWERED:
+                        payload["text"] = answer
+                    producer.send(make_event(kind, payload, tenant=tenant.tenant,
+                                             producer="turns", session=s.session, turn=turn,
+                                             trace_id=trace, seq=seq,
+                                             event_id=event_id(turn, kind)))
+                producer.flush()
+            finally:
+                producer.close()
+            streamed = (await asyncio.wait_for(r.aread(), 30)).decode()
+    assert answer in streamed and "enc1:" not in streamed  # the edge opened it
+    plain = kafka_codec(stack.settings)
+    logged = await read_topic_async(
+        stack.settings, plain, CONVERSATION,
+        lambda e: str(e.get("turn")) == turn and e["type"] in ("TurnRequested", "TurnAnswered"),
+        want=2)
+    assert len(logged) == 2
+    assert all(str(e["payload"]["text"]).startswith("enc1:") for e in logged)
