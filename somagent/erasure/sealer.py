@@ -47,12 +47,25 @@ class _KeyThread:
                                         name="erasure-keys")
         self._thread.start()
         self._keys: TenantKeys | None = None
+        self._pool: asyncpg.Pool | None = None
+
+    def close(self, timeout_s: float = 5.0) -> None:
+        """Close the pool and stop the thread (the sealer cannot be used afterwards)."""
+        async def shut() -> None:
+            if self._pool is not None:
+                await self._pool.close()
+
+        try:
+            asyncio.run_coroutine_threadsafe(shut(), self._loop).result(timeout_s)
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout_s)
 
     def call(self, fn: Callable[[TenantKeys], Awaitable[T]], timeout_s: float) -> T:
         async def run() -> T:
             if self._keys is None:
-                pool = await asyncpg.create_pool(self._dsn, min_size=1, max_size=2)
-                self._keys = TenantKeys(pool, self._master)
+                self._pool = await asyncpg.create_pool(self._dsn, min_size=1, max_size=2)
+                self._keys = TenantKeys(self._pool, self._master)
             return await fn(self._keys)
 
         future = asyncio.run_coroutine_threadsafe(run(), self._loop)
@@ -102,6 +115,10 @@ class FieldSealer:
         with self._lock:
             self._by_id[(tenant, key_id)] = (key, time.monotonic())
         return key
+
+    def close(self) -> None:
+        """Release the key store's connections (processes that exit need not call it)."""
+        self._keys.close()
 
     def seal(self, kind: str, tenant: str, payload: Mapping[str, Any]) -> Mapping[str, Any]:
         return seal_payload(kind, tenant, payload, self._live_key)
