@@ -73,6 +73,7 @@ def serve_api(
         stall_s=20.0,
     ))
     health.add_lag(app.state.edge.tailer_lag)
+    health.add_registry(ctx.metrics.registry)  # somagent_edge_*, admission rho and P(wait)
     health.start()
     sock = _listen(host or settings.api_host, port or settings.api_port, reuse_port)
     config = uvicorn.Config(

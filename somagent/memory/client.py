@@ -36,6 +36,7 @@ from somagent.memory.exceptions import (
 )
 from somagent.memory.model import EvidenceBlock
 from somagent.memory.recall import validate_recall
+from somagent.telemetry import metrics
 
 
 class Recall(Protocol):
@@ -98,6 +99,14 @@ def _block(item: dict[str, Any]) -> EvidenceBlock:
     )
 
 
+# Client-side latency (HTTP included) of the calls a turn waits on; see docs/observability.md.
+_TIMED: dict[str, tuple[Any, ...]] = {
+    "/v1/recall": (metrics.RECALL_DURATION, "recall"),
+    "/v1/brain/evaluate": (metrics.RECALL_DURATION, "evaluate"),
+    "/v1/remember": (metrics.REMEMBER_DURATION,),
+}
+
+
 class MemoryGatewayClient:
     """Async client of one Memory Gateway.
 
@@ -134,6 +143,15 @@ class MemoryGatewayClient:
         return cls(settings.memory_url, service_token(settings.home_dir), **options)
 
     async def _post(
+        self, path: str, body: dict[str, Any], invalid: type[ValueError], timeout_s: float | None
+    ) -> tuple[int, dict[str, Any]]:
+        timed = _TIMED.get(path)
+        if timed is None:
+            return await self._post_once(path, body, invalid, timeout_s)
+        with metrics.timed(*timed):
+            return await self._post_once(path, body, invalid, timeout_s)
+
+    async def _post_once(
         self, path: str, body: dict[str, Any], invalid: type[ValueError], timeout_s: float | None
     ) -> tuple[int, dict[str, Any]]:
         extra: dict[str, Any] = {} if timeout_s is None else {"timeout": timeout_s}

@@ -319,6 +319,8 @@ class ProjectorLag:
         self.settings = settings
         self.stats = stats
         self._topics = {"postgres": postgres.TOPICS, "clickhouse": chproj.TOPICS}
+        #: log ends per projector as of the last call (for the metrics collector)
+        self.ends: dict[str, dict[tuple[str, int], int]] = {}
 
     def __call__(self) -> dict[str, int]:
         from somagent.kafka.admin import end_offsets
@@ -327,6 +329,7 @@ class ProjectorLag:
         for name, stat in list(self.stats.items()):
             parts = partitions_of(self.settings, self._topics[name])
             ends = end_offsets(self.settings, parts)
+            self.ends[name] = dict(ends)
             out[name] = sum(max(0, end - stat.positions.get(tp, 0)) for tp, end in ends.items())
         return out
 

@@ -7,8 +7,10 @@ per instance). :class:`HealthServer` serves, from a daemon thread of the role:
 * ``/healthz`` → JSON :class:`HealthReport` (200 when healthy, 503 when not): the
   role, instance, pid, uptime, the role's own verdict with a reason, and its consumer
   lag where it consumes (records behind the log end, per topic);
-* ``/metrics`` → this process's Prometheus registry (``role`` and ``instance`` are
-  in every scrape target's address, so series from different processes never mix).
+* ``/metrics`` → this process's Prometheus registry (prometheus_client's default one,
+  where :mod:`somagent.telemetry.metrics` lives) followed by any registry a role adds
+  with :meth:`HealthServer.add_registry` (the edge's and the Memory Gateway's own);
+  one health port is one process, so series from different processes never mix.
 
 Guarantees: the server never blocks the role's event loop (its own thread); a check
 that raises makes the report unhealthy with the exception named, never a 500; lag is
@@ -71,6 +73,7 @@ class HealthServer:
         self.started = time.monotonic()
         self._checks: list[tuple[str, Check]] = []
         self._lag_sources: list[LagSource] = []
+        self._registries: list[Any] = []
         self._lag: dict[str, int] = {}
         self._lag_at = 0.0
         self._lag_error = ""
@@ -96,6 +99,17 @@ class HealthServer:
     def add_check(self, name: str, check: Check) -> None:
         """``check`` decides health; every check must pass for the role to be healthy."""
         self._checks.append((name, check))
+
+    def add_registry(self, registry: Any) -> None:
+        """Serve ``registry`` (a prometheus_client ``CollectorRegistry``) on ``/metrics``
+        too; its names must not repeat the default registry's."""
+        self._registries.append(registry)
+
+    def exposition(self) -> bytes:
+        """The ``/metrics`` body: the default registry, then the added ones."""
+        from prometheus_client import REGISTRY, generate_latest
+
+        return b"".join(generate_latest(r) for r in [REGISTRY, *self._registries])
 
     def add_lag(self, source: LagSource) -> None:
         self._lag_sources.append(source)
@@ -164,9 +178,9 @@ class HealthServer:
                     body = json.dumps(report.as_dict()).encode()
                     self._send(200 if report.healthy else 503, "application/json", body)
                 elif self.path.split("?")[0] == "/metrics":
-                    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+                    from prometheus_client import CONTENT_TYPE_LATEST
 
-                    self._send(200, CONTENT_TYPE_LATEST, generate_latest())
+                    self._send(200, CONTENT_TYPE_LATEST, server.exposition())
                 else:
                     self._send(404, "text/plain", b"not found\n")
 
