@@ -123,8 +123,11 @@ def merge(scrapes: Iterable[Scrape]) -> str:
     out = ["# HELP somagent_scrape_up 1 when the process answered its /metrics",
            "# TYPE somagent_scrape_up gauge", *up]
     for name, (doc, kind, lines) in families.items():
-        out.append(f"# HELP {name} {_escape(doc, quote=False)}")
-        out.append(f"# TYPE {name} {kind}")
+        # The text format names a counter family with its samples' ``_total`` suffix
+        # (the parser strips it from ``family.name``).
+        header = f"{name}_total" if kind == "counter" else name
+        out.append(f"# HELP {header} {_escape(doc, quote=False)}")
+        out.append(f"# TYPE {header} {kind}")
         out.extend(lines)
     return "\n".join(out) + "\n"
 

@@ -24,6 +24,9 @@ somagent_consumer_lag_records{group="g",partition="0",topic="t"} 3.0
 BILLING = """# HELP somagent_consumer_lag_records lag
 # TYPE somagent_consumer_lag_records gauge
 somagent_consumer_lag_records{group="b",partition="1",topic="u"} 0.0
+# HELP process_cpu_seconds_total CPU
+# TYPE process_cpu_seconds_total counter
+process_cpu_seconds_total 1.5
 """
 
 
@@ -43,6 +46,10 @@ def test_merge_labels_every_sample_with_its_process_and_reports_the_silent() -> 
     hist = families["somagent_tool_call_duration_seconds"]
     assert hist.type == "histogram"
     assert {s.labels["role"] for s in hist.samples} == {"worker"}
+    cpu = families["process_cpu_seconds"]
+    assert cpu.type == "counter"
+    assert [(s.name, s.labels["process"], s.value) for s in cpu.samples] == [
+        ("process_cpu_seconds_total", "billing-0", 1.5)]
     up = {s.labels["process"]: s.value for s in families["somagent_scrape_up"].samples}
     assert up == {"worker-0": 1.0, "billing-0": 1.0, "edge-0": 0.0}
 

@@ -1,0 +1,123 @@
+"""Every role process of a live platform serves its own series on /metrics after a turn,
+and `somagent metrics` aggregates them labelled by process (docs/observability.md)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from platform_helpers import new_session, run_turn, somagent
+from prometheus_client.parser import text_string_to_metric_families
+
+from somagent.config import Settings
+from somagent.stack.testing import fresh_stack_settings
+from somagent.wait import until
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    settings = fresh_stack_settings(tmp_path_factory.mktemp("observe-home"))
+    try:
+        started = somagent(settings, "up", "--workers", "1", "--jobs", "0")
+        assert started.returncode == 0, started.stdout + started.stderr
+        yield settings
+    finally:
+        stopped = somagent(settings, "down")
+        assert "platform" in stopped.stdout, stopped.stdout + stopped.stderr
+
+
+def _metrics_urls(settings: Settings) -> dict[str, str]:
+    state = json.loads((settings.home_dir / "run" / "platform.json").read_text())
+    return {r["name"]: r["health_url"].rsplit("/", 1)[0] + "/metrics" for r in state["instances"]}
+
+
+def _samples(url: str) -> list[tuple[str, dict[str, str], float]]:
+    text = httpx.get(url, timeout=10).text
+    return [(s.name, s.labels, s.value) for f in text_string_to_metric_families(text)
+            for s in f.samples]
+
+
+def _has(samples: list[tuple[str, dict[str, str], float]], name: str, *, at_least: float = 0,
+         **labels: str) -> bool:
+    return any(n == name and all(lab.get(k) == v for k, v in labels.items()) and value >= at_least
+               for n, lab, value in samples)
+
+
+# What each role must serve after one turn with a tool call, recall and remember.
+EXPECTED = {
+    "worker-0": [
+        ("somagent_tool_call_duration_seconds_count", {"tool": "calc", "outcome": "ok"}, 1),
+        ("somagent_turn_step_duration_seconds_count", {"step": "plan", "outcome": "ok"}, 1),
+        ("somagent_turn_step_duration_seconds_count", {"step": "tool", "outcome": "ok"}, 1),
+        ("somagent_turn_step_duration_seconds_count", {"step": "recall", "outcome": "ok"}, 1),
+        ("somagent_recall_duration_seconds_count", {"outcome": "ok"}, 1),
+        ("somagent_remember_duration_seconds_count", {"outcome": "ok"}, 1),
+        ("somagent_consumer_lag_records", {"topic": "conversation.events", "partition": "0"}, 0),
+        ("process_cpu_seconds_total", {}, 0),
+    ],
+    "billing-0": [
+        ("somagent_billing_usage_records_total", {}, 1),
+        ("somagent_consumer_lag_records", {"topic": "billing.usage"}, 0),
+    ],
+    "projector-0": [
+        ("somagent_projector_position", {"projector": "postgres", "topic": "conversation.events"},
+         1),
+        ("somagent_projector_position", {"projector": "clickhouse"}, 1),
+        ("somagent_projector_lag_records", {"projector": "postgres"}, 0),
+        ("somagent_projector_events_total", {"projector": "postgres"}, 1),
+    ],
+    "edge-0": [
+        ("somagent_edge_requests_total", {"route": "/v1/turn", "status": "200"}, 1),
+        ("somagent_edge_admission_utilisation", {}, 0),
+        ("somagent_edge_admission_p_wait", {}, 0),
+        ("somagent_edge_turn_duration_seconds_count", {}, 1),
+    ],
+    "memory-0": [
+        ("somagent_memory_requests_total", {}, 1),
+        ("somagent_consumer_lag_records", {"topic": "memory.events"}, 0),
+    ],
+}
+
+
+def test_each_role_serves_its_series_after_a_turn(platform: Settings) -> None:
+    session = new_session(platform)
+    turn, names = run_turn(platform, session, "Remember the launch is Friday. "
+                                              "What is (1/3 + 1/6) * 3?")
+    assert names[-1] == "done" and "tool.delta" in names, names
+    urls = _metrics_urls(platform)
+    missing: dict[str, list[str]] = {}
+
+    def served() -> bool:
+        missing.clear()
+        for process, wanted in EXPECTED.items():
+            samples = _samples(urls[process])
+            for name, labels, at_least in wanted:
+                if not _has(samples, name, at_least=at_least, **labels):
+                    missing.setdefault(process, []).append(f"{name}{labels}>={at_least}")
+        return not missing
+
+    # Lag gauges refresh every 5 s and billing counts usage in its own time.
+    until(served, timeout_s=90, what=f"every role's series after turn {turn}: {missing}")
+
+
+def test_somagent_metrics_aggregates_every_process(platform: Settings) -> None:
+    summary = somagent(platform, "metrics", "--json")
+    assert summary.returncode == 0, summary.stdout + summary.stderr
+    rows = json.loads(summary.stdout)
+    assert {"worker-0", "billing-0", "projector-0", "edge-0", "memory-0"} <= set(rows)
+    assert all(r["ok"] and r["series"] > 0 for r in rows.values()), rows
+    merged = somagent(platform, "metrics")
+    assert merged.returncode == 0, merged.stderr
+    families = {f.name: f for f in text_string_to_metric_families(merged.stdout)}
+    up = {s.labels["process"]: s.value for s in families["somagent_scrape_up"].samples}
+    assert set(up) == set(rows) and all(v == 1.0 for v in up.values())
+    cpu = {s.labels["process"] for s in families["process_cpu_seconds"].samples}
+    assert cpu == set(rows)  # one series per process, told apart by the process label
+    targets = platform.home_dir / "targets.json"
+    written = somagent(platform, "metrics", "--targets", str(targets))
+    assert written.returncode == 0, written.stderr
+    assert {t["labels"]["process"] for t in json.loads(targets.read_text())} == set(rows)
