@@ -36,7 +36,11 @@ async def api_key_tenant(request: Request, call: Call) -> Tenant:
 
 async def session_token(request: Request, call: Call) -> SessionClaims:
     """The verified claims of the bearer session token (401 on any defect)."""
-    token = bearer(request)
+    return verify_session_token(call, bearer(request))
+
+
+def verify_session_token(call: Call, token: str) -> SessionClaims:
+    """The verified claims of a session token however it came (401 on any defect)."""
     try:
         claims = call.ctx.tokens.verify(token)
     except Problem as problem:

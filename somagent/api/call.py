@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import asyncpg
 from redis.exceptions import RedisError
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 
 from somagent.api.context import EdgeContext
@@ -53,7 +53,7 @@ class Call:
 Handler = Callable[[Request, Call], Awaitable[Response]]
 
 
-def trace_id_of(request: Request) -> str:
+def trace_id_of(request: HTTPConnection) -> str:
     header = request.headers.get("traceparent")
     if header:
         try:
@@ -93,7 +93,7 @@ def endpoint(route: str) -> Callable[[Handler], Callable[[Request], Awaitable[Re
     return wrap
 
 
-def deny(request: Request, call: Call, problem: Problem) -> Response:
+def deny(request: HTTPConnection, call: Call, problem: Problem) -> Response:
     """The problem response, with its ``PolicyDenied`` audit event and denial metric."""
     ctx = call.ctx
     ctx.metrics.denials.labels(problem.slug).inc()
@@ -112,18 +112,20 @@ def deny(request: Request, call: Call, problem: Problem) -> Response:
     return problem.response(request.url.path, call.trace_id)
 
 
-def finish(request: Request, call: Call, route: str, status: int) -> None:
-    """Metrics for every request; ``GatewayRequestAudited`` for authenticated ones."""
+def finish(request: HTTPConnection, call: Call, route: str, status: int) -> None:
+    """Metrics for every request (a WebSocket counts as ``GET``, status 101 once
+    accepted); ``GatewayRequestAudited`` for authenticated ones."""
     elapsed = time.perf_counter() - call.started
     metrics = call.ctx.metrics
-    metrics.requests.labels(request.method, route, str(status)).inc()
-    metrics.latency.labels(request.method, route).observe(elapsed)
+    method = str(request.scope.get("method", "GET"))
+    metrics.requests.labels(method, route, str(status)).inc()
+    metrics.latency.labels(method, route).observe(elapsed)
     if call.tenant is None:
         return
     call.ctx.appender.append_nowait(
         make_event(
             names.GATEWAY_REQUEST_AUDITED,
-            {"method": request.method, "path": request.url.path, "status": status,
+            {"method": method, "path": request.url.path, "status": status,
              "principal": call.principal, "latency_us": int(elapsed * 1e6)},
             tenant=call.tenant,
             producer=PRODUCER,
