@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import asyncpg
+from opentelemetry.trace import SpanKind
 from redis.exceptions import RedisError
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
@@ -30,6 +31,8 @@ from somagent.events import tracing
 from somagent.events.envelope import make_event
 from somagent.kafka.exceptions import LogUnavailable
 from somagent.limits.exceptions import GuardUnavailable
+from somagent.telemetry.tracing import span as tracing_span
+from somagent.telemetry.tracing import trace_id_hex
 
 log = logging.getLogger(__name__)
 
@@ -75,17 +78,22 @@ def endpoint(route: str) -> Callable[[Handler], Callable[[Request], Awaitable[Re
         @functools.wraps(handler)
         async def run(request: Request) -> Response:
             ctx: EdgeContext = request.app.state.edge
-            call = Call(ctx, trace_id_of(request), time.perf_counter())
-            try:
-                response = await handler(request, call)
-            except Problem as problem:
-                response = deny(request, call, problem)
-            except (LogUnavailable, GuardUnavailable, RedisError, asyncpg.PostgresError,
-                    asyncpg.InterfaceError, OSError, TimeoutError) as exc:
-                log.error("%s %s: %s", request.method, request.url.path, exc)
-                response = deny(request, call, _backing_problem(exc))
-            response.headers.setdefault("X-Trace-Id", call.trace_id)
-            finish(request, call, route, response.status_code)
+            with tracing_span(f"{request.method} {route}",
+                              traceparent=request.headers.get("traceparent"),
+                              kind=SpanKind.SERVER, attributes={"http.route": route}) as span:
+                trace_id = trace_id_hex(span) or trace_id_of(request)
+                call = Call(ctx, trace_id, time.perf_counter())
+                try:
+                    response = await handler(request, call)
+                except Problem as problem:
+                    response = deny(request, call, problem)
+                except (LogUnavailable, GuardUnavailable, RedisError, asyncpg.PostgresError,
+                        asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+                    log.error("%s %s: %s", request.method, request.url.path, exc)
+                    response = deny(request, call, _backing_problem(exc))
+                span.set_attribute("http.status_code", response.status_code)
+                response.headers.setdefault("X-Trace-Id", call.trace_id)
+                finish(request, call, route, response.status_code)
             return response
 
         return run

@@ -60,10 +60,12 @@ def serve_api(
     from somagent.api.http_protocol import HeaderTimeoutProtocol
     from somagent.config import load_settings
     from somagent.serve.health import HealthServer, StallCheck
+    from somagent.telemetry import tracing
 
     logs.configure()
     settings = load_settings()
     app = create_app(settings)
+    tracing.configure_role("edge")
     health = HealthServer.from_env("edge")
     ctx = app.state.edge
     health.add_check("edge", ctx.health)

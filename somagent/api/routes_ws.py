@@ -37,6 +37,7 @@ from typing import Any
 
 import asyncpg
 import orjson
+from opentelemetry.trace import SpanKind
 from redis.exceptions import RedisError
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
@@ -56,6 +57,7 @@ from somagent.api.sse import SSE_NAMES, data_of
 from somagent.api.turn_stream import turn_items
 from somagent.kafka.exceptions import LogUnavailable
 from somagent.limits.exceptions import GuardUnavailable
+from somagent.telemetry import tracing
 
 log = logging.getLogger(__name__)
 
@@ -212,8 +214,14 @@ async def _refuse(ws: WebSocket, call: Call, problem: Problem) -> None:
 
 async def turn_ws(ws: WebSocket) -> None:
     """The ``/v1/turn/ws`` endpoint (see the module doc)."""
+    with tracing.span(f"WS {ROUTE}", traceparent=ws.headers.get("traceparent"),
+                      kind=SpanKind.SERVER, attributes={"http.route": ROUTE}) as span:
+        await _serve(ws, tracing.trace_id_hex(span) or trace_id_of(ws))
+
+
+async def _serve(ws: WebSocket, trace_id: str) -> None:
     ctx = ws.app.state.edge
-    call = Call(ctx, trace_id_of(ws), time.perf_counter())
+    call = Call(ctx, trace_id, time.perf_counter())
     offered = offered_protocols(ws.headers.get("sec-websocket-protocol", ""))
     await ws.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
     status = 101

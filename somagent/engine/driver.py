@@ -32,7 +32,7 @@ from typing import Any, Protocol
 from somagent.contract.ids import stable_id
 from somagent.memory.client import RememberReceipt
 from somagent.memory.model import EvidenceBlock
-from somagent.telemetry import metrics
+from somagent.telemetry import metrics, tracing
 from somagent.tools.broker import ToolBroker
 from somagent.tools.policy import SessionPolicy, decide
 from somagent.turns import events as ev
@@ -221,10 +221,12 @@ class TurnDriver:
         """Perform ``action`` bounded by its timeout and the cancel signal; its duration
         goes to ``somagent_turn_step_duration_seconds{step,outcome}``."""
         started = time.perf_counter()
-        t = await self._bounded(state, action, signal)
-        metrics.TURN_STEP_DURATION.labels(
-            _STEP_NAMES.get(type(action), type(action).__name__), step_outcome(t)
-        ).observe(time.perf_counter() - started)
+        step = _STEP_NAMES.get(type(action), type(action).__name__)
+        with tracing.span(f"turn.step {step}", attributes={"somagent.step": step}) as span:
+            t = await self._bounded(state, action, signal)
+            outcome = step_outcome(t)
+            span.set_attribute("somagent.outcome", outcome)
+        metrics.TURN_STEP_DURATION.labels(step, outcome).observe(time.perf_counter() - started)
         return t
 
     async def _bounded(

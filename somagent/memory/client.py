@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import httpx
+from opentelemetry.trace import SpanKind
 
 from somagent.config import Settings
 from somagent.credentials import service_token
@@ -36,7 +37,7 @@ from somagent.memory.exceptions import (
 )
 from somagent.memory.model import EvidenceBlock
 from somagent.memory.recall import validate_recall
-from somagent.telemetry import metrics
+from somagent.telemetry import metrics, tracing
 
 
 class Recall(Protocol):
@@ -148,15 +149,17 @@ class MemoryGatewayClient:
         timed = _TIMED.get(path)
         if timed is None:
             return await self._post_once(path, body, invalid, timeout_s)
-        with metrics.timed(*timed):
+        with tracing.span(f"memory {path}", kind=SpanKind.CLIENT), metrics.timed(*timed):
             return await self._post_once(path, body, invalid, timeout_s)
 
     async def _post_once(
         self, path: str, body: dict[str, Any], invalid: type[ValueError], timeout_s: float | None
     ) -> tuple[int, dict[str, Any]]:
         extra: dict[str, Any] = {} if timeout_s is None else {"timeout": timeout_s}
+        headers: dict[str, str] = {}
+        tracing.inject(headers)  # the gateway's log lines and spans join the caller's trace
         try:
-            response = await self._http.post(path, json=body, **extra)
+            response = await self._http.post(path, json=body, headers=headers, **extra)
         except httpx.HTTPError as exc:
             raise MemoryGatewayError(
                 f"memory gateway {self.base_url}{path}: {type(exc).__name__}: {exc}"

@@ -31,11 +31,12 @@ def serve_projector() -> None:
     from somagent import logs
     from somagent.projections.run import ProjectorLag, ProjectorStats, run_projectors
     from somagent.serve.health import HealthServer
-    from somagent.telemetry import collectors
+    from somagent.telemetry import collectors, tracing
 
     logs.configure()
     settings = _settings()
     stats = {"postgres": ProjectorStats(), "clickhouse": ProjectorStats()}
+    tracing.configure_role("projector")
     health = HealthServer.from_env("projector")
     for name, stat in stats.items():
         health.add_check(name, stat.health)
@@ -60,7 +61,10 @@ def serve_billing(
     loglevel: Annotated[str, typer.Option(help="log level")] = "info",
 ) -> None:
     """Billing (billing.usage → one-minute windows → billing.ledger), until SIGTERM/SIGINT."""
+    from somagent.telemetry import tracing
+
     settings = _settings()
+    tracing.configure_role("billing")
     chosen = engine or settings.billing_engine
     if chosen == "faust":
         from somagent.billing.agent import build_billing_app

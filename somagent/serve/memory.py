@@ -178,7 +178,9 @@ def run_gateway(settings: Settings, *, loglevel: str = "info") -> None:
     from somagent.memory.rebuild import replay_before_commits
     from somagent.serve.health import HealthServer, http_check
     from somagent.serve.worker import run_faust
+    from somagent.telemetry import tracing
 
+    tracing.configure_role("memory")
     gateway = build_gateway(settings)
     health = HealthServer.from_env("memory")
     health.add_check("http", http_check(f"{settings.memory_url}/healthz"))

@@ -44,7 +44,7 @@ from dataclasses import dataclass, field, replace
 from typing import Final, Protocol
 
 from somagent.contract.ids import redis_idem_key
-from somagent.telemetry import metrics
+from somagent.telemetry import metrics, tracing
 from somagent.tools import breaker as cb
 from somagent.tools.exceptions import ToolExecutionError, UnknownTool
 from somagent.tools.gates import GateDecision
@@ -181,10 +181,14 @@ class ToolBroker:
         started_s = time.perf_counter()
         outcome = "error"
         try:
-            result = await self._invoke(call, tenant=tenant, idem_key=idem_key,
-                                        timeout_ms=timeout_ms, turn_id=turn_id,
-                                        on_delta=on_delta, tools_per_min=tools_per_min)
-            outcome = "ok" if result.ok else (result.error_code or "error")
+            with tracing.span(f"tool {call.tool}", attributes={"somagent.tool": call.tool,
+                                                              "somagent.call_id": call.call_id}
+                              ) as span:
+                result = await self._invoke(call, tenant=tenant, idem_key=idem_key,
+                                            timeout_ms=timeout_ms, turn_id=turn_id,
+                                            on_delta=on_delta, tools_per_min=tools_per_min)
+                outcome = "ok" if result.ok else (result.error_code or "error")
+                span.set_attribute("somagent.outcome", outcome)
             return result
         finally:
             # A name the registry does not know is the planner's text: not a label value.
