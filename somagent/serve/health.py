@@ -33,6 +33,8 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 HEALTH_PORT_ENV = "SOMAGENT_HEALTH_PORT"
+# Loopback unless a container must be scraped from outside (docker-compose sets 0.0.0.0).
+HEALTH_HOST_ENV = "SOMAGENT_HEALTH_HOST"
 ROLE_ENV = "SOMAGENT_ROLE"
 INSTANCE_ENV = "SOMAGENT_ROLE_INSTANCE"
 
@@ -67,6 +69,7 @@ class HealthServer:
         instance: int = 0,
         port: int = 0,
         lag_interval_s: float = 5.0,
+        host: str = "127.0.0.1",
     ) -> None:
         self.role = role
         self.instance = instance
@@ -80,7 +83,7 @@ class HealthServer:
         self._lag_interval_s = lag_interval_s
         self._lock = threading.Lock()
         self._closed = threading.Event()
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
+        self._server = ThreadingHTTPServer((host, port), self._handler())
         self._server.daemon_threads = True
         self.port = int(self._server.server_address[1])
         self._thread = threading.Thread(
@@ -94,6 +97,7 @@ class HealthServer:
             os.environ.get(ROLE_ENV, role),
             instance=int(os.environ.get(INSTANCE_ENV, "0")),
             port=int(os.environ.get(HEALTH_PORT_ENV, "0")),
+            host=os.environ.get(HEALTH_HOST_ENV, "127.0.0.1"),
         )
 
     def add_check(self, name: str, check: Check) -> None:

@@ -11,7 +11,8 @@ cold on 2 cores, a 120 MB binary), the way ``somagent.stack.temporal`` builds th
 Temporal CLI: a fresh clone's ``make test`` builds it (``python -m
 somagent.stack.jaeger``), later runs reuse it. Concurrent builds are serialised by a
 lock file beside it. Jaeger is not a platform component: only tests and operators who
-want a local collector start it (:func:`argv` gives a loopback-only command line).
+want a local collector start it (:func:`config` writes a loopback-only all-in-one
+configuration with in-memory storage, :func:`argv` the command line).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import fcntl
 import os
 import subprocess
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from somagent.config import Settings
@@ -69,6 +71,93 @@ def _go(command: list[str], cwd: str) -> None:
     if result.returncode != 0:
         raise StackError(f"jaeger: `{' '.join(command)}` (in {cwd}) failed "
                          f"(exit {result.returncode}):\n{(result.stdout + result.stderr)[-3000:]}")
+
+
+@dataclass(frozen=True)
+class JaegerPorts:
+    """Loopback ports of one Jaeger: OTLP/HTTP and gRPC receivers, query HTTP and gRPC,
+    health check, its own metrics."""
+
+    otlp_http: int
+    otlp_grpc: int
+    query_http: int
+    query_grpc: int
+    health: int
+    metrics: int
+
+    @classmethod
+    def free(cls) -> JaegerPorts:
+        return cls(*(process.free_port() for _ in range(6)))
+
+    @property
+    def otlp_endpoint(self) -> str:
+        """What ``SOMAGENT_OTLP_ENDPOINT`` should be to export here."""
+        return f"http://127.0.0.1:{self.otlp_http}"
+
+    @property
+    def query_url(self) -> str:
+        return f"http://127.0.0.1:{self.query_http}"
+
+
+def config(ports: JaegerPorts, max_traces: int = 100_000) -> str:
+    """An all-in-one configuration: OTLP in, in-memory storage, the query API, every
+    listener on 127.0.0.1 (the stock one listens on fixed ports)."""
+    return f"""\
+service:
+  extensions: [jaeger_storage, jaeger_query, healthcheckv2]
+  pipelines:
+    traces:
+      receivers: [otlp]
+      processors: [batch]
+      exporters: [jaeger_storage_exporter]
+  telemetry:
+    resource:
+      service.name: jaeger
+    metrics:
+      level: basic
+      readers:
+        - pull:
+            exporter:
+              prometheus:
+                host: 127.0.0.1
+                port: {ports.metrics}
+    logs:
+      level: warn
+extensions:
+  healthcheckv2:
+    use_v2: true
+    http:
+      endpoint: 127.0.0.1:{ports.health}
+  jaeger_query:
+    storage:
+      traces: memstore
+    http:
+      endpoint: 127.0.0.1:{ports.query_http}
+    grpc:
+      endpoint: 127.0.0.1:{ports.query_grpc}
+  jaeger_storage:
+    backends:
+      memstore:
+        memory:
+          max_traces: {max_traces}
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: 127.0.0.1:{ports.otlp_grpc}
+      http:
+        endpoint: 127.0.0.1:{ports.otlp_http}
+processors:
+  batch:
+    timeout: 200ms
+exporters:
+  jaeger_storage_exporter:
+    trace_storage: memstore
+"""
+
+
+def argv(binary: Path, config_file: Path) -> list[str]:
+    return [str(binary), "--config", f"file:{config_file}"]
 
 
 def main() -> None:

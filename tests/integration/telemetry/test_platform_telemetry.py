@@ -1,10 +1,19 @@
-"""Every role process of a live platform serves its own series on /metrics after a turn,
-and `somagent metrics` aggregates them labelled by process (docs/observability.md)."""
+"""A live platform (`somagent up`) exporting traces to a real Jaeger on loopback ports.
+
+Every role process serves its own series on /metrics after a turn, and `somagent
+metrics` aggregates them labelled by process; one turn is one trace across the edge,
+worker, tool, memory, billing and projector processes, retrieved from Jaeger's
+query API with its parent links (docs/observability.md).
+"""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -12,6 +21,7 @@ from platform_helpers import new_session, run_turn, somagent
 from prometheus_client.parser import text_string_to_metric_families
 
 from somagent.config import Settings
+from somagent.stack.jaeger import JaegerPorts, argv, build, config
 from somagent.stack.testing import fresh_stack_settings
 from somagent.wait import until
 
@@ -19,8 +29,36 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    settings = fresh_stack_settings(tmp_path_factory.mktemp("observe-home"))
+def jaeger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JaegerPorts]:
+    settings = fresh_stack_settings(tmp_path_factory.mktemp("jaeger-home"))
+    binary = build(settings)  # cached after the first build (see somagent.stack.jaeger)
+    ports = JaegerPorts.free()
+    home = tmp_path_factory.mktemp("jaeger")
+    (home / "config.yaml").write_text(config(ports))
+    env = {**os.environ, "OTEL_SDK_DISABLED": "true", "OTEL_TRACES_EXPORTER": "none"}
+    with open(home / "jaeger.log", "wb") as log:
+        proc = subprocess.Popen(argv(binary, home / "config.yaml"), stdout=log,
+                                stderr=subprocess.STDOUT, env=env, cwd=home)
+    try:
+        def healthy() -> bool:
+            if proc.poll() is not None:
+                raise RuntimeError((home / "jaeger.log").read_text()[-2000:])
+            try:
+                return httpx.get(f"http://127.0.0.1:{ports.health}/status", timeout=1).is_success
+            except httpx.HTTPError:
+                return False
+
+        until(healthy, timeout_s=60, what="jaeger health check")
+        yield ports
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory: pytest.TempPathFactory, jaeger: JaegerPorts) -> Iterator[Settings]:
+    settings = fresh_stack_settings(tmp_path_factory.mktemp("observe-home")).model_copy(
+        update={"otlp_endpoint": jaeger.otlp_endpoint})
     try:
         started = somagent(settings, "up", "--workers", "1", "--jobs", "0")
         assert started.returncode == 0, started.stdout + started.stderr
@@ -121,3 +159,63 @@ def test_somagent_metrics_aggregates_every_process(platform: Settings) -> None:
     written = somagent(platform, "metrics", "--targets", str(targets))
     assert written.returncode == 0, written.stderr
     assert {t["labels"]["process"] for t in json.loads(targets.read_text())} == set(rows)
+
+
+def _trace(jaeger: JaegerPorts, trace_id: str) -> dict[str, Any]:
+    r = httpx.get(f"{jaeger.query_url}/api/traces/{trace_id}", timeout=10)
+    if r.status_code == 404:
+        return {"spans": [], "processes": {}}
+    r.raise_for_status()
+    data: list[dict[str, Any]] = r.json()["data"] or [{"spans": [], "processes": {}}]
+    return data[0]
+
+
+def test_one_turn_is_one_trace_across_processes_with_parent_links(
+    platform: Settings, jaeger: JaegerPorts
+) -> None:
+    session = new_session(platform)
+    trace_id, client_span = uuid.uuid4().hex, uuid.uuid4().hex[:16]
+    turn, names = run_turn(platform, session, "What is (1/3 + 1/6) * 3?",
+                           {"traceparent": f"00-{trace_id}-{client_span}-01"})
+    assert names[-1] == "done" and "tool.delta" in names, names
+    wanted = {"somagent-edge", "somagent-worker", "somagent-projector", "somagent-billing"}
+    got: dict[str, Any] = {}
+
+    def complete() -> bool:
+        got.update(_trace(jaeger, trace_id))
+        services = {p["serviceName"] for p in got["processes"].values()}
+        ops = {s["operationName"] for s in got["spans"]}
+        return wanted <= services and {"tool calc", "projection postgres",
+                                       "projection clickhouse", "billing usage"} <= ops
+
+    until(complete, timeout_s=90, what=f"turn {turn}'s spans in jaeger")
+    spans = got["spans"]
+    service = {pid: p["serviceName"] for pid, p in got["processes"].items()}
+
+    def parent_of(span: dict[str, Any]) -> str | None:
+        refs = [r for r in span.get("references", []) if r["refType"] == "CHILD_OF"]
+        return refs[0]["spanID"] if refs else None
+
+    def one(op: str, svc: str) -> dict[str, Any]:
+        found = [s for s in spans if s["operationName"] == op and service[s["processID"]] == svc]
+        assert found, (op, svc, sorted({s["operationName"] for s in spans}))
+        return found[0]
+
+    assert all(s["traceID"] == trace_id for s in spans)
+    edge = one("POST /v1/turn", "somagent-edge")
+    assert parent_of(edge) == client_span  # the client's traceparent is continued
+    worker_turn = one("turn", "somagent-worker")
+    assert parent_of(worker_turn) == edge["spanID"]  # through TurnRequested's Kafka header
+    steps = {s["operationName"]: s for s in spans if s["operationName"].startswith("turn.step")}
+    assert {"turn.step recall", "turn.step plan", "turn.step tool"} <= set(steps)
+    assert all(parent_of(s) == worker_turn["spanID"] for s in steps.values())
+    tool = one("tool calc", "somagent-worker")
+    assert parent_of(tool) == steps["turn.step tool"]["spanID"]
+    recall = [s for s in spans if s["operationName"].startswith("memory /v1/")]
+    assert any(parent_of(s) == steps["turn.step recall"]["spanID"] for s in recall)
+    # Projection and billing of the turn's events: children of the spans that wrote them.
+    projected = [s for s in spans if service[s["processID"]] == "somagent-projector"]
+    assert {parent_of(s) for s in projected} <= {edge["spanID"], worker_turn["spanID"]}
+    assert worker_turn["spanID"] in {parent_of(s) for s in projected}
+    billed = [s for s in spans if s["operationName"] == "billing usage"]
+    assert billed and {parent_of(s) for s in billed} == {worker_turn["spanID"]}
