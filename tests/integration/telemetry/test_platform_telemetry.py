@@ -161,6 +161,10 @@ def test_somagent_metrics_aggregates_every_process(platform: Settings) -> None:
     assert {t["labels"]["process"] for t in json.loads(targets.read_text())} == set(rows)
 
 
+def _tag(span: dict[str, Any], key: str) -> Any:
+    return next((t["value"] for t in span.get("tags", []) if t["key"] == key), None)
+
+
 def _trace(jaeger: JaegerPorts, trace_id: str) -> dict[str, Any]:
     r = httpx.get(f"{jaeger.query_url}/api/traces/{trace_id}", timeout=10)
     if r.status_code == 404:
@@ -184,9 +188,12 @@ def test_one_turn_is_one_trace_across_processes_with_parent_links(
     def complete() -> bool:
         got.update(_trace(jaeger, trace_id))
         services = {p["serviceName"] for p in got["processes"].values()}
-        ops = {s["operationName"] for s in got["spans"]}
-        return wanted <= services and {"tool calc", "projection postgres",
-                                       "projection clickhouse", "billing usage"} <= ops
+        seen = {(s["operationName"], _tag(s, "somagent.event_type")) for s in got["spans"]}
+        return wanted <= services and {
+            ("tool calc", None), ("billing usage", None),
+            ("projection postgres", "TurnRequested"), ("projection postgres", "TurnCompleted"),
+            ("projection clickhouse", "TurnRequested"), ("projection clickhouse", "TurnCompleted"),
+        } <= seen
 
     until(complete, timeout_s=90, what=f"turn {turn}'s spans in jaeger")
     spans = got["spans"]
@@ -215,7 +222,17 @@ def test_one_turn_is_one_trace_across_processes_with_parent_links(
     assert any(parent_of(s) == steps["turn.step recall"]["spanID"] for s in recall)
     # Projection and billing of the turn's events: children of the spans that wrote them.
     projected = [s for s in spans if service[s["processID"]] == "somagent-projector"]
-    assert {parent_of(s) for s in projected} <= {edge["spanID"], worker_turn["spanID"]}
-    assert worker_turn["spanID"] in {parent_of(s) for s in projected}
+    ids = {s["spanID"] for s in spans}
+    tag = _tag
+
+    # Records the uninstrumented Memory Gateway wrote carry a fresh span id in the trace.
+    orphans = [s for s in projected if parent_of(s) not in ids]
+    assert {tag(s, "messaging.destination.name") for s in orphans} <= {"memory.events"}, [
+        (tag(s, "messaging.destination.name"), tag(s, "somagent.event_type")) for s in orphans]
+    parents = {parent_of(s) for s in projected}
+    assert {edge["spanID"], worker_turn["spanID"]} <= parents
+    for event_type, writer in (("TurnRequested", edge), ("TurnCompleted", worker_turn)):
+        found = {parent_of(s) for s in projected if tag(s, "somagent.event_type") == event_type}
+        assert found == {writer["spanID"]}, (event_type, found)
     billed = [s for s in spans if s["operationName"] == "billing usage"]
     assert billed and {parent_of(s) for s in billed} == {worker_turn["spanID"]}
