@@ -93,13 +93,14 @@ def close_reason(problem: Problem, trace_id: str) -> str:
     return text
 
 
-async def _receive(ws: WebSocket, call: Call, wait_s: float) -> dict[str, Any]:
-    """The next client message as a JSON object (the body guards of ``read_json``)."""
+async def _receive(ws: WebSocket, call: Call, wait_s: float | None) -> dict[str, Any]:
+    """The next client message as a JSON object (the body guards of ``read_json``);
+    ``wait_s`` None waits as long as the socket is open."""
     try:
         async with asyncio.timeout(wait_s):
             message = await ws.receive()
     except TimeoutError as exc:
-        raise Problem("invalid-body", f"no message within {wait_s:.0f}s") from exc
+        raise Problem("invalid-body", f"no message within {wait_s or 0:.0f}s") from exc
     if message["type"] == "websocket.disconnect":
         raise WebSocketDisconnect(int(message.get("code", 1000)))
     raw = message.get("bytes") or (message.get("text") or "").encode()
@@ -175,7 +176,7 @@ async def _stream(sock: _Socket, call: Call, opened: Opened, after: int | None) 
 async def _listen(sock: _Socket, call: Call, opened: Opened) -> None:
     """Client messages while the turn streams: ``cancel``; a disconnect ends it."""
     while True:
-        message = await _receive(sock.ws, call, float("inf"))
+        message = await _receive(sock.ws, call, None)
         if message["type"] != "cancel":
             raise Problem("invalid-body", f"only cancel is accepted now, got {message['type']!r}")
         reason = message.get("reason")
