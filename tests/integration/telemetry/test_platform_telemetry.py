@@ -182,7 +182,8 @@ def test_one_turn_is_one_trace_across_processes_with_parent_links(
     turn, names = run_turn(platform, session, "What is (1/3 + 1/6) * 3?",
                            {"traceparent": f"00-{trace_id}-{client_span}-01"})
     assert names[-1] == "done" and "tool.delta" in names, names
-    wanted = {"somagent-edge", "somagent-worker", "somagent-projector", "somagent-billing"}
+    wanted = {"somagent-edge", "somagent-worker", "somagent-projector", "somagent-billing",
+              "somagent-memory"}
     got: dict[str, Any] = {}
 
     def complete() -> bool:
@@ -220,12 +221,15 @@ def test_one_turn_is_one_trace_across_processes_with_parent_links(
     assert parent_of(tool) == steps["turn.step tool"]["spanID"]
     recall = [s for s in spans if s["operationName"].startswith("memory /v1/")]
     assert any(parent_of(s) == steps["turn.step recall"]["spanID"] for s in recall)
+    # The Memory Gateway continues the client span it was called from.
+    served = [s for s in spans if service[s["processID"]] == "somagent-memory"]
+    assert served and {parent_of(s) for s in served} <= {s["spanID"] for s in recall}
     # Projection and billing of the turn's events: children of the spans that wrote them.
     projected = [s for s in spans if service[s["processID"]] == "somagent-projector"]
     ids = {s["spanID"] for s in spans}
     tag = _tag
 
-    # Records the uninstrumented Memory Gateway wrote carry a fresh span id in the trace.
+    # Records the gateway's Faust agent wrote (remember decisions) carry a fresh span id.
     orphans = [s for s in projected if parent_of(s) not in ids]
     assert {tag(s, "messaging.destination.name") for s in orphans} <= {"memory.events"}, [
         (tag(s, "messaging.destination.name"), tag(s, "somagent.event_type")) for s in orphans]
