@@ -93,14 +93,14 @@ async def test_bad_usage_queries_are_400(
 
 
 async def test_usage_without_a_range_is_the_current_utc_day(
-    client: httpx.AsyncClient, tenant: Tenant, stack: RunningStack
+    client: httpx.AsyncClient, tenant: Tenant, stack: RunningStack, written: list[str]
 ) -> None:
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     await _ledger(stack, tenant.tenant, [
         (today, 40, 1, 3), (today + timedelta(hours=23, minutes=59), 2, 0, 1),
         (today - timedelta(minutes=1), 500, 5, 50),  # yesterday
         (today + timedelta(days=1), 600, 6, 60),     # tomorrow
-    ])
+    ], written)
     s = await mint(client, tenant)
     r = await client.get("/v1/usage", headers=s.auth)
     assert r.status_code == 200, r.text
