@@ -104,6 +104,9 @@ class Settings(BaseSettings):
     # else the local dev server the stack starts on temporal_port (loopback, SQLite file
     # under home). The jobs workers poll temporal_task_queue in temporal_namespace.
     temporal_address: str | None = None
+    # OpenTelemetry traces (docs/observability.md): OTLP over HTTP to this base URL
+    # (e.g. http://127.0.0.1:4318); unset: no spans are exported.
+    otlp_endpoint: str | None = None
     temporal_port: Port = 17233
     temporal_namespace: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,200}$")] = "default"
     temporal_task_queue: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,200}$")] = (

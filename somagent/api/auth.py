@@ -51,7 +51,11 @@ def pin_region(settings: Settings, tenant: str, residency: str | None) -> None:
 
 async def session_token(request: Request, call: Call) -> SessionClaims:
     """The verified claims of the bearer session token (401 on any defect)."""
-    token = bearer(request)
+    return verify_session_token(call, bearer(request))
+
+
+def verify_session_token(call: Call, token: str) -> SessionClaims:
+    """The verified claims of a session token however it came (401 on any defect)."""
     try:
         claims = call.ctx.tokens.verify(token)
     except Problem as problem:

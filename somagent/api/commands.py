@@ -60,10 +60,12 @@ def serve_api(
     from somagent.api.http_protocol import HeaderTimeoutProtocol
     from somagent.config import load_settings
     from somagent.serve.health import HealthServer, StallCheck
+    from somagent.telemetry import tracing
 
     logs.configure()
     settings = load_settings()
     app = create_app(settings)
+    tracing.configure_role("edge")
     health = HealthServer.from_env("edge")
     ctx = app.state.edge
     health.add_check("edge", ctx.health)
@@ -73,6 +75,7 @@ def serve_api(
         stall_s=20.0,
     ))
     health.add_lag(app.state.edge.tailer_lag)
+    health.add_registry(ctx.metrics.registry)  # somagent_edge_*, admission rho and P(wait)
     health.start()
     sock = _listen(host or settings.api_host, port or settings.api_port, reuse_port)
     config = uvicorn.Config(

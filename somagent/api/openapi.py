@@ -99,6 +99,18 @@ def document() -> dict[str, Any]:
             "security": bearer, "parameters": [_TURN_ID, _LAST_EVENT_ID],
             "responses": {"200": _SSE, **_problems(*_TOKEN_ERRORS, "turn-not-found",
                                                    "bad-last-event-id")}}},
+        "/v1/turn/ws": {"get": {  # issue 18
+            "summary": "A turn over a WebSocket (subprotocol somagent.turn.v1): send the "
+                       "POST /v1/turn body or a resume; receive the SSE events as JSON "
+                       "messages; cancel by message. Protocol: docs/api.md",
+            "responses": {"101": {"description": "Switching Protocols. A refusal is a "
+                                  "{type: problem} message with the problem body below, then "
+                                  "close code 4000 + status"},
+                          **_problems(*_TOKEN_ERRORS, *_BODY_ERRORS, "session-not-found",
+                                      "forbidden", "session-mismatch", "capsule-not-allowed",
+                                      "budget-exhausted", "rate-limited", "overloaded",
+                                      "idempotency-key-reused", "dependency-unavailable",
+                                      "agent-revoked", "turn-not-found", "bad-last-event-id")}}},
         "/v1/turns/{turn_id}/cancel": {"post": {
             "summary": "Ask the engine to cancel a turn (appends TurnCancelRequested)",
             "security": bearer, "parameters": [_TURN_ID],

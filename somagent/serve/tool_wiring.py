@@ -13,6 +13,8 @@ from typing import Any
 
 from somagent.config import Settings
 from somagent.memory.client import MemoryGatewayClient
+from somagent.telemetry import collectors
+from somagent.tools import breaker as cb
 from somagent.tools.broker import ToolBroker
 from somagent.tools.exceptions import SandboxUnavailable
 from somagent.tools.gates import RedisGate
@@ -60,4 +62,9 @@ def tool_registry(settings: Settings, memory: MemoryGatewayClient | None) -> Too
 def tool_broker(settings: Settings, redis: Any, registry: ToolRegistry) -> ToolBroker:
     """The broker over ``registry``: idempotency and gates in ``redis`` (an asyncio client)."""
     gate = RedisGate(redis, plans=TenantPlans(settings.postgres_dsn))
-    return ToolBroker(registry, idempotency=RedisIdempotencyStore(redis), gate=gate)
+    broker = ToolBroker(registry, idempotency=RedisIdempotencyStore(redis), gate=gate)
+    collectors.register(collectors.BreakerCollector(
+        lambda: broker.breakers,
+        lambda b: cb.state_at(b, broker.breaker_config, broker.clock_ms()).value,
+    ))  # somagent_circuit_breakers{tool,state}
+    return broker

@@ -35,6 +35,7 @@ from somagent.memory.client import MemoryGatewayClient
 from somagent.planners import make_planner
 from somagent.serve.health import HealthServer, LoopHeartbeat, StallCheck
 from somagent.serve.tool_wiring import tool_broker, tool_registry
+from somagent.telemetry import tracing
 from somagent.turns import events as ev
 
 log = logging.getLogger(__name__)
@@ -111,6 +112,7 @@ def run_faust(app: faust.App, *, loglevel: str = "info", services: Any = ()) -> 
 
 def run_worker(settings: Settings, *, loglevel: str = "info", instance: int = 0) -> None:
     """``somagent serve worker``: the turn engine, until SIGTERM/SIGINT."""
+    tracing.configure_role("worker")
     worker = build_worker(settings, instance=instance)
     health = HealthServer.from_env("worker")
     health.add_check("event loop", worker.heartbeat.check)
