@@ -234,6 +234,9 @@ async def cancel_job(request: Request, call: Call) -> Response:
 @endpoint("/v1/jobs")
 async def list_jobs(request: Request, call: Call) -> Response:
     claims = await session_token(request, call)
+    unknown = set(request.query_params) - {"status", "limit"}
+    if unknown:
+        raise Problem("invalid-query", f"unknown query parameters {sorted(unknown)}")
     status = request.query_params.get("status")
     if status is not None and status not in STATUSES:
         raise Problem("invalid-query", f"status must be one of {', '.join(STATUSES)}")

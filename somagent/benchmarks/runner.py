@@ -109,6 +109,13 @@ def _stop(proc: subprocess.Popen[str]) -> tuple[str, str]:
         return proc.communicate()
 
 
+def _default_sigint() -> None:
+    """In the child before exec: SIGINT back to its default action. A runner started in
+    the background by a shell (``make test &``) inherits SIGINT ignored, and Python then
+    never turns it into KeyboardInterrupt, so the script could not stop its stack."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def run_script(path: Path, args: list[str], timeout_s: float, cwd: Path,
                name: str | None = None) -> ScriptResult:
     """Run one script to completion (or its limit) and read its JSON."""
@@ -117,6 +124,7 @@ def run_script(path: Path, args: list[str], timeout_s: float, cwd: Path,
     proc = subprocess.Popen(
         [sys.executable, "-P", str(path), *args], cwd=cwd, text=True,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+        preexec_fn=_default_sigint,
     )
     timed_out = False
     try:
