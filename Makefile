@@ -24,6 +24,7 @@ sysdeps:
 	@./infra/sysdeps.sh
 
 up: venv sysdeps
+	$(BIN)/python -m somagent.stack.opa
 	$(BIN)/somagent up
 
 down:
@@ -37,7 +38,7 @@ demo: up
 	$(BIN)/somagent demo
 
 test: venv sysdeps
-	SOMAGENT_WITH_CLICKHOUSE_SERVER=1 ./infra/sysdeps.sh && ./infra/llm.sh && $(BIN)/python -m somagent.stack.temporal && $(BIN)/python -m somagent.stack.s3 && $(BIN)/pytest -q -p no:cacheprovider --durations=15
+	SOMAGENT_WITH_CLICKHOUSE_SERVER=1 ./infra/sysdeps.sh && ./infra/llm.sh && $(BIN)/python -m somagent.stack.temporal && $(BIN)/python -m somagent.stack.s3 && $(BIN)/python -m somagent.stack.opa && $(BIN)/pytest -q -p no:cacheprovider --durations=15
 
 # The chaos suite and the API fuzzer, longer than in `make test`: more turns between faults,
 # more generated requests per operation.

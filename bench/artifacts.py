@@ -22,6 +22,8 @@ from __future__ import annotations
 import os
 import sys
 
+from somagent.policy.defaults import DEFAULT_POLICY_HASH
+
 _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
 
@@ -111,7 +113,7 @@ async def _rounds(url: str, settings: Settings, rounds: int, blocks: int) -> dic
             base_one_ms.append(await _baseline_remember(settings, tenant, 1))
             mint = await client.post("/v1/session/mint", headers=admin, json={
                 "tenant": tenant, "persona_hash": "sha256-" + "0" * 64,
-                "policy_hash": "sha256-" + "0" * 64, "capsule_ids": [capsule_id],
+                "policy_hash": DEFAULT_POLICY_HASH, "capsule_ids": [capsule_id],
                 "budgets": {"tokens": 1000, "tools_per_min": 1}})
             auth = {"Authorization": f"Bearer {mint.json()['jwt']}"}
             body = {"query": "bench fact value", "capsule_ids": [capsule_id]}

@@ -101,7 +101,10 @@ def deny(request: Request, call: Call, problem: Problem) -> Response:
         make_event(
             names.POLICY_DENIED,
             {"reason_code": problem.slug, "detail": problem.detail[:2000],
-             "path": request.url.path},
+             "path": request.url.path,
+             # a constitution policy's refusal names its hash and rule
+             "policy_hash": problem.extensions.get("policy_hash"),
+             "rule": problem.extensions.get("rule")},
             tenant=call.tenant or NIL_TENANT,
             producer=PRODUCER,
             session=call.session,

@@ -33,6 +33,10 @@ from somagent.limits.budget import RedisTokenBudget
 from somagent.limits.idempotency import RedisIdempotency
 from somagent.limits.ratelimit import RedisSlidingWindow
 from somagent.memory.client import MemoryGatewayClient
+from somagent.policy import constitution
+from somagent.policy.gate import PolicyGate, metrics_for
+from somagent.policy.opa import OpaClient
+from somagent.policy.service import PolicyService
 from somagent.serve.health import LoopHeartbeat
 
 log = logging.getLogger(__name__)
@@ -73,6 +77,8 @@ class EdgeContext:
         self.idempotency: RedisIdempotency
         self.records: TurnRecords
         self.memory: MemoryGatewayClient
+        self.policies: PolicyService
+        self.policy_gate: PolicyGate
 
     @property
     def audit_failures(self) -> int:
@@ -105,6 +111,11 @@ class EdgeContext:
         self.idempotency = RedisIdempotency(self.redis)
         self.records = TurnRecords(self.redis, self.edge.turn_record_ttl_s)
         self.memory = MemoryGatewayClient.from_settings(s)
+        opa = OpaClient(s.opa_endpoint)
+        self.policies = PolicyService(self.pg, self.appender.append, opa,
+                                      constitution.load(s), producer="edge")
+        self.policy_gate = PolicyGate(opa, ttl_s=s.policy_cache_ttl_s,
+                                      metrics=metrics_for(self.metrics.registry))
         self._heartbeat_task = asyncio.create_task(self.heartbeat.run(), name="edge-heartbeat")
         self.started = True
 
@@ -147,7 +158,8 @@ class EdgeContext:
                 await asyncio.to_thread(closer)
             except Exception as exc:
                 log.warning("closing edge %s: %s", name, exc)
-        for aclose in (self.redis.aclose, self.pg.close, self.memory.aclose):  # type: ignore[attr-defined]
+        for aclose in (self.redis.aclose, self.pg.close, self.memory.aclose,  # type: ignore[attr-defined]
+                       self.policies.opa.close):
             try:
                 await asyncio.wait_for(aclose(), 10)
             except Exception as exc:

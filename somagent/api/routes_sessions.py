@@ -17,15 +17,18 @@ from somagent.artifacts.minting import agent_grant, refuse_revoked_capsules
 from somagent.contract import names
 from somagent.contract.ids import session_event_id
 from somagent.events.envelope import make_event
+from somagent.policy.mint_check import check_mint
 
 
 @endpoint("/v1/session/mint")
 async def mint_session(request: Request, call: Call) -> Response:
     """Mint a session for the key's tenant.
 
-    Writes ``sess:{session}`` (budgets, hashes, capsules; TTL = token lifetime)
-    and appends ``SessionMinted`` (waiting for the broker's acknowledgement)
-    before answering, so a token is never handed out for an unrecorded session.
+    The session's policy must be active and allow the budgets and capsules
+    (:func:`~somagent.policy.mint_check.check_mint`). Writes ``sess:{session}``
+    (budgets, hashes, capsules; TTL = token lifetime) and appends ``SessionMinted``
+    (waiting for the broker's acknowledgement) before answering, so a token is never
+    handed out for an unrecorded session.
     """
     tenant = await api_key_tenant(request, call)
     body = await read_json(request, MINT_REQUEST, call.ctx.edge.max_body_bytes)
@@ -46,6 +49,7 @@ async def mint_session(request: Request, call: Call) -> Response:
         raise Problem("capsule-not-allowed", f"allow names capsules {outside} that the "
                       "session does not hold")
     await refuse_revoked_capsules(ctx, capsules)
+    await check_mint(ctx, tenant.tenant_id, body["policy_hash"], body["budgets"], capsules)
     ttl_s = ctx.edge.session_ttl_s
     session = str(uuid.uuid4())
     call.session = session
