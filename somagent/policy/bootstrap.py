@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 import asyncpg
 
 from somagent.config import Settings
+from somagent.events.codec import EventCodec
 from somagent.kafka.producer import EventProducer
 from somagent.kafka.schema_log import kafka_codec
 from somagent.policy import constitution
@@ -43,12 +45,25 @@ async def _ensure(settings: Settings, producer: EventProducer) -> str:
         await pg.close()
 
 
+def _codec(settings: Settings, timeout_s: float = 60.0) -> EventCodec:
+    """The schema-log codec; topics created a moment ago may not have a leader yet."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return kafka_codec(settings)
+        except Exception as exc:  # the broker's "not leader" while topics settle
+            if time.monotonic() > deadline:
+                raise
+            log.info("schemas topic not ready yet (%s); retrying", exc)
+            time.sleep(0.5)
+
+
 def ensure_default(settings: Settings, *, local_keys: bool = True) -> str:
     """Register (and with local keys activate) the default policy; sync OPA. Returns
     the default policy's status."""
     if local_keys:
         constitution.ensure_local_keys(settings)
-    producer = EventProducer(settings, kafka_codec(settings))
+    producer = EventProducer(settings, _codec(settings))
     try:
         return asyncio.run(_ensure(settings, producer))
     finally:

@@ -45,6 +45,9 @@ ISSUE_TYPES = {
     "AgentPublished", "AgentUpdated", "AgentInstalled", "AgentUninstalled", "AgentRevoked",
     "CapsuleRecalled",
     "BrainFeedbackGiven", "BrainWeightsUpdated",
+    # issue 16: the constitution
+    "PolicyRegistered", "PolicySigned", "PolicyActivated", "PolicyRevoked",
+    "PolicyDecisionLogged",
 }  # fmt: skip
 
 
