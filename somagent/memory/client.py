@@ -152,7 +152,7 @@ class MemoryGatewayClient:
             return status, document
         detail = document.get("detail") or response.text[:200]
         message = f"memory gateway {self.base_url}{path} answered {status}: {detail}"
-        if status in (400, 413, 415, 422):
+        if status in (400, 403, 413, 415, 422):  # 403: a policy refused it (permanent)
             raise invalid(message)
         raise MemoryGatewayError(message, status)
 
