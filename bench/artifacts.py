@@ -22,8 +22,6 @@ from __future__ import annotations
 import os
 import sys
 
-from somagent.policy.defaults import DEFAULT_POLICY_HASH
-
 _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
 
@@ -47,6 +45,7 @@ from somagent.artifacts import signing  # noqa: E402
 from somagent.artifacts.publisher import public_jwk, signed  # noqa: E402
 from somagent.config import Settings  # noqa: E402
 from somagent.memory.client import MemoryGatewayClient  # noqa: E402
+from somagent.policy.defaults import DEFAULT_POLICY_HASH  # noqa: E402
 from somagent.stack.process import free_port  # noqa: E402
 from somagent.stack.testing import throwaway_stack  # noqa: E402
 from somagent.wait import until  # noqa: E402

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from somagent.api import openapi_policies
 from somagent.api.bodies import (
     CANCEL_REQUEST,
     MINT_REQUEST,
@@ -70,7 +71,8 @@ def document() -> dict[str, Any]:
                           "session_id"], "properties": {"jwt": {"type": "string"},
                           "expires_in": {"type": "integer"}, "session_id": {"type": "string"}}}),
                           **_problems("invalid-api-key", "unauthorized", "forbidden",
-                                      *_BODY_ERRORS, *artifacts_openapi.MINT_PROBLEMS)}}},
+                                      *_BODY_ERRORS, *artifacts_openapi.MINT_PROBLEMS,
+                                      *openapi_policies.MINT_PROBLEMS)}}},
         "/v1/turn": {"post": {
             "summary": "Start a turn and stream its events", "security": bearer,
             "parameters": [{"name": "Idempotency-Key", "in": "header", "required": False,
@@ -130,6 +132,7 @@ def document() -> dict[str, Any]:
                                            "security": [],
                                            "responses": {"200": _json({"type": "object"})}}},
         **artifacts_openapi.paths(_problems),
+        **openapi_policies.paths(_problems),
     }
     paths.update(job_paths(_problems, _LAST_EVENT_ID))
     return {
@@ -141,6 +144,8 @@ def document() -> dict[str, Any]:
             "securitySchemes": {
                 "apiKey": {"type": "http", "scheme": "bearer", "description": "tenant API key"},
                 "session": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT (EdDSA)"},
+                "operator": {"type": "http", "scheme": "bearer",
+                             "description": "the operator credential (keys/operator.token)"},
             },
             "schemas": {"Problem": {
                 "type": "object", "required": ["type", "title", "status"],
