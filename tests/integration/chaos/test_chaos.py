@@ -45,7 +45,7 @@ from somagent.wait import until
 pytestmark = pytest.mark.integration
 
 TURNS_BETWEEN = int(os.environ.get("SOMAGENT_CHAOS_TURNS", "3"))
-ROLES = ("edge-0", "worker-0", "billing-0", "projector-0", "memory-0", "analytics-0")
+ROLES = ("edge-0", "worker-0", "billing-0", "projector-0", "memory-0", "analytics-0", "jobs-0")
 SERVERS = ("kafka", "redis", "postgres")
 
 
