@@ -3,6 +3,7 @@
 Layout in OPA (what :mod:`somagent.policy.service` keeps it at):
 
 * policy ``somagent-gate``: :file:`gate.rego` (package ``somagent.gate``);
+* policy ``somagent-log-filter``: :file:`log_filter.rego` (only gate decisions are logged);
 * policy ``p_<hex>``: a policy's own Rego rules (package ``somagent.custom.p_<hex>``);
 * data ``somagent/policies/<policy_hash>``: the ``data`` of every *active* policy.
 
@@ -24,6 +25,7 @@ import httpx
 from somagent.policy.exceptions import InvalidPolicy, PolicyEngineUnavailable
 
 GATE_POLICY_ID: Final = "somagent-gate"
+LOG_FILTER_ID: Final = "somagent-log-filter"
 DECISION_PATH: Final = "somagent/gate/decision"
 DATA_ROOT: Final = "somagent/policies"
 
@@ -31,6 +33,11 @@ DATA_ROOT: Final = "somagent/policies"
 def gate_module() -> str:
     """The text of the platform's decision rules (``somagent/policy/gate.rego``)."""
     return resources.files("somagent.policy").joinpath("gate.rego").read_text()
+
+
+def log_filter_module() -> str:
+    """OPA's decision-log drop rule (``somagent/policy/log_filter.rego``): gate decisions only."""
+    return resources.files("somagent.policy").joinpath("log_filter.rego").read_text()
 
 
 def _check(response: httpx.Response, what: str) -> httpx.Response:
@@ -71,9 +78,10 @@ class OpaClient:
             if "HTTP 404" not in str(exc):
                 raise
 
-    async def module_ids(self) -> set[str]:
+    async def modules(self) -> dict[str, str]:
+        """``{policy id: Rego text}`` of every module OPA holds."""
         body = (await self._call("GET", "/v1/policies")).json()
-        return {str(item["id"]) for item in body.get("result", [])}
+        return {str(item["id"]): str(item.get("raw", "")) for item in body.get("result", [])}
 
     async def put_data(self, path: str, value: Any) -> None:
         await self._call("PUT", f"/v1/data/{path}", content=json.dumps(value).encode(),

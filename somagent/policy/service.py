@@ -29,7 +29,14 @@ from somagent.policy import document as doc
 from somagent.policy import projection, registry
 from somagent.policy.constitution import Constitution
 from somagent.policy.exceptions import PolicyStateConflict, UnknownPolicy
-from somagent.policy.opa import DATA_ROOT, GATE_POLICY_ID, OpaClient, gate_module
+from somagent.policy.opa import (
+    DATA_ROOT,
+    GATE_POLICY_ID,
+    LOG_FILTER_ID,
+    OpaClient,
+    gate_module,
+    log_filter_module,
+)
 from somagent.policy.registry import PolicyRow
 
 log = logging.getLogger(__name__)
@@ -137,10 +144,12 @@ class PolicyService:
         await self.opa.delete_module(doc.module_id(hash_))
 
     async def sync(self) -> dict[str, int]:
-        """Make OPA hold the gate rules and exactly the active policies; return counts."""
-        modules = await self.opa.module_ids()
-        if GATE_POLICY_ID not in modules:
-            await self.opa.put_module(GATE_POLICY_ID, gate_module())
+        """Make OPA hold this release's rules and exactly the active policies; return counts."""
+        modules = await self.opa.modules()
+        for policy_id, text in ((GATE_POLICY_ID, gate_module()),
+                                (LOG_FILTER_ID, log_filter_module())):
+            if modules.get(policy_id) != text:  # missing, or from another release
+                await self.opa.put_module(policy_id, text)
         async with self.pg.acquire() as conn:
             rows = await registry.active(conn)
         present = await self.opa.get_data(DATA_ROOT) or {}

@@ -122,6 +122,10 @@ async def test_tool_and_egress_refused_by_the_session_policy(
                           rules=["egress-host-not-allowed"])
     assert logged[0]["payload"]["path"] == "somagent/gate/decision"
     assert str(logged[0]["tenant"]) == tenant.tenant
+    # Only the gates' decisions are logged (OPA's drop rule), not the sync's data reads.
+    every = await events(settings, codec, POLICY_DECISIONS, "PolicyDecisionLogged", want=0,
+                         timeout_s=10)
+    assert {e["payload"]["path"] for e in every} == {"somagent/gate/decision"}
 
 
 async def test_memory_write_refused_by_a_read_only_policy(
