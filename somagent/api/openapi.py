@@ -105,7 +105,8 @@ def document() -> dict[str, Any]:
             "summary": "Ask to remember a text (appends MemoryRememberRequested)",
             "security": bearer, "requestBody": _body(REMEMBER_REQUEST),
             "responses": {"202": _json({"type": "object"}, "Requested"),
-                          **_problems(*_TOKEN_ERRORS, *_BODY_ERRORS, "capsule-not-allowed")}}},
+                          **_problems(*_TOKEN_ERRORS, *_BODY_ERRORS, "capsule-not-allowed",
+                                      "policy-denied")}}},
         "/v1/usage": {"get": {
             "summary": "The calling tenant's usage and spend per minute, hour or day",
             "security": bearer,

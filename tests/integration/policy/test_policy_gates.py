@@ -132,8 +132,10 @@ async def test_memory_write_refused_by_a_read_only_policy(
         client: httpx.AsyncClient, stack: RunningStack, tenant: Tenant, codec: EventCodec
 ) -> None:
     settings = stack.settings
-    hash_, session = await _session(client, stack, tenant,
-                                    unique_policy("readonly", tools=["calc"], memory="read"))
+    hash_ = await activate(client, settings, unique_policy("readonly", tools=["calc"],
+                                                            memory="read"))
+    minted = (await mint_under(client, tenant, hash_)).json()
+    session = str(minted["session_id"])
     request_id = str(uuid.uuid4())
     body = {"tenant": tenant.tenant, "text": "Remember that the vault code is 1234.",
             "source": "test", "trace_id": uuid.uuid4().hex, "session": session,
@@ -153,6 +155,11 @@ async def test_memory_write_refused_by_a_read_only_policy(
         metrics = (await gateway.get("/metrics")).text
     await events(settings, codec, GATEWAY_AUDIT, "PolicyDenied", policy_hash=hash_,
                  rule="memory-write-not-allowed", path="memory.write")
+    # Through the edge (session token): the same refusal, 403 with hash and rule.
+    r = await client.post("/v1/memory/remember", json={"text": "Remember this."},
+                          headers={"Authorization": f"Bearer {minted['jwt']}"})
+    assert r.status_code == 403 and r.json()["type"].endswith("/policy-denied"), r.text
+    assert r.json()["rule"] == "memory-write-not-allowed" and r.json()["policy_hash"] == hash_
     # The refused write appended nothing to memory.events.
     written = await events(settings, codec, MEMORY, "MemoryRememberRequested", want=0,
                            timeout_s=10)
