@@ -100,7 +100,8 @@ def document() -> dict[str, Any]:
             "requestBody": _body(RECALL_REQUEST),
             "responses": {"200": _json({"type": "object", "properties": {
                 "evidence": {"type": "array", "items": {"type": "object"}}}}),
-                **_problems(*_TOKEN_ERRORS, *_BODY_ERRORS, "capsule-not-allowed")}}},
+                **_problems(*_TOKEN_ERRORS, *_BODY_ERRORS, "capsule-not-allowed",
+                            "policy-denied", "dependency-unavailable")}}},
         "/v1/memory/remember": {"post": {
             "summary": "Ask to remember a text (appends MemoryRememberRequested)",
             "security": bearer, "requestBody": _body(REMEMBER_REQUEST),

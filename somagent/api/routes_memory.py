@@ -27,6 +27,7 @@ from somagent.artifacts.capsules import meter_reads
 from somagent.events.envelope import random_event_id
 from somagent.exceptions import SomagentError
 from somagent.memory.exceptions import MemoryPolicyDenied
+from somagent.policy.read_check import check_recall
 
 
 def _check_capsules(claims: SessionClaims, wanted: Iterable[str]) -> None:
@@ -45,6 +46,7 @@ async def recall(request: Request, call: Call) -> Response:
         _check_capsules(claims, capsules)
     elif claims.capsules:
         capsules = list(claims.capsules)
+    await check_recall(call.ctx, claims.tenant, claims.policy_hash, list(capsules or []))
     try:
         blocks = await call.ctx.memory.recall(
             claims.tenant, body["query"], int(body.get("top_k", 5)), capsules

@@ -160,6 +160,17 @@ async def test_memory_write_refused_by_a_read_only_policy(
                           headers={"Authorization": f"Bearer {minted['jwt']}"})
     assert r.status_code == 403 and r.json()["type"].endswith("/policy-denied"), r.text
     assert r.json()["rule"] == "memory-write-not-allowed" and r.json()["policy_hash"] == hash_
+    # A read-only policy still reads; a policy with memory off does not.
+    read = await client.post("/v1/memory/recall", json={"query": "vault code"},
+                             headers={"Authorization": f"Bearer {minted['jwt']}"})
+    assert read.status_code == 200, read.text
+    off = await activate(client, settings, unique_policy("nomemory", tools=["calc"], memory="off"))
+    blind = (await mint_under(client, tenant, off)).json()
+    r = await client.post("/v1/memory/recall", json={"query": "vault code"},
+                          headers={"Authorization": f"Bearer {blind['jwt']}"})
+    assert r.status_code == 403 and r.json()["rule"] == "memory-read-not-allowed", r.text
+    await events(settings, codec, GATEWAY_AUDIT, "PolicyDenied", policy_hash=off,
+                 rule="memory-read-not-allowed", path="/v1/memory/recall")
     # The refused write appended nothing to memory.events.
     written = await events(settings, codec, MEMORY, "MemoryRememberRequested", want=0,
                            timeout_s=10)
