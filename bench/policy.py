@@ -9,7 +9,10 @@ times ``--calls`` tool decisions, one at a time:
   ``POST /v1/data/somagent/gate/decision`` per call (httpx keep-alive);
 * ``gate_cached``: the same gate with the default 2 s cache (what the broker runs);
 * ``in_process`` (baseline): :func:`somagent.tools.policy.decide`, the pure
-  allow-list check the turn engine ran before policies existed.
+  allow-list check the turn engine ran before policies existed;
+
+and whole ``calc`` calls through the tool broker (no Redis gates), without a policy
+(baseline), with the policy check as the broker runs it (cached), and uncached.
 
 Prints one JSON object: P50/P95 in microseconds per path and ratios to the baseline.
 Timings are never asserted.
@@ -31,13 +34,20 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
+from somagent.policy.defaults import DEFAULT_POLICY, DEFAULT_POLICY_HASH  # noqa: E402
 from somagent.policy.demo import demo_policy  # noqa: E402
 from somagent.policy.document import policy_hash  # noqa: E402
 from somagent.policy.gate import PolicyGate  # noqa: E402
 from somagent.policy.opa import DATA_ROOT, GATE_POLICY_ID, OpaClient, gate_module  # noqa: E402
+from somagent.policy.sessions import SessionPolicies  # noqa: E402
+from somagent.policy.tool_gate import OpaToolPolicy  # noqa: E402
 from somagent.stack.opa import Opa  # noqa: E402
 from somagent.stack.testing import fresh_stack_settings  # noqa: E402
+from somagent.tools.broker import ToolBroker  # noqa: E402
+from somagent.tools.calc import calc_tool  # noqa: E402
 from somagent.tools.policy import SessionPolicy, decide  # noqa: E402
+from somagent.tools.registry import ToolRegistry  # noqa: E402
+from somagent.turns.state import ToolCall  # noqa: E402
 
 
 def _pct(samples: list[float], q: float) -> float:
@@ -81,12 +91,48 @@ async def _run(url: str, calls: int) -> dict[str, Any]:
         "opa_http": _summary(await _timed(calls, lambda i: uncached.decide("bench", tool_input))),
         "gate_cached": _summary(await _timed(calls, lambda i: cached.decide("bench", tool_input))),
     }
+    results.update(await _broker(opa, calls))
     await opa.close()
     base = results["in_process"]
     for name in ("opa_http", "gate_cached"):
         results[name]["p50_ratio_to_in_process"] = round(
             results[name]["p50_us"] / max(base["p50_us"], 0.01), 1)
+    plain = results["broker_calc_no_policy"]
+    for name in ("broker_calc_policy_cached", "broker_calc_policy_uncached"):
+        results[name]["p50_ratio_to_no_policy"] = round(
+            results[name]["p50_us"] / max(plain["p50_us"], 0.01), 2)
     return results
+
+
+async def _broker(opa: OpaClient, calls: int) -> dict[str, Any]:
+    """``calc`` through the broker: no policy, cached policy, uncached policy (the
+    default policy; no session, so no Redis lookup; denials never happen here)."""
+    await opa.put_data(f"{DATA_ROOT}/{DEFAULT_POLICY_HASH}", DEFAULT_POLICY["data"])
+    registry = ToolRegistry([calc_tool()])
+
+    async def appended(event: Any) -> None:
+        raise AssertionError(f"no call is denied in this benchmark: {event}")
+
+    def broker(ttl_s: float | None) -> ToolBroker:
+        if ttl_s is None:
+            return ToolBroker(registry)
+        policy = OpaToolPolicy(PolicyGate(opa, ttl_s=ttl_s), SessionPolicies(None), appended,
+                               producer="bench")
+        return ToolBroker(registry, policy=policy)
+
+    out = {}
+    for name, ttl in (("broker_calc_no_policy", None), ("broker_calc_policy_cached", 2.0),
+                      ("broker_calc_policy_uncached", 0.0)):
+        b = broker(ttl)
+
+        async def one(i: int, b: ToolBroker = b) -> None:
+            result = await b.invoke(ToolCall(0, "calc", {"expression": "2*21"}, call_id=str(i)),
+                                    tenant="bench", idem_key=str(i), timeout_ms=5_000)
+            assert result.ok, result
+
+        await _timed(50, one)  # warm-up
+        out[name] = _summary(await _timed(calls, one))
+    return out
 
 
 def main() -> None:
