@@ -17,7 +17,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	@touch $(STAMP)
 
-venv: $(STAMP)
+# The console's charting library, from npm (infra/console-assets.sh); rebuilt when the lock changes.
+CONSOLE_ASSETS := somagent/webconsole/static/vendor/chart.umd.min.js
+$(CONSOLE_ASSETS): infra/console/package-lock.json infra/console-assets.sh
+	./infra/console-assets.sh
+
+venv: $(STAMP) $(CONSOLE_ASSETS)
 
 # System packages the stack needs; installed only when missing (Debian, as root or via sudo).
 sysdeps:
@@ -38,7 +43,7 @@ demo: up
 	$(BIN)/somagent demo
 
 test: venv sysdeps
-	SOMAGENT_WITH_CLICKHOUSE_SERVER=1 ./infra/sysdeps.sh && ./infra/llm.sh && $(BIN)/python -m somagent.stack.temporal && $(BIN)/python -m somagent.stack.s3 && $(BIN)/python -m somagent.stack.opa && $(BIN)/pytest -q -p no:cacheprovider --durations=15
+	SOMAGENT_WITH_CLICKHOUSE_SERVER=1 SOMAGENT_WITH_BROWSER=1 ./infra/sysdeps.sh && ./infra/llm.sh && $(BIN)/python -m somagent.stack.temporal && $(BIN)/python -m somagent.stack.s3 && $(BIN)/python -m somagent.stack.opa && $(BIN)/pytest -q -p no:cacheprovider --durations=15
 
 # The chaos suite and the API fuzzer, longer than in `make test`: more turns between faults,
 # more generated requests per operation.

@@ -100,6 +100,7 @@ from somagent.kafka.clients import producer_config
 from somagent.kafka.reader import LogReader
 from somagent.kafka.schema_log import kafka_registry
 from somagent.policy.defaults import DEFAULT_POLICY_HASH
+from somagent.stack.postgres import Postgres
 from somagent.wait import until
 
 LEVELS = (1, 16, 64, 256)
@@ -251,11 +252,14 @@ def platform_pids(settings: Settings) -> dict[str, list[int]]:
     except (OSError, ValueError, KeyError):
         pass
     servers = []
-    for name in ("kafka", "postgres", "redis"):
+    for name in ("kafka", "redis"):
         try:
             servers.append(int((settings.home_dir / "run" / f"{name}.pid").read_text().split()[0]))
         except (OSError, ValueError, IndexError):
             continue
+    postgres = Postgres(settings).pid()  # its pid file is postmaster.pid in the data dir
+    if postgres is not None:
+        servers.append(postgres)
     return {"roles": roles, "servers": servers}
 
 

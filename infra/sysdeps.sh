@@ -15,6 +15,11 @@ if [ "${SOMAGENT_WITH_CLICKHOUSE_SERVER:-0}" = 1 ] && ! command -v clickhouse-se
    && [ ! -x /usr/sbin/clickhouse-server ]; then
   missing+=(clickhouse-server)
 fi
+# `make test` sets SOMAGENT_WITH_BROWSER=1: the console's browser test drives
+# Debian's headless Chromium (tests/integration/console).
+if [ "${SOMAGENT_WITH_BROWSER:-0}" = 1 ] && ! command -v chromium >/dev/null; then
+  missing+=(chromium)
+fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 echo "installing system packages: ${missing[*]}"
 SUDO=""

@@ -41,6 +41,15 @@ from somagent.api.settings import EdgeSettings
 from somagent.artifacts import routes_agents as agents
 from somagent.artifacts.routes_capsules import capsule_detail, upload_capsule
 from somagent.config import Settings
+from somagent.webconsole import routes as console
+
+
+async def _jobs(request: Request) -> Response:
+    """``/v1/jobs``: one route for both methods, so a 405 lists both in ``Allow``."""
+    handler = list_jobs if request.method == "GET" else post_job
+    response: Response = await handler(request)
+    return response
+
 
 ROUTES = [
     Route("/v1/session/mint", mint_session, methods=["POST"]),
@@ -52,13 +61,12 @@ ROUTES = [
     Route("/v1/brain/evaluate", brain_evaluate, methods=["POST"]),
     Route("/v1/brain/feedback", brain_feedback, methods=["POST"]),
     Route("/v1/usage", usage, methods=["GET"]),
-    Route("/v1/jobs", post_job, methods=["POST"]),
-    Route("/v1/jobs", list_jobs, methods=["GET"]),
+    Route("/v1/jobs", _jobs, methods=["GET", "POST"]),
     Route("/v1/jobs/plan", plan_job, methods=["POST"]),
-    Route("/v1/jobs/{job_id}", get_job, methods=["GET"]),
-    Route("/v1/jobs/{job_id}/logs", job_logs, methods=["GET"]),
-    Route("/v1/jobs/{job_id}/approvals/{step}", approve_step, methods=["POST"]),
-    Route("/v1/jobs/{job_id}/cancel", cancel_job, methods=["POST"]),
+    Route("/v1/jobs/{job_id:uuid}", get_job, methods=["GET"]),
+    Route("/v1/jobs/{job_id:uuid}/logs", job_logs, methods=["GET"]),
+    Route("/v1/jobs/{job_id:uuid}/approvals/{step}", approve_step, methods=["POST"]),
+    Route("/v1/jobs/{job_id:uuid}/cancel", cancel_job, methods=["POST"]),
     # issue 15: artifacts (memory capsules, the agent marketplace, signing keys)
     Route("/v1/keys", agents.keys, methods=["GET", "POST"]),
     Route("/v1/memory/capsule/upload", upload_capsule, methods=["POST"]),
@@ -75,6 +83,15 @@ ROUTES = [
     Route("/v1/policies/{policy_hash}", policies.policy_detail, methods=["GET"]),
     Route("/v1/policies/{policy_hash}/signatures", policies.sign_policy, methods=["POST"]),
     Route("/v1/policies/{policy_hash}/revoke", policies.revoke_policy, methods=["POST"]),
+    # issue 18: the live console
+    Route("/console", console.page, methods=["GET"]),
+    Route("/console/static/{name}", console.static, methods=["GET"]),
+    Route("/console/login", console.login, methods=["POST"]),
+    Route("/console/logout", console.logout, methods=["POST"]),
+    Route("/console/api/whoami", console.whoami, methods=["GET"]),
+    Route("/console/api/snapshot", console.snapshot_once, methods=["GET"]),
+    Route("/console/api/stream", console.stream, methods=["GET"]),
+    Route("/console/api/turns/{turn_id}/trail", console.turn_trail, methods=["GET"]),
     Route("/healthz", health.healthz, methods=["GET"]),
     Route("/readyz", health.readyz, methods=["GET"]),
     Route("/metrics", health.metrics, methods=["GET"]),

@@ -16,8 +16,10 @@ from somagent.api.bodies import (
 from somagent.api.openapi_jobs import JOB_SCHEMAS, job_paths
 from somagent.api.problems import MEDIA_TYPE as PROBLEM_MEDIA
 from somagent.api.problems import TYPES
+from somagent.api.routes_brain import EVALUATE_REQUEST, FEEDBACK_REQUEST
 from somagent.api.sse import SSE_NAMES
 from somagent.artifacts import openapi as artifacts_openapi
+from somagent.webconsole import openapi as console_openapi
 
 _PROBLEM = {"$ref": "#/components/schemas/Problem"}
 
@@ -108,6 +110,20 @@ def document() -> dict[str, Any]:
             "responses": {"202": _json({"type": "object"}, "Requested"),
                           **_problems(*_TOKEN_ERRORS, *_BODY_ERRORS, "capsule-not-allowed",
                                       "policy-denied")}}},
+        "/v1/brain/evaluate": {"post": {
+            "summary": "Build a ContextBundle: ranked evidence with provenance, scores, "
+                       "calibrated confidence and the session's directives",
+            "security": bearer, "requestBody": _body(EVALUATE_REQUEST),
+            "responses": {"200": _json({"type": "object", "required": ["bundle_id"]}),
+                          **_problems(*_TOKEN_ERRORS, *_BODY_ERRORS, "capsule-not-allowed",
+                                      "weights-out-of-bounds", "dependency-unavailable")}}},
+        "/v1/brain/feedback": {"post": {
+            "summary": "Mark which evidence of a bundle was useful (appends "
+                       "BrainFeedbackGiven); answers the tuned weights",
+            "security": bearer, "requestBody": _body(FEEDBACK_REQUEST),
+            "responses": {"200": _json({"type": "object"}),
+                          **_problems(*_TOKEN_ERRORS, *_BODY_ERRORS, "bundle-not-found",
+                                      "unknown-evidence", "dependency-unavailable")}}},
         "/v1/usage": {"get": {
             "summary": "The calling tenant's usage and spend per minute, hour or day",
             "security": bearer,
@@ -137,6 +153,7 @@ def document() -> dict[str, Any]:
         **openapi_policies.paths(_problems),
     }
     paths.update(job_paths(_problems, _LAST_EVENT_ID))
+    paths.update(console_openapi.paths(_problems))  # issue 18: the console
     return {
         "openapi": "3.1.0",
         "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
@@ -147,7 +164,8 @@ def document() -> dict[str, Any]:
                 "apiKey": {"type": "http", "scheme": "bearer", "description": "tenant API key"},
                 "session": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT (EdDSA)"},
                 "operator": {"type": "http", "scheme": "bearer",
-                             "description": "the operator credential (keys/operator.token)"},
+                             "description": "the operator credential (console, policies)"},
+                "console": {"type": "apiKey", "in": "cookie", "name": "somagent_console"},
             },
             "schemas": {"Problem": {
                 "type": "object", "required": ["type", "title", "status"],

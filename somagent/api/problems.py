@@ -40,6 +40,7 @@ _TYPES = (
     ProblemType("invalid-token", 401, "Token is invalid"),
     ProblemType("token-expired", 401, "Token has expired"),
     ProblemType("invalid-api-key", 401, "API key is invalid"),
+    ProblemType("invalid-credential", 401, "Console credential is invalid or has expired"),
     ProblemType("budget-exhausted", 402, "Token budget exhausted"),
     ProblemType("forbidden", 403, "Not allowed for this tenant"),
     ProblemType("session-mismatch", 403, "Token was issued for another session"),

@@ -155,7 +155,7 @@ async def post_job(request: Request, call: Call) -> Response:
 
 async def _owned_job(request: Request, call: Call) -> tuple[JobsEdge, JobRecord]:
     claims = await session_token(request, call)
-    job_id = canonical_uuid(request.path_params["job_id"], "path")
+    job_id = canonical_uuid(str(request.path_params["job_id"]), "path")
     jobs = await jobs_edge(request.app)
     record = await jobs.get(job_id)
     # Another tenant's job is reported exactly like a missing one: no existence leak.

@@ -43,6 +43,11 @@ from somagent.turns.verify import verify
 
 log = logging.getLogger(__name__)
 
+# How long after its deadline a TurnRequested this group has no state for is still
+# failed (deadline_exceeded) rather than skipped as history: longer than any outage a
+# client keeps resuming through (the edge holds an in-doubt Idempotency-Key 330 s).
+LATE_REQUEST_HORIZON_MS = 15 * 60_000
+
 
 class EventSink(Protocol):
     """Appends envelopes (to ``catalog.topic_for(type)``); returns their positions once
@@ -128,12 +133,15 @@ class TurnDriver:
             t = m.resume(state_from_dict(stored), now_ms(), self.deps.timeouts)
         else:
             request = request_from_event(envelope)
-            if request.deadline_at_ms <= now_ms():
-                # Unknown to this worker group and already past its deadline: it was
-                # either finished by another group or never picked up in time (the
-                # edge has closed its stream). Appending a failure now could contradict
-                # an earlier outcome, so it is skipped.
-                log.info("skipping expired turn %s (deadline passed, no stored state)", turn_id)
+            if now_ms() - request.deadline_at_ms > LATE_REQUEST_HORIZON_MS:
+                # Unknown to this worker group and long past its deadline: history read
+                # by a group that started at the log's beginning (its outcome, if any,
+                # is already on the log), so it is skipped rather than failed twice.
+                # A request reached late but within the horizon (the group was down,
+                # Kafka was out) goes on: the machine fails it with deadline_exceeded,
+                # so its client, still waiting or resuming, sees the turn end.
+                log.info("skipping turn %s: its deadline passed over %d s ago and this "
+                         "group has no state for it", turn_id, LATE_REQUEST_HORIZON_MS // 1000)
                 return
             first = turn_id
             if request.idempotency_key and self.deps.requests is not None:

@@ -69,6 +69,8 @@ def test_ping_root_and_healthz(analytics: Analytics) -> None:
     assert health["status"] == "ok" and health["chdb_version"] == chdb.__version__
     assert health["data_dir"] == str(analytics.settings.clickhouse_path)
     assert health["tenant_tables"] == [
+        "somagent.agent_turns_after_revoke",
+        "somagent.agent_version_turns",
         "somagent.events",
         "somagent.turn_step_latency",
         "somagent.usage_by_minute",

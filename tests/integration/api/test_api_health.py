@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from collections.abc import Callable
 
@@ -107,7 +108,8 @@ async def test_openapi_31_describes_every_route(client: httpx.AsyncClient, edge:
     doc = (await client.get("/openapi.json")).json()
     assert doc == document()
     assert doc["openapi"] == "3.1.0"
-    routes = {r.path for r in edge.app.routes}  # type: ignore[attr-defined]
+    # Path convertors (``{job_id:uuid}``) are the router's; the document names the parameter.
+    routes = {re.sub(r":\w+}", "}", r.path) for r in edge.app.routes}  # type: ignore[attr-defined]
     assert routes == set(doc["paths"])
     turn = doc["paths"]["/v1/turn"]["post"]
     assert turn["requestBody"]["content"]["application/json"]["schema"]["additionalProperties"] \

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -17,8 +18,23 @@ pytestmark = pytest.mark.integration
 T0 = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
 
 
-async def _ledger(stack: RunningStack, tenant: str, rows: list[tuple[datetime, int, int, int]]
-                  ) -> None:
+@pytest.fixture
+async def written(stack: RunningStack) -> AsyncIterator[list[str]]:
+    """Tenants whose hand-written ledger rows are deleted after the test: rows with no
+    events behind them would otherwise differ from a replay in later tests' checks."""
+    tenants: list[str] = []
+    yield tenants
+    conn = await asyncpg.connect(stack.settings.postgres_dsn)
+    try:
+        await conn.execute("DELETE FROM usage_ledger WHERE tenant_id = ANY($1::uuid[])",
+                           [uuid.UUID(t) for t in tenants])
+    finally:
+        await conn.close()
+
+
+async def _ledger(stack: RunningStack, tenant: str, rows: list[tuple[datetime, int, int, int]],
+                  written: list[str]) -> None:
+    written.append(tenant)
     conn = await asyncpg.connect(stack.settings.postgres_dsn)
     try:
         session = uuid.uuid4()
@@ -34,16 +50,16 @@ async def _ledger(stack: RunningStack, tenant: str, rows: list[tuple[datetime, i
 
 
 async def test_usage_groups_and_sums_only_the_callers_rows(
-    client: httpx.AsyncClient, tenant: Tenant, stack: RunningStack
+    client: httpx.AsyncClient, tenant: Tenant, stack: RunningStack, written: list[str]
 ) -> None:
     await _ledger(stack, tenant.tenant, [
         (T0, 100, 1, 5), (T0 + timedelta(minutes=1), 50, 0, 2),
         (T0 + timedelta(hours=1, minutes=5), 10, 2, 1),
         (T0 + timedelta(minutes=1), -20, 0, -1),  # a correction row
         (T0 + timedelta(days=2), 999, 9, 99),     # outside the range
-    ])
+    ], written)
     rival = await new_tenant(stack.settings, "rival")
-    await _ledger(stack, rival.tenant, [(T0, 7777, 7, 77)])
+    await _ledger(stack, rival.tenant, [(T0, 7777, 7, 77)], written)
     s = await mint(client, tenant)
     q = {"from": "2026-03-01T00:00:00Z", "to": "2026-03-02T00:00:00Z"}
     r = await client.get("/v1/usage", params={**q, "group_by": "hour"}, headers=s.auth)

@@ -3,6 +3,7 @@ engine and a jobs worker as child processes, and the edge in a thread."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -19,6 +20,22 @@ def roles_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def effects_root(roles_home: Path) -> Path:
+    """The one host directory the python tool's sandboxed snippets may write."""
+    root = roles_home / "effects"
+    root.mkdir()
+    return root
+
+
+@pytest.fixture
+def effects_dir(effects_root: Path) -> Path:
+    """A directory of this test's own inside :func:`effects_root`."""
+    path = effects_root / uuid.uuid4().hex
+    path.mkdir()
+    return path
+
+
+@pytest.fixture(scope="session")
 def turns(stack: RunningStack, roles_home: Path) -> Iterator[Role]:
     role = turn_worker(stack.settings, roles_home).start()
     yield role
@@ -26,8 +43,11 @@ def turns(stack: RunningStack, roles_home: Path) -> Iterator[Role]:
 
 
 @pytest.fixture(scope="session")
-def jobs_worker(stack: RunningStack, roles_home: Path, turns: Role) -> Iterator[Role]:
-    role = Role(stack.settings, roles_home, "jobs", {}).start()
+def jobs_worker(
+    stack: RunningStack, roles_home: Path, effects_root: Path, turns: Role
+) -> Iterator[Role]:
+    env = {"SOMAGENT_TOOL_SANDBOX_WRITABLE": str(effects_root)}
+    role = Role(stack.settings, roles_home, "jobs", env).start()
     yield role
     role.stop()
 

@@ -35,9 +35,9 @@ def _turn_requests(stack: RunningStack, job_id: str) -> list[str]:
 
 
 async def test_sigkill_mid_step_resumes_with_side_effects_once(
-    stack: RunningStack, caller: Caller, jobs_worker: Role, turns: Role, tmp_path: Path
+    stack: RunningStack, caller: Caller, jobs_worker: Role, turns: Role, effects_dir: Path
 ) -> None:
-    effects = tmp_path / "effects.log"
+    effects = effects_dir / "effects.log"
     turns.stop()  # the turn step will wait: no engine answers until it is back
     job_id = await caller.start({"steps": [
         {"name": "before", "tool": python_effect(effects, "before")},
@@ -76,9 +76,9 @@ async def test_sigkill_mid_step_resumes_with_side_effects_once(
 
 
 async def test_temporal_restart_mid_job_continues(
-    stack: RunningStack, caller: Caller, tmp_path: Path
+    stack: RunningStack, caller: Caller, effects_dir: Path
 ) -> None:
-    effects = tmp_path / "effects.log"
+    effects = effects_dir / "effects.log"
     job_id = await caller.start({"steps": [
         {"name": "one", "tool": python_effect(effects, "one")},
         {"name": "gate", "approval": {}, "depends_on": ["one"]},

@@ -19,8 +19,8 @@ def _undo(path: Path, tag: str) -> dict[str, object]:
     return {"tool": python_effect(path, tag), "retry": {"max_attempts": 1}}
 
 
-async def test_approval_waits_then_grant_runs_the_rest(caller: Caller, tmp_path: Path) -> None:
-    effects = tmp_path / "effects.log"
+async def test_approval_waits_then_grant_runs_the_rest(caller: Caller, effects_dir: Path) -> None:
+    effects = effects_dir / "effects.log"
     job_id = await caller.start({"steps": [
         {"name": "prepare", "tool": _calc("6 * 7")},
         {"name": "review", "approval": {"prompt": "Ship it?"}, "depends_on": ["prepare"]},
@@ -49,8 +49,8 @@ async def test_approval_waits_then_grant_runs_the_rest(caller: Caller, tmp_path:
     assert (await caller.decide(job_id, "review", "approve")).status_code == 409  # job ended
 
 
-async def test_rejection_fails_the_job_and_compensates(caller: Caller, tmp_path: Path) -> None:
-    undo = tmp_path / "undo.log"
+async def test_rejection_fails_the_job_and_compensates(caller: Caller, effects_dir: Path) -> None:
+    undo = effects_dir / "undo.log"
     job_id = await caller.start({"steps": [
         {"name": "one", "tool": _calc("1"), "compensate": _undo(undo, "one")},
         {"name": "two", "tool": _calc("2"), "depends_on": ["one"],
@@ -74,8 +74,8 @@ async def test_rejection_fails_the_job_and_compensates(caller: Caller, tmp_path:
 
 
 async def test_cancel_compensates_in_reverse_completion_order(caller: Caller,
-                                                              tmp_path: Path) -> None:
-    undo = tmp_path / "undo.log"
+                                                              effects_dir: Path) -> None:
+    undo = effects_dir / "undo.log"
     job_id = await caller.start({"steps": [
         {"name": "a", "tool": _calc("1"), "compensate": _undo(undo, "a")},
         {"name": "b", "tool": _calc("2"), "compensate": _undo(undo, "b")},

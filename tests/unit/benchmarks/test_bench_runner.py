@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -57,10 +56,10 @@ def test_time_limit_interrupts_the_script(tmp_path: Path) -> None:
     slow = script(tmp_path, "slow", (
         "import time\ntry:\n    time.sleep(60)\nexcept KeyboardInterrupt:\n"
         "    print('cleaned up', flush=True)\n    raise\n"))
-    started = time.monotonic()
-    result = run_script(slow, [], timeout_s=1.0, cwd=tmp_path)
-    assert time.monotonic() - started < 30
-    assert not result.ok and "past its 1 s limit" in result.error
+    # The limit leaves the interpreter time to start on a loaded machine: a SIGINT that
+    # lands before the script's try block would not show the clean-up path.
+    result = run_script(slow, [], timeout_s=10.0, cwd=tmp_path)
+    assert not result.ok and "past its 10 s limit" in result.error
     assert "KeyboardInterrupt" in result.stderr_tail
     assert sys.executable  # the scripts ran under this interpreter
 
