@@ -108,4 +108,5 @@ async def test_unauthenticated_denials_are_audited_with_the_nil_tenant(
     assert str(denied[0]["tenant"]) == "00000000-0000-0000-0000-000000000000"
     assert denied[0]["payload"] == {"reason_code": "unauthorized",
                                     "detail": "Authorization: Bearer <credentials> is required",
-                                    "path": "/v1/turn", "policy_hash": None, "rule": None}
+                                    "path": "/v1/turn", "policy_hash": None,
+                                    "rule": "unauthorized"}
