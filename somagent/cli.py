@@ -92,6 +92,7 @@ _COMMAND_MODULES = (
     "somagent.math.commands",
     "somagent.bench_commands",
     "somagent.jobs.commands",
+    "somagent.telemetry.commands",
 )
 
 

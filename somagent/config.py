@@ -81,6 +81,13 @@ class Settings(BaseSettings):
     memory_gateway_url: str | None = None
     api_host: str = _LOOPBACK
     api_port: Port = 8787
+    # The region this installation serves (SOMAGENT_REGION): the edge answers a request
+    # for a tenant whose residency is another region with 421 naming the right one.
+    # None (the default): no pinning, one installation serves every region.
+    region: Literal["eu", "us"] | None = None
+    # Seal PII payload fields with per-tenant data keys (SOMAGENT_SEAL_PII; off by
+    # default): somagent/erasure/sealer.py, docs/plans.md "Retention and erasure".
+    seal_pii: bool = False
     startup_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 180.0
     # The Faust worker's app id (its consumer group and table topic prefix), and where a
     # group without committed offsets starts reading conversation.events. Keep "earliest"
@@ -97,6 +104,9 @@ class Settings(BaseSettings):
     # else the local dev server the stack starts on temporal_port (loopback, SQLite file
     # under home). The jobs workers poll temporal_task_queue in temporal_namespace.
     temporal_address: str | None = None
+    # OpenTelemetry traces (docs/observability.md): OTLP over HTTP to this base URL
+    # (e.g. http://127.0.0.1:4318); unset: no spans are exported.
+    otlp_endpoint: str | None = None
     temporal_port: Port = 17233
     temporal_namespace: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,200}$")] = "default"
     temporal_task_queue: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,200}$")] = (

@@ -94,10 +94,12 @@ ORDER BY score DESC, p95_latency_ms ASC, cost_per_turn_cents ASC;
 
 -- Turns in flight when their agent was revoked: requested before the first
 -- AgentRevoked of the agent and completed at or after it (they finish; this marks them).
+-- ALL, not ANY: an ANY INNER JOIN keeps one row per key of the left side too (ClickHouse
+-- 20+), which would keep one turn per agent; the right side has one row per agent.
 CREATE VIEW IF NOT EXISTS agent_turns_after_revoke AS
 SELECT tenant, turn, agent, agent_version, requested_us, completed_us, revoked_us
 FROM agent_version_turns
-ANY INNER JOIN (
+ALL INNER JOIN (
     SELECT visitParamExtractString(payload, 'agent_id') AS agent, min(ts_us) AS revoked_us
     FROM events
     WHERE type = 'AgentRevoked'

@@ -1,11 +1,13 @@
 """Admission control: Erlang-C brownout on measured, exponentially weighted rates.
 
-The edge measures the turn arrival rate λ (admitted ``POST /v1/turn`` per second)
-and the service rate μ (1 / mean turn duration, from ``TurnCompleted.duration_ms``
-of the turns it streams), both exponentially weighted with time constant
-``tau_s``, and asks :func:`somagent.math.queueing.brownout_for` about an M/M/k
-queue with k = the configured worker count. Interactive turns are refused only
-when every lane is shed (``Decision.admit`` False) → 503 with ``Retry-After``.
+The edge measures the turn arrival rate λ (admitted ``POST /v1/turn`` per second,
+counted when admission admits them, see :meth:`Admission.admit`) and the service rate
+μ (1 / mean turn duration, from ``TurnCompleted.duration_ms`` of the turns it
+streams), both exponentially weighted with time constant ``tau_s``, and asks
+:func:`somagent.math.queueing.brownout_for` about an M/M/k queue with k = the
+configured worker count. Each turn has a QoS lane (from its session token): ``batch``
+turns are refused first (ρ > 0.7 or the P95 wait above the SLO), ``interactive`` turns
+only when every lane is shed (``Decision.admit`` False) → 503 with ``Retry-After``.
 Until a duration has been measured, μ is ``1 / service_time_prior_s``.
 """
 
@@ -118,6 +120,23 @@ class Admission:
     def admitted(self) -> None:
         with self._lock:
             self.arrivals.hit()
+
+    def admit(self, lane: str) -> Decision:
+        """Decide for one turn in ``lane`` and, when it is admitted, count its arrival in
+        the same step (under the lock).
+
+        Counting at the decision rather than after the turn is appended means a burst
+        of concurrent requests cannot all pass on the same stale estimate: each one
+        admitted raises λ for the next. A turn refused later by another guard (body,
+        budget, rate) has still been counted, which errs toward shedding.
+        """
+        with self._lock:
+            lam = self.arrivals.rate()
+            mu = 1.0 / max(1e-6, self.service_time.current())
+            decision = brownout_for(lam, mu, self.workers, self.slo)
+            if decision.admits(lane):
+                self.arrivals.hit()
+        return decision
 
     def served(self, duration_s: float) -> None:
         if duration_s >= 0 and math.isfinite(duration_s):

@@ -14,7 +14,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 
 from somagent.api import routes_health as health
 from somagent.api import routes_policies as policies
@@ -35,8 +35,10 @@ from somagent.api.routes_jobs import (
 )
 from somagent.api.routes_memory import recall, remember
 from somagent.api.routes_sessions import mint_session
+from somagent.api.routes_tenants import erase_tenant_data
 from somagent.api.routes_turns import cancel_turn, post_turn, turn_events
 from somagent.api.routes_usage import usage
+from somagent.api.routes_ws import turn_ws
 from somagent.api.settings import EdgeSettings
 from somagent.artifacts import routes_agents as agents
 from somagent.artifacts.routes_capsules import capsule_detail, upload_capsule
@@ -51,11 +53,12 @@ async def _jobs(request: Request) -> Response:
     return response
 
 
-ROUTES = [
+ROUTES: list[Route | WebSocketRoute] = [
     Route("/v1/session/mint", mint_session, methods=["POST"]),
     Route("/v1/turn", post_turn, methods=["POST"]),
     Route("/v1/turns/{turn_id}/events", turn_events, methods=["GET"]),
     Route("/v1/turns/{turn_id}/cancel", cancel_turn, methods=["POST"]),
+    WebSocketRoute("/v1/turn/ws", turn_ws),  # issue 18: turns over a WebSocket
     Route("/v1/memory/recall", recall, methods=["POST"]),
     Route("/v1/memory/remember", remember, methods=["POST"]),
     Route("/v1/brain/evaluate", brain_evaluate, methods=["POST"]),
@@ -83,6 +86,7 @@ ROUTES = [
     Route("/v1/policies/{policy_hash}", policies.policy_detail, methods=["GET"]),
     Route("/v1/policies/{policy_hash}/signatures", policies.sign_policy, methods=["POST"]),
     Route("/v1/policies/{policy_hash}/revoke", policies.revoke_policy, methods=["POST"]),
+    Route("/v1/tenants/{tenant_id}/data", erase_tenant_data, methods=["DELETE"]),
     # issue 18: the live console
     Route("/console", console.page, methods=["GET"]),
     Route("/console/static/{name}", console.static, methods=["GET"]),

@@ -10,6 +10,7 @@ from somagent.api.call import Call
 from somagent.api.problems import Problem
 from somagent.api.session_tokens import SessionClaims
 from somagent.api.tenants import Tenant, tenant_for_key
+from somagent.config import Settings
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="somagent"'}
 
@@ -31,12 +32,30 @@ async def api_key_tenant(request: Request, call: Call) -> Tenant:
         raise Problem("invalid-api-key", "API key is unknown or disabled", headers=_CHALLENGE)
     call.tenant = tenant.tenant_id
     call.principal = tenant.key_id
+    pin_region(call.ctx.settings, tenant.tenant_id, tenant.residency)
     return tenant
+
+
+def pin_region(settings: Settings, tenant: str, residency: str | None) -> None:
+    """421 ``misdirected-request`` when this edge serves another region than ``residency``.
+
+    No pinning when the edge has no region (``SOMAGENT_REGION`` unset) or the
+    credential states none (a token minted before regions were carried).
+    """
+    if settings.region is not None and residency and residency != settings.region:
+        raise Problem("misdirected-request",
+                      f"tenant {tenant} lives in region {residency!r}; this edge serves "
+                      f"{settings.region!r}: send the request to the {residency} edge",
+                      region=residency)
 
 
 async def session_token(request: Request, call: Call) -> SessionClaims:
     """The verified claims of the bearer session token (401 on any defect)."""
-    token = bearer(request)
+    return verify_session_token(call, bearer(request))
+
+
+def verify_session_token(call: Call, token: str) -> SessionClaims:
+    """The verified claims of a session token however it came (401 on any defect)."""
     try:
         claims = call.ctx.tokens.verify(token)
     except Problem as problem:
@@ -45,6 +64,7 @@ async def session_token(request: Request, call: Call) -> SessionClaims:
     call.tenant = claims.tenant
     call.session = claims.session
     call.principal = f"session:{claims.session}"
+    pin_region(call.ctx.settings, claims.tenant, claims.region)
     return claims
 
 

@@ -51,6 +51,7 @@ MINT_REQUEST: dict[str, Any] = {
             },
         },
         "capsule_ids": _CAPSULES,
+        "lane": {"enum": ["interactive", "batch"]},
     },
 }
 
@@ -176,6 +177,12 @@ async def read_json(
         )
     if optional and not raw.strip():
         return validate({}, schema)
+    return parse_json(raw, schema)
+
+
+def parse_json(raw: bytes, schema: dict[str, Any]) -> dict[str, Any]:
+    """The validated JSON object in ``raw`` (400 ``malformed-json``, 422 ``invalid-body``);
+    what :func:`read_json` does once the body is read (the WebSocket edge uses it too)."""
     try:
         # orjson refuses invalid UTF-8, lone surrogates, nesting deeper than 1024 and
         # numbers that are not finite doubles: hostile input is a 400, never a 500.

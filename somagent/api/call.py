@@ -19,8 +19,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import asyncpg
+from opentelemetry.trace import SpanKind
 from redis.exceptions import RedisError
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 
 from somagent.api.context import EdgeContext
@@ -30,6 +31,8 @@ from somagent.events import tracing
 from somagent.events.envelope import make_event
 from somagent.kafka.exceptions import LogUnavailable
 from somagent.limits.exceptions import GuardUnavailable
+from somagent.telemetry.tracing import span as tracing_span
+from somagent.telemetry.tracing import trace_id_hex
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +56,7 @@ class Call:
 Handler = Callable[[Request, Call], Awaitable[Response]]
 
 
-def trace_id_of(request: Request) -> str:
+def trace_id_of(request: HTTPConnection) -> str:
     header = request.headers.get("traceparent")
     if header:
         try:
@@ -75,17 +78,22 @@ def endpoint(route: str) -> Callable[[Handler], Callable[[Request], Awaitable[Re
         @functools.wraps(handler)
         async def run(request: Request) -> Response:
             ctx: EdgeContext = request.app.state.edge
-            call = Call(ctx, trace_id_of(request), time.perf_counter())
-            try:
-                response = await handler(request, call)
-            except Problem as problem:
-                response = deny(request, call, problem)
-            except (LogUnavailable, GuardUnavailable, RedisError, asyncpg.PostgresError,
-                    asyncpg.InterfaceError, OSError, TimeoutError) as exc:
-                log.error("%s %s: %s", request.method, request.url.path, exc)
-                response = deny(request, call, _backing_problem(exc))
-            response.headers.setdefault("X-Trace-Id", call.trace_id)
-            finish(request, call, route, response.status_code)
+            with tracing_span(f"{request.method} {route}",
+                              traceparent=request.headers.get("traceparent"),
+                              kind=SpanKind.SERVER, attributes={"http.route": route}) as span:
+                trace_id = trace_id_hex(span) or trace_id_of(request)
+                call = Call(ctx, trace_id, time.perf_counter())
+                try:
+                    response = await handler(request, call)
+                except Problem as problem:
+                    response = deny(request, call, problem)
+                except (LogUnavailable, GuardUnavailable, RedisError, asyncpg.PostgresError,
+                        asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+                    log.error("%s %s: %s", request.method, request.url.path, exc)
+                    response = deny(request, call, _backing_problem(exc))
+                span.set_attribute("http.status_code", response.status_code)
+                response.headers.setdefault("X-Trace-Id", call.trace_id)
+                finish(request, call, route, response.status_code)
             return response
 
         return run
@@ -93,7 +101,7 @@ def endpoint(route: str) -> Callable[[Handler], Callable[[Request], Awaitable[Re
     return wrap
 
 
-def deny(request: Request, call: Call, problem: Problem) -> Response:
+def deny(request: HTTPConnection, call: Call, problem: Problem) -> Response:
     """The problem response, with its ``PolicyDenied`` audit event and denial metric."""
     ctx = call.ctx
     ctx.metrics.denials.labels(problem.slug).inc()
@@ -116,18 +124,20 @@ def deny(request: Request, call: Call, problem: Problem) -> Response:
     return problem.response(request.url.path, call.trace_id)
 
 
-def finish(request: Request, call: Call, route: str, status: int) -> None:
-    """Metrics for every request; ``GatewayRequestAudited`` for authenticated ones."""
+def finish(request: HTTPConnection, call: Call, route: str, status: int) -> None:
+    """Metrics for every request (a WebSocket counts as ``GET``, status 101 once
+    accepted); ``GatewayRequestAudited`` for authenticated ones."""
     elapsed = time.perf_counter() - call.started
     metrics = call.ctx.metrics
-    metrics.requests.labels(request.method, route, str(status)).inc()
-    metrics.latency.labels(request.method, route).observe(elapsed)
+    method = str(request.scope.get("method", "GET"))
+    metrics.requests.labels(method, route, str(status)).inc()
+    metrics.latency.labels(method, route).observe(elapsed)
     if call.tenant is None:
         return
     call.ctx.appender.append_nowait(
         make_event(
             names.GATEWAY_REQUEST_AUDITED,
-            {"method": request.method, "path": request.url.path, "status": status,
+            {"method": method, "path": request.url.path, "status": status,
              "principal": call.principal, "latency_us": int(elapsed * 1e6)},
             tenant=call.tenant,
             producer=PRODUCER,

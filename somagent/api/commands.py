@@ -27,7 +27,7 @@ def serve_group(app: typer.Typer) -> typer.Typer:
     return group
 
 
-def _fail(exc: SomagentError) -> typer.Exit:
+def _fail(exc: SomagentError | ValueError) -> typer.Exit:
     typer.echo(f"error: {exc}", err=True)
     return typer.Exit(1)
 
@@ -60,10 +60,12 @@ def serve_api(
     from somagent.api.http_protocol import HeaderTimeoutProtocol
     from somagent.config import load_settings
     from somagent.serve.health import HealthServer, StallCheck
+    from somagent.telemetry import tracing
 
     logs.configure()
     settings = load_settings()
     app = create_app(settings)
+    tracing.configure_role("edge")
     health = HealthServer.from_env("edge")
     ctx = app.state.edge
     health.add_check("edge", ctx.health)
@@ -73,6 +75,7 @@ def serve_api(
         stall_s=20.0,
     ))
     health.add_lag(app.state.edge.tailer_lag)
+    health.add_registry(ctx.metrics.registry)  # somagent_edge_*, admission rho and P(wait)
     health.start()
     sock = _listen(host or settings.api_host, port or settings.api_port, reuse_port)
     config = uvicorn.Config(
@@ -110,6 +113,36 @@ def tenant_create(
     try:
         print(json.dumps(asyncio.run(run())))
     except SomagentError as exc:
+        raise _fail(exc) from exc
+
+
+@tenant_app.command("limits")
+def tenant_limits(
+    tenant: Annotated[str, typer.Option(help="tenant id")],
+    limits: Annotated[str | None, typer.Option(
+        help='JSON overrides of the plan, e.g. {"tokens_per_min": 50000}')] = None,
+    billing_profile: Annotated[str | None, typer.Option(
+        help='JSON billing profile, e.g. {"lane": "batch"}')] = None,
+) -> None:
+    """Set a tenant's plan overrides and/or billing profile; print its effective limits."""
+    import asyncpg
+
+    from somagent.api.tenants import set_tenant_limits
+    from somagent.config import load_settings
+
+    async def run() -> dict[str, object]:
+        conn = await asyncpg.connect(load_settings().postgres_dsn, timeout=10)
+        try:
+            updated = await set_tenant_limits(
+                conn, tenant, json.loads(limits) if limits else None,
+                json.loads(billing_profile) if billing_profile else None)
+        finally:
+            await conn.close()
+        return updated.as_dict()
+
+    try:
+        print(json.dumps(asyncio.run(run()), indent=2))
+    except (SomagentError, ValueError) as exc:
         raise _fail(exc) from exc
 
 

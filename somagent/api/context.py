@@ -25,13 +25,16 @@ from somagent.api.session_tokens import VerifiedTokens
 from somagent.api.settings import EdgeSettings
 from somagent.api.tailer import Tailer
 from somagent.config import Settings
+from somagent.erasure.sealer import sealer_for
 from somagent.events.codec import EventCodec
 from somagent.events.registry import SchemaRegistry
 from somagent.kafka.producer import EventProducer
 from somagent.kafka.schema_log import KafkaSchemaLog
 from somagent.limits.budget import RedisTokenBudget
+from somagent.limits.concurrency import RedisConcurrency
 from somagent.limits.idempotency import RedisIdempotency
 from somagent.limits.ratelimit import RedisSlidingWindow
+from somagent.limits.tenant_tokens import RedisTenantTokens
 from somagent.memory.client import MemoryGatewayClient
 from somagent.policy import constitution
 from somagent.policy.gate import PolicyGate, metrics_for
@@ -75,6 +78,8 @@ class EdgeContext:
         self.limiter: RedisSlidingWindow
         self.budget: RedisTokenBudget
         self.idempotency: RedisIdempotency
+        self.tenant_tokens: RedisTenantTokens
+        self.concurrency: RedisConcurrency
         self.records: TurnRecords
         self.memory: MemoryGatewayClient
         self.policies: PolicyService
@@ -90,7 +95,8 @@ class EdgeContext:
         self.schema_log = KafkaSchemaLog(s)
         registry = SchemaRegistry(self.schema_log)
         await asyncio.to_thread(registry.refresh)
-        self.codec = await asyncio.to_thread(EventCodec, registry)
+        self.codec = await asyncio.to_thread(
+            EventCodec, registry, sealer=sealer_for(s, open_fields=True))
         # linger 1 ms: the edge appends single requests and waits for them.
         self.appender = EventProducer(
             s, self.codec, config={"linger.ms": 1}, ack_timeout_s=self.edge.append_timeout_s
@@ -109,6 +115,8 @@ class EdgeContext:
         self.limiter = RedisSlidingWindow(self.redis)
         self.budget = RedisTokenBudget(self.redis)
         self.idempotency = RedisIdempotency(self.redis)
+        self.tenant_tokens = RedisTenantTokens(self.redis)
+        self.concurrency = RedisConcurrency(self.redis)
         self.records = TurnRecords(self.redis, self.edge.turn_record_ttl_s)
         self.memory = MemoryGatewayClient.from_settings(s)
         opa = OpaClient(s.opa_endpoint)

@@ -5,7 +5,8 @@ Names (all prefixed ``somagent_edge_``): ``requests_total{method,route,status}``
 ``turn_duration_seconds`` (``TurnCompleted.duration_ms`` of streamed turns),
 ``sse_streams_open``, ``sse_events_total{event}``, ``sse_event_delay_seconds``
 (edge's own delay: record read by the tailer → bytes handed to the server),
-``denials_total{reason}``, ``audit_failures_total`` and the admission gauges
+``denials_total{reason}``, ``audit_failures_total``, ``ws_streams_open`` and
+``ws_messages_total{event}`` (WebSocket turns, ``routes_ws``) and the admission gauges
 ``admission_utilisation`` (ρ), ``admission_p_wait`` (Erlang C) and
 ``admission_wait_p95_seconds`` (+Inf when unstable), ``admission_arrival_rate``
 and ``admission_service_rate`` (per second).
@@ -46,7 +47,12 @@ class EdgeMetrics:
             p + "sse_event_delay_seconds", "Tailer read to SSE write, per event",
             buckets=_DELAY_BUCKETS, registry=r,
         )
+        self.ws_open = Gauge(p + "ws_streams_open", "Open WebSocket turn streams", registry=r)
+        self.ws_messages = Counter(p + "ws_messages_total", "Turn events sent over WebSocket",
+                                   ("event",), registry=r)
         self.denials = Counter(p + "denials_total", "Rejected requests", ("reason",), registry=r)
+        self.lane_shed = Counter(p + "admission_shed_total",
+                                 "Turns refused by admission, per QoS lane", ("lane",), registry=r)
         Gauge(p + "audit_failures_total", "Audit events not delivered", registry=r).set_function(
             audit_failures
         )

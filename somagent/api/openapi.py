@@ -56,6 +56,13 @@ _SSE = {
     "headers": {"X-Turn-Id": {"schema": {"type": "string", "format": "uuid"}}},
     "content": {"text/event-stream": {"schema": {"type": "string"}}},
 }
+# What mint granted after clamping to the tenant's plan (somagent.plans.limits.clamp).
+_MINT_GRANTED: dict[str, Any] = {
+    "budgets": {"type": "object", "properties": {"tokens": {"type": "integer"},
+                                                 "tools_per_min": {"type": "integer"}}},
+    "lane": {"enum": ["interactive", "batch"]},
+    "clamped": {"type": "array", "items": {"enum": ["tokens", "tools_per_min", "lane"]}},
+}
 _TURN_ID = {"name": "turn_id", "in": "path", "required": True,
             "schema": {"type": "string", "format": "uuid"}}
 _LAST_EVENT_ID = {"name": "Last-Event-ID", "in": "header", "required": False,
@@ -71,9 +78,11 @@ def document() -> dict[str, Any]:
             "requestBody": _body(MINT_REQUEST),
             "responses": {"200": _json({"type": "object", "required": ["jwt", "expires_in",
                           "session_id"], "properties": {"jwt": {"type": "string"},
-                          "expires_in": {"type": "integer"}, "session_id": {"type": "string"}}}),
+                          "expires_in": {"type": "integer"}, "session_id": {"type": "string"},
+                          **_MINT_GRANTED}}),
                           **_problems("invalid-api-key", "unauthorized", "forbidden",
-                                      *_BODY_ERRORS, *artifacts_openapi.MINT_PROBLEMS,
+                                      "misdirected-request", *_BODY_ERRORS,
+                                      *artifacts_openapi.MINT_PROBLEMS,
                                       *openapi_policies.MINT_PROBLEMS)}}},
         "/v1/turn": {"post": {
             "summary": "Start a turn and stream its events", "security": bearer,
@@ -85,12 +94,25 @@ def document() -> dict[str, Any]:
                 *_TOKEN_ERRORS, *_BODY_ERRORS, "session-not-found", "forbidden",
                 "session-mismatch", "capsule-not-allowed", "budget-exhausted", "rate-limited",
                 "overloaded", "idempotency-key-reused", "dependency-unavailable",
-                "agent-revoked")}}},
+                "agent-revoked", "tokens-per-minute-exceeded", "too-many-concurrent-turns",
+                "misdirected-request")}}},
         "/v1/turns/{turn_id}/events": {"get": {
             "summary": "Stream a turn's events from the start or after Last-Event-ID",
             "security": bearer, "parameters": [_TURN_ID, _LAST_EVENT_ID],
             "responses": {"200": _SSE, **_problems(*_TOKEN_ERRORS, "turn-not-found",
                                                    "bad-last-event-id")}}},
+        "/v1/turn/ws": {"get": {  # issue 18
+            "summary": "A turn over a WebSocket (subprotocol somagent.turn.v1): send the "
+                       "POST /v1/turn body or a resume; receive the SSE events as JSON "
+                       "messages; cancel by message. Protocol: docs/api.md",
+            "responses": {"101": {"description": "Switching Protocols. A refusal is a "
+                                  "{type: problem} message with the problem body below, then "
+                                  "close code 4000 + status"},
+                          **_problems(*_TOKEN_ERRORS, *_BODY_ERRORS, "session-not-found",
+                                      "forbidden", "session-mismatch", "capsule-not-allowed",
+                                      "budget-exhausted", "rate-limited", "overloaded",
+                                      "idempotency-key-reused", "dependency-unavailable",
+                                      "agent-revoked", "turn-not-found", "bad-last-event-id")}}},
         "/v1/turns/{turn_id}/cancel": {"post": {
             "summary": "Ask the engine to cancel a turn (appends TurnCancelRequested)",
             "security": bearer, "parameters": [_TURN_ID],
@@ -136,6 +158,14 @@ def document() -> dict[str, Any]:
                  "schema": {"enum": ["minute", "hour", "day"], "default": "hour"}}],
             "responses": {"200": _json({"type": "object"}),
                           **_problems(*_TOKEN_ERRORS, "invalid-query")}}},
+        "/v1/tenants/{tenant_id}/data": {"delete": {
+            "summary": "Erase a tenant's data: destroy its data keys, forget its memories "
+                       "(operator credential)", "security": [{"operator": []}],
+            "parameters": [{"name": "tenant_id", "in": "path", "required": True,
+                            "schema": {"type": "string", "format": "uuid"}}],
+            "responses": {"202": _json({"type": "object"}, "Keys destroyed; memories being "
+                                       "forgotten"),
+                          **_problems("unauthorized", "forbidden", "not-found")}}},
         "/healthz": {"get": {"summary": "Process is alive", "security": [],
                              "responses": {"200": _json({"type": "object"})}}},
         "/readyz": {"get": {"summary": "Every backing service answers", "security": [],
@@ -164,7 +194,8 @@ def document() -> dict[str, Any]:
                 "apiKey": {"type": "http", "scheme": "bearer", "description": "tenant API key"},
                 "session": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT (EdDSA)"},
                 "operator": {"type": "http", "scheme": "bearer",
-                             "description": "the operator credential (console, policies)"},
+                             "description": "the operator credential (keys/operator.token; "
+                                            "console, tenant erasure, policies)"},
                 "console": {"type": "apiKey", "in": "cookie", "name": "somagent_console"},
             },
             "schemas": {"Problem": {

@@ -17,6 +17,7 @@ from somagent.artifacts.minting import agent_grant, refuse_revoked_capsules
 from somagent.contract import names
 from somagent.contract.ids import session_event_id
 from somagent.events.envelope import make_event
+from somagent.plans.limits import clamp
 from somagent.policy.mint_check import check_mint
 
 
@@ -25,10 +26,14 @@ async def mint_session(request: Request, call: Call) -> Response:
     """Mint a session for the key's tenant.
 
     The session's policy must be active and allow the budgets and capsules
-    (:func:`~somagent.policy.mint_check.check_mint`). Writes ``sess:{session}``
-    (budgets, hashes, capsules; TTL = token lifetime) and appends ``SessionMinted``
-    (waiting for the broker's acknowledgement) before answering, so a token is never
-    handed out for an unrecorded session.
+    (:func:`~somagent.policy.mint_check.check_mint`). The requested budgets and lane
+    are clamped to the tenant's plan limits (:func:`somagent.plans.limits.clamp`); the
+    answer states the granted ``budgets`` and ``lane`` and lists in ``clamped`` what
+    was lowered.
+
+    Writes ``sess:{session}`` (budgets, hashes, capsules; TTL = token lifetime)
+    and appends ``SessionMinted`` (waiting for the broker's acknowledgement)
+    before answering, so a token is never handed out for an unrecorded session.
     """
     tenant = await api_key_tenant(request, call)
     body = await read_json(request, MINT_REQUEST, call.ctx.edge.max_body_bytes)
@@ -54,7 +59,10 @@ async def mint_session(request: Request, call: Call) -> Response:
     session = str(uuid.uuid4())
     call.session = session
     now_s = int(time.time())
-    budgets = body["budgets"]
+    limits = tenant.plan_limits()
+    granted = clamp(limits, int(body["budgets"]["tokens"]), int(body["budgets"]["tools_per_min"]),
+                    body.get("lane"))
+    budgets = {"tokens": granted.tokens, "tools_per_min": granted.tools_per_min}
     await ctx.budget.open(
         session,
         int(budgets["tokens"]),
@@ -62,6 +70,7 @@ async def mint_session(request: Request, call: Call) -> Response:
         {
             "tenant": tenant.tenant_id,
             "tools_per_min": int(budgets["tools_per_min"]),
+            "lane": granted.lane,
             "persona_hash": body["persona_hash"],
             "policy_hash": body["policy_hash"],
             "capsule_ids": ",".join(capsules),
@@ -101,8 +110,15 @@ async def mint_session(request: Request, call: Call) -> Response:
         now_s=now_s,
         allow=allow,
         agent=grant.claim() if grant else None,
+        lane=granted.lane,
+        region=tenant.residency,
+        tenant_limits={"tokens_per_min": limits.tokens_per_min,
+                       "concurrent_turns": limits.concurrent_turns},
     )
-    answer: dict[str, object] = {"jwt": token, "expires_in": ttl_s, "session_id": session}
+    answer: dict[str, object] = {
+        "jwt": token, "expires_in": ttl_s, "session_id": session,
+        "budgets": budgets, "lane": granted.lane, "clamped": list(granted.lowered),
+    }
     if grant is not None:
         answer["agent"] = {**grant.claim(), "capsules": list(grant.capsules)}
     return JSONResponse(answer)

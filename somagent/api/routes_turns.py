@@ -1,16 +1,17 @@
 """``POST /v1/turn``, ``GET /v1/turns/{id}/events``, ``POST /v1/turns/{id}/cancel``.
 
-Guards on a new turn, in order: token (401), admission (503, from in-memory
-estimates only), body (415/413/400/422), session ownership (404/403),
-Idempotency-Key replay (same turn and stream), rate limit (429: a tool the turn
-allows has no room left in its ``rate:{tenant}:{tool}`` window of
-``tools_per_min``; the edge only looks, the tool broker takes a slot per call),
-token pre-authorisation (402). Only then is ``TurnRequested`` appended; a rejected
-request appends no turn events (and gives back its idempotency claim so the client
-can retry). An append whose fate is unknown (not acknowledged in time) keeps the
-claim and its reservation until the broker says what happened: a retry with the
-same Idempotency-Key joins the turn if it was appended after all, and is free to
-start one if it was not.
+Guards on a new turn, in order: token (401), admission (503 per QoS lane: ``batch``
+is shed before ``interactive``; from in-memory estimates only), body
+(415/413/400/422), session ownership (404/403), Idempotency-Key replay (same turn
+and stream), rate limit (429: a tool the turn allows has no room left in its
+``rate:{tenant}:{tool}`` window of ``tools_per_min``; the edge only looks, the tool
+broker takes a slot per call), token pre-authorisation (402), the tenant's tokens
+per minute and concurrent turns (429, :mod:`somagent.api.tenant_guards`). Only then
+is ``TurnRequested`` appended; a rejected request appends no turn events (and gives
+back its idempotency claim so the client can retry). An append whose fate is unknown
+(not acknowledged in time) keeps the claim and its reservation until the broker says
+what happened: a retry with the same Idempotency-Key joins the turn if it was
+appended after all, and is free to start one if it was not.
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ from somagent.api.problems import Problem, throttled
 from somagent.api.records import TurnRecord
 from somagent.api.session_tokens import SessionClaims
 from somagent.api.sse import MEDIA_TYPE, parse_position
+from somagent.api.tailer import LoggedEvent, Subscription
+from somagent.api.tenant_guards import Held, give_back
+from somagent.api.tenant_guards import take as take_tenant_allowance
 from somagent.api.turn_stream import read_past, turn_stream
 from somagent.contract import names
 from somagent.contract.ids import event_id
@@ -67,46 +71,65 @@ def _request_digest(body: dict[str, Any]) -> str:
 
 
 def _last_event_id(request: Request, record: TurnRecord) -> int | None:
-    raw = request.headers.get("last-event-id")
+    return position_after(request.headers.get("last-event-id"), record, "Last-Event-ID")
+
+
+def position_after(raw: str | None, record: TurnRecord, what: str) -> int | None:
+    """The offset a client saw last (``"<partition>-<offset>"`` of ``record``'s
+    partition), None when not given; 400 ``bad-last-event-id`` when malformed."""
     if raw is None or not raw.strip():
         return None
     position = parse_position(raw)
     if position is None or position[0] != record.partition:
         raise Problem(
             "bad-last-event-id",
-            f"Last-Event-ID {raw!r} is not a position on partition {record.partition} "
+            f"{what} {raw!r} is not a position on partition {record.partition} "
             f"of turn {record.turn}",
         )
     return position[1]
 
 
-async def _stream(
-    request: Request, call: Call, record: TurnRecord, *, origin: bool, replayed: bool = False
-) -> Response:
-    ctx = call.ctx
-    after = _last_event_id(request, record)
+@dataclass
+class Opened:
+    """A turn's stream ready to run: the tailer subscription (released by the stream)
+    and what the log held before it went live. ``origin``: this request started it."""
+
+    record: TurnRecord
+    sub: Subscription
+    past: list[LoggedEvent]
+    origin: bool
+    replayed: bool = False
+
+
+async def open_turn(ctx: EdgeContext, record: TurnRecord, *, replayed: bool = False) -> Opened:
+    """Subscribe to an existing turn and read what it logged so far."""
     sub = ctx.tailer.subscribe(record.turn, record.session)
     try:
         past = await read_past(ctx, sub, record)
     except BaseException:
         ctx.tailer.unsubscribe(sub)
         raise
+    return Opened(record, sub, past, origin=False, replayed=replayed)
+
+
+def _sse(call: Call, opened: Opened, after: int | None) -> Response:
     headers = {
-        "X-Turn-Id": record.turn,
+        "X-Turn-Id": opened.record.turn,
         "Cache-Control": "no-cache",
         "X-Accel-Buffering": "no",
         "X-Trace-Id": call.trace_id,
     }
-    if replayed:
+    if opened.replayed:
         headers["Idempotent-Replayed"] = "true"
     return StreamingResponse(
-        turn_stream(ctx, sub, record, past, after=after, origin=origin),
+        turn_stream(call.ctx, opened.sub, opened.record, opened.past, after=after,
+                    origin=opened.origin),
         media_type=MEDIA_TYPE,
         headers=headers,
     )
 
 
-async def _replay(request: Request, call: Call, claimed: str, digest: str) -> Response:
+async def _replay(call: Call, claimed: str, digest: str) -> Opened:
     """The turn an earlier request with the same Idempotency-Key started."""
     prior = json.loads(claimed)
     if prior.get("request_sha256") != digest:
@@ -120,23 +143,28 @@ async def _replay(request: Request, call: Call, claimed: str, digest: str) -> Re
         if time.monotonic() > deadline:  # the first request is still appending, or failed
             raise throttled("rate-limited", "the first request with this key is in flight", 1)
         await asyncio.sleep(0.05)
-    return await _stream(request, call, record, origin=False, replayed=True)
+    return await open_turn(call.ctx, record, replayed=True)
 
 
-def _admit(ctx: EdgeContext) -> None:
-    """Admission (503 ``overloaded``): decided from in-memory estimates only, before any
-    Redis, Postgres or Kafka round trip, so a refusal costs microseconds."""
-    decision = ctx.admission.decide()
-    if not decision.admit:
+def admit(ctx: EdgeContext, lane: str) -> None:
+    """Admission (503 ``overloaded``) of a turn in ``lane``: decided from in-memory
+    estimates only, before any Redis, Postgres or Kafka round trip, so a refusal costs
+    microseconds. ``batch`` is shed first, then ``interactive``."""
+    decision = ctx.admission.admit(lane)
+    if not decision.admits(lane):
+        ctx.metrics.lane_shed.labels(lane).inc()
         raise throttled(
             "overloaded",
-            f"edge is shedding load ({decision.reason}: utilisation {decision.utilisation:.2f})",
-            decision.retry_after_s,
+            f"edge is shedding the {lane} lane ({decision.reason}: utilisation "
+            f"{decision.utilisation:.2f})",
+            decision.retry_after_s, lane=lane,
         )
 
 
-async def _guards(call: Call, claims: SessionClaims, body: dict[str, Any]) -> int:
-    """Rate limit and budget; returns the tokens reserved."""
+async def _guards(
+    call: Call, claims: SessionClaims, body: dict[str, Any], turn: str
+) -> tuple[int, Held]:
+    """Rate limit, budget and the tenant's allowances; returns what was taken."""
     ctx = call.ctx
     tools = list((body.get("allow") or {}).get("tools") or [])
     if tools:
@@ -164,7 +192,12 @@ async def _guards(call: Call, claims: SessionClaims, body: dict[str, Any]) -> in
             remaining_tokens=budget.remaining,
             required_tokens=want,
         )
-    return want
+    try:
+        held = await take_tenant_allowance(ctx, claims, turn, want)
+    except BaseException:
+        await ctx.budget.settle(claims.session, want, 0)
+        raise
+    return want, held
 
 
 def _turn_requested(
@@ -195,6 +228,7 @@ def _turn_requested(
             "agent": claims.agent,
             "agent_version": claims.agent_version,
             "tools_per_min": claims.tools_per_min,
+            "lane": claims.lane,
         },
         tenant=claims.tenant,
         producer=PRODUCER,
@@ -239,6 +273,7 @@ class _Pending:
     reserved: int
     claim_key: str | None
     claim_value: str
+    held: Held | None = None
 
 
 async def _extend_claim(ctx: EdgeContext, key: str | None, value: str, ttl_s: int) -> None:
@@ -265,6 +300,7 @@ async def _settle_in_doubt(ctx: EdgeContext, exc: AppendInDoubt, pending: _Pendi
         log.warning("turn %s was not appended after all: %s", pending.turn, failure)
         if pending.reserved:
             await ctx.budget.settle(pending.claims.session, pending.reserved, 0)
+        await give_back(ctx, pending.held)
         if pending.claim_key is not None:
             await ctx.idempotency.release(pending.claim_key, pending.claim_value)
         return
@@ -279,14 +315,23 @@ async def _settle_in_doubt(ctx: EdgeContext, exc: AppendInDoubt, pending: _Pendi
 @endpoint("/v1/turn")
 async def post_turn(request: Request, call: Call) -> Response:
     claims = await session_token(request, call)
+    admit(call.ctx, claims.lane)
+    body = await read_json(request, TURN_REQUEST, call.ctx.edge.max_body_bytes)
+    opened = await begin_turn(call, claims, body, request.headers.get("idempotency-key"))
+    return _sse(call, opened, None)
+
+
+async def begin_turn(
+    call: Call, claims: SessionClaims, body: dict[str, Any], idem: str | None
+) -> Opened:
+    """The guards after the token, admission and body (see the module doc), then the
+    append: a new turn, or the turn an earlier request with ``idem`` started. Shared by
+    ``POST /v1/turn`` and the WebSocket edge, so both refuse exactly the same way."""
     ctx = call.ctx
-    _admit(ctx)
-    body = await read_json(request, TURN_REQUEST, ctx.edge.max_body_bytes)
     session = str(uuid.UUID(body["session_id"]))
     await owned_session(call, claims, session)
     if claims.agent and await ctx.redis.exists(f"agent:revoked:{claims.agent}"):
         raise Problem("agent-revoked", f"agent {claims.agent} was revoked; no new turns")
-    idem = request.headers.get("idempotency-key")
     if idem is not None and not 1 <= len(idem) <= 255:
         raise Problem("invalid-body", "Idempotency-Key must be 1..255 characters")
     turn = str(uuid.uuid4())
@@ -297,17 +342,19 @@ async def post_turn(request: Request, call: Call) -> Response:
     if claim_key is not None:
         claimed = await ctx.idempotency.claim(claim_key, claim_value, _IDEM_LEASE_S)
         if claimed is not None:
-            return await _replay(request, call, claimed, digest)
+            return await _replay(call, claimed, digest)
     call.turn = turn
     reserved = 0
+    held: Held | None = None
     sub = None
     try:
-        reserved = await _guards(call, claims, body)
+        reserved, held = await _guards(call, claims, body, turn)
         sub = ctx.tailer.subscribe(turn, session)
         partition, offset = await ctx.appender.append(event)
     except AppendInDoubt as exc:
         ctx.tailer.unsubscribe(sub)  # type: ignore[arg-type]  # set before the append
-        pending = _Pending(claims, session, turn, call.trace_id, reserved, claim_key, claim_value)
+        pending = _Pending(claims, session, turn, call.trace_id, reserved, claim_key, claim_value,
+                           held)
         await _extend_claim(ctx, pending.claim_key, claim_value, _IN_DOUBT_LEASE_S)
         ctx.background(_settle_in_doubt(ctx, exc, pending), f"in-doubt turn {turn}")
         raise Problem(
@@ -321,22 +368,14 @@ async def post_turn(request: Request, call: Call) -> Response:
             ctx.tailer.unsubscribe(sub)
         if reserved:
             await ctx.budget.settle(claims.session, reserved, 0)
+        await give_back(ctx, held)
         if claim_key is not None:
             await ctx.idempotency.release(claim_key, claim_value)
         raise
     record = _record(ctx, claims.tenant, session, turn, call.trace_id, partition, offset)
     await _remember_turn(ctx, record)
     await _extend_claim(ctx, claim_key, claim_value, ctx.edge.idempotency_ttl_s)
-    ctx.admission.admitted()
-    headers = {
-        "X-Turn-Id": turn,
-        "Cache-Control": "no-cache",
-        "X-Accel-Buffering": "no",
-        "X-Trace-Id": call.trace_id,
-    }
-    return StreamingResponse(
-        turn_stream(ctx, sub, record, [], origin=True), media_type=MEDIA_TYPE, headers=headers
-    )
+    return Opened(record, sub, [], origin=True)
 
 
 async def _owned_turn(request: Request, call: Call) -> TurnRecord:
@@ -353,7 +392,8 @@ async def _owned_turn(request: Request, call: Call) -> TurnRecord:
 @endpoint("/v1/turns/{turn_id}/events")
 async def turn_events(request: Request, call: Call) -> Response:
     record = await _owned_turn(request, call)
-    return await _stream(request, call, record, origin=False)
+    after = _last_event_id(request, record)
+    return _sse(call, await open_turn(call.ctx, record), after)
 
 
 @endpoint("/v1/turns/{turn_id}/cancel")
@@ -361,10 +401,20 @@ async def cancel_turn(request: Request, call: Call) -> Response:
     record = await _owned_turn(request, call)
     ctx = call.ctx
     body = await read_json(request, CANCEL_REQUEST, ctx.edge.max_body_bytes, optional=True)
+    position = await append_cancel(ctx, record, body.get("reason"))
+    return JSONResponse(
+        {"turn_id": record.turn, "status": "cancel-requested", "position": position},
+        status_code=202,
+    )
+
+
+async def append_cancel(ctx: EdgeContext, record: TurnRecord, reason: str | None) -> str:
+    """Append ``TurnCancelRequested`` (one per turn: its event id is the turn's);
+    its position ``"<partition>-<offset>"``."""
     partition, offset = await ctx.appender.append(
         make_event(
             names.TURN_CANCEL_REQUESTED,
-            {"reason": body.get("reason") or "cancelled by client"},
+            {"reason": reason or "cancelled by client"},
             tenant=record.tenant,
             producer=PRODUCER,
             session=record.session,
@@ -374,7 +424,4 @@ async def cancel_turn(request: Request, call: Call) -> Response:
             event_id=event_id(record.turn, names.TURN_CANCEL_REQUESTED),
         )
     )
-    return JSONResponse(
-        {"turn_id": record.turn, "status": "cancel-requested", "position": f"{partition}-{offset}"},
-        status_code=202,
-    )
+    return f"{partition}-{offset}"

@@ -8,7 +8,13 @@ Claims (all required on verification):
 ``tenant``              the tenant id
 ``persona_hash``        ``sha256-<hex>`` of the persona
 ``policy_hash``         ``sha256-<hex>`` of the policy
-``budgets``             ``{"tokens": int, "tools_per_min": int}``
+``budgets``             ``{"tokens": int, "tools_per_min": int}``, and the tenant's
+                        ``tokens_per_min`` and ``concurrent_turns`` at mint (optional:
+                        a token without them is not throttled per tenant)
+``region``              the tenant's residency (``eu``/``us``); an edge of another
+                        region answers 421 (optional)
+``lane``                the turn's QoS lane, ``interactive`` or ``batch`` (optional,
+                        default ``interactive``)
 ``capsules``            capsule ids the session may read
 ``allow``               capsule ids whose embeddings the session may read (optional)
 ``agent``               ``{"id", "version", "tools"}`` of the installed marketplace agent
@@ -60,6 +66,10 @@ class SessionClaims:
     agent: str = ""
     agent_version: str = ""
     tools: tuple[str, ...] = ()
+    lane: str = "interactive"
+    tokens_per_min: int | None = None
+    concurrent_turns: int | None = None
+    region: str | None = None
 
 
 def mint(
@@ -76,8 +86,14 @@ def mint(
     now_s: int | None = None,
     allow: tuple[str, ...] | list[str] = (),
     agent: dict[str, Any] | None = None,
+    lane: str | None = None,
+    tenant_limits: dict[str, int] | None = None,
+    region: str | None = None,
 ) -> str:
-    """A signed token for ``session`` valid for ``ttl_s`` seconds from ``now_s``."""
+    """A signed token for ``session`` valid for ``ttl_s`` seconds from ``now_s``.
+
+    ``tenant_limits`` (``tokens_per_min``, ``concurrent_turns``) join ``budgets``.
+    """
     issued = int(time.time()) if now_s is None else now_s
     kid, key = keyring.active
     claims = {
@@ -88,7 +104,8 @@ def mint(
         "tenant": tenant,
         "persona_hash": persona_hash,
         "policy_hash": policy_hash,
-        "budgets": {"tokens": token_budget, "tools_per_min": tools_per_min},
+        "budgets": {"tokens": token_budget, "tools_per_min": tools_per_min,
+                    **(tenant_limits or {})},
         "capsules": list(capsules),
         "iat": issued,
         "nbf": issued,
@@ -99,6 +116,10 @@ def mint(
         claims["allow"] = list(allow)
     if agent:
         claims["agent"] = agent
+    if lane:
+        claims["lane"] = lane
+    if region:
+        claims["region"] = region
     return jwt.encode(claims, key, algorithm=ALGORITHM, headers={"kid": kid})
 
 
@@ -164,9 +185,27 @@ def _claims(claims: dict[str, Any], kid: str) -> SessionClaims:
             agent=str(agent.get("id") or ""),
             agent_version=str(agent.get("version") or ""),
             tools=tuple(str(x) for x in agent.get("tools") or ()),
+            lane=_lane(claims.get("lane", "interactive")),
+            tokens_per_min=_optional_int(budgets.get("tokens_per_min")),
+            concurrent_turns=_optional_int(budgets.get("concurrent_turns")),
+            region=str(claims["region"]) if claims.get("region") else None,
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise Problem("invalid-token", f"token claims are malformed: {exc}") from exc
+
+
+def _lane(value: Any) -> str:
+    if value not in ("interactive", "batch"):
+        raise ValueError(f"lane {value!r} is not interactive or batch")
+    return str(value)
+
+
+def _optional_int(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{value!r} is not a count >= 0")
+    return value
 
 
 class VerifiedTokens:

@@ -10,6 +10,7 @@ audit events without revealing it.
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ from typing import Any
 import asyncpg
 
 from somagent.api.exceptions import TenantError
+from somagent.plans.exceptions import InvalidPlanLimits
+from somagent.plans.limits import PlanLimits, tenant_limits
 
 PLANS = ("free", "pro", "enterprise")
 RESIDENCIES = ("eu", "us")
@@ -46,6 +49,11 @@ class Tenant:
     key_id: str
     created_at: datetime
     disabled: bool
+    limits: PlanLimits | None = None
+
+    def plan_limits(self) -> PlanLimits:
+        """The effective limits (plan defaults and this tenant's overrides)."""
+        return self.limits if self.limits is not None else tenant_limits(self.plan)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -56,7 +64,25 @@ class Tenant:
             "key_id": self.key_id,
             "created_at": self.created_at.isoformat(),
             "disabled": self.disabled,
+            "limits": self.plan_limits().as_dict(),
         }
+
+
+def _json_object(raw: Any) -> dict[str, Any]:
+    value = json.loads(raw) if isinstance(raw, str) else raw
+    return dict(value) if isinstance(value, dict) else {}
+
+
+def _limits(row: asyncpg.Record) -> PlanLimits:
+    """The row's effective limits; a malformed stored override falls back to the plan's
+    defaults rather than locking the tenant out (``set_tenant_limits`` validates writes)."""
+    keys = row.keys()
+    limits = _json_object(row["limits"]) if "limits" in keys else {}
+    profile = _json_object(row["billing_profile"]) if "billing_profile" in keys else {}
+    try:
+        return tenant_limits(row["plan"], limits, profile)
+    except InvalidPlanLimits:
+        return tenant_limits(row["plan"])
 
 
 def _tenant(row: asyncpg.Record) -> Tenant:
@@ -68,6 +94,7 @@ def _tenant(row: asyncpg.Record) -> Tenant:
         key_id=key_id(row["api_key_hash"]),
         created_at=row["created_at"],
         disabled=row["disabled_at"] is not None,
+        limits=_limits(row),
     )
 
 
@@ -112,3 +139,36 @@ async def tenant_for_key(conn: asyncpg.Connection | asyncpg.Pool, api_key: str) 
         hash_api_key(api_key),
     )
     return None if row is None else _tenant(row)
+
+
+async def set_tenant_limits(
+    conn: asyncpg.Connection,
+    tenant_id: str,
+    limits: dict[str, Any] | None = None,
+    billing_profile: dict[str, Any] | None = None,
+) -> Tenant:
+    """Replace the tenant's ``limits`` and/or ``billing_profile`` (None leaves one as is).
+
+    Validated first (:func:`somagent.plans.limits.tenant_limits`); sessions minted
+    afterwards get the new limits, sessions already minted keep theirs.
+
+    Raises:
+        TenantError: malformed limits, or no such tenant.
+    """
+    row = await conn.fetchrow("SELECT * FROM tenants WHERE tenant_id = $1", uuid.UUID(tenant_id))
+    if row is None:
+        raise TenantError(f"tenant {tenant_id} does not exist")
+    new_limits = _json_object(row["limits"]) if limits is None else limits
+    new_profile = (_json_object(row["billing_profile"]) if billing_profile is None
+                   else billing_profile)
+    try:
+        tenant_limits(row["plan"], new_limits, new_profile)
+    except InvalidPlanLimits as exc:
+        raise TenantError(f"tenant {tenant_id}: {exc}") from exc
+    updated = await conn.fetchrow(
+        "UPDATE tenants SET limits = $2::jsonb, billing_profile = $3::jsonb"
+        " WHERE tenant_id = $1 RETURNING *",
+        uuid.UUID(tenant_id), json.dumps(new_limits), json.dumps(new_profile),
+    )
+    assert updated is not None
+    return _tenant(updated)

@@ -43,10 +43,12 @@ from somagent.config import Settings
 from somagent.events.codec import EventCodec
 from somagent.events.exceptions import DecodeError, Where
 from somagent.events.plain import PlainDecoder
+from somagent.events.tracing import HEADER
 from somagent.kafka.admin import ensure_topics
 from somagent.kafka.dead_letter import DeadRecord, dead_letter, headers_of
 from somagent.kafka.producer import EventProducer
 from somagent.kafka.schema_log import kafka_registry
+from somagent.telemetry.tracing import record_spans
 
 log = logging.getLogger(__name__)
 
@@ -118,11 +120,15 @@ class BillingAgent:
     async def process(self, events: Sequence[EventT[bytes]]) -> None:
         """Count one batch and make its effects durable (steps 1–3 of the module doc)."""
         now_us = time.time_ns() // 1000 if self.config.wall_clock else None
+        started_ns = time.time_ns()
+        spans: list[tuple[str | None, dict[str, Any]]] = []
         for event in events:
             msg = event.message
             part = await self._partition(msg.partition)
             where = Where(msg.topic, msg.partition, msg.offset)
             record = DeadRecord(where, msg.key, msg.value, headers_of(msg.headers))
+            spans.append((dict(record.headers).get(HEADER, b"").decode("ascii", "replace"),
+                          {"somagent.position": f"{msg.partition}-{msg.offset}"}))
             usage = await self._decode(record)
             if usage is None:
                 continue
@@ -132,6 +138,7 @@ class BillingAgent:
             except TooLate as exc:
                 await self._dead_letter(record, "too-late", str(exc))
         await self._commit(now_us)
+        record_spans("billing usage", spans, started_ns, time.time_ns())
 
     async def _partition(self, partition: int) -> PartitionBook:
         part = self.parts.get(partition)

@@ -215,6 +215,10 @@ class LedgerBook:
             self.max_event_us = usage.occurred_at_us
         return True
 
+    def oldest_open_start_us(self) -> int | None:
+        """Start of the oldest window not yet closed (None when every window is closed)."""
+        return min((k.start_us for k in self._open), default=None)
+
     def close_due(self, now_us: int | None = None) -> list[LedgerRow]:
         """Rows for windows that became due and corrections for late usage, in order."""
         mark = self.watermark(now_us)

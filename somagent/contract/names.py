@@ -37,6 +37,7 @@ CAPSULE_UPLOADED: Final = "CapsuleUploaded"
 CAPSULE_REVOKED: Final = "CapsuleRevoked"
 BRAIN_FEEDBACK_GIVEN: Final = "BrainFeedbackGiven"
 BRAIN_WEIGHTS_UPDATED: Final = "BrainWeightsUpdated"
+TENANT_DATA_ERASED: Final = "TenantDataErased"
 
 # Artifacts: the marketplace (artifacts.events) and capsule reads (gateway.audit)
 AGENT_PUBLISHED: Final = "AgentPublished"
@@ -138,6 +139,7 @@ ALL: Final = frozenset(
         CAPSULE_RECALLED,
         BRAIN_FEEDBACK_GIVEN,
         BRAIN_WEIGHTS_UPDATED,
+        TENANT_DATA_ERASED,
         *POLICY_EVENTS,
         POLICY_DECISION_LOGGED,
     )

@@ -32,13 +32,21 @@ from typing import Any, Protocol
 from somagent.contract.ids import stable_id
 from somagent.memory.client import RememberReceipt
 from somagent.memory.model import EvidenceBlock
+from somagent.telemetry import metrics, tracing
 from somagent.tools.broker import ToolBroker
 from somagent.tools.policy import SessionPolicy, decide
 from somagent.turns import events as ev
 from somagent.turns import machine as m
 from somagent.turns.planner import Planner
 from somagent.turns.request import request_from_event
-from somagent.turns.state import Evidence, Step, TurnState, state_from_dict, state_to_dict
+from somagent.turns.state import (
+    Evidence,
+    FailureReason,
+    Step,
+    TurnState,
+    state_from_dict,
+    state_to_dict,
+)
 from somagent.turns.verify import verify
 
 log = logging.getLogger(__name__)
@@ -218,7 +226,20 @@ class TurnDriver:
     async def _step(
         self, state: TurnState, action: m.Action, signal: asyncio.Event
     ) -> m.Transition:
-        """Perform ``action`` bounded by its timeout and the cancel signal."""
+        """Perform ``action`` bounded by its timeout and the cancel signal; its duration
+        goes to ``somagent_turn_step_duration_seconds{step,outcome}``."""
+        started = time.perf_counter()
+        step = _STEP_NAMES.get(type(action), type(action).__name__)
+        with tracing.span(f"turn.step {step}", attributes={"somagent.step": step}) as span:
+            t = await self._bounded(state, action, signal)
+            outcome = step_outcome(t)
+            span.set_attribute("somagent.outcome", outcome)
+        metrics.TURN_STEP_DURATION.labels(step, outcome).observe(time.perf_counter() - started)
+        return t
+
+    async def _bounded(
+        self, state: TurnState, action: m.Action, signal: asyncio.Event
+    ) -> m.Transition:
         if signal.is_set() or state.cancelled:
             return m.cancel(state, now_ms(), self.deps.timeouts, detail="cancel requested")
         timeout_s = max(0.001, getattr(action, "timeout_ms", 0) / 1000)
@@ -340,7 +361,27 @@ class TurnDriver:
         )
 
 
+def step_outcome(t: m.Transition) -> str:
+    """``ok``, or why the step ended the turn (``timeout``, ``cancelled``, ``error``)."""
+    failure = t.state.failure
+    if t.state.step is not Step.FAILED or failure is None:
+        return "ok"
+    if failure.reason in (FailureReason.STEP_TIMEOUT, FailureReason.DEADLINE_EXCEEDED):
+        return "timeout"
+    if failure.reason is FailureReason.CANCELLED:
+        return "cancelled"
+    return "error"
+
+
 Handler = Callable[[TurnDriver, dict[str, TurnState], TurnState, Any], Awaitable[m.Transition]]
+_STEP_NAMES: dict[type, str] = {
+    m.RunRecall: "recall",
+    m.RunPlan: "plan",
+    m.RunToolCall: "tool",
+    m.RunVerify: "verify",
+    m.RunAnswer: "answer",
+    m.RunRemember: "remember",
+}
 _HANDLERS: dict[type, Handler] = {
     m.RunRecall: TurnDriver._recall,
     m.RunPlan: TurnDriver._plan,

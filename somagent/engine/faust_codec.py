@@ -24,6 +24,7 @@ from somagent.events.exceptions import DecodeError, EventsError, Where
 from somagent.kafka.dead_letter import DeadRecord, dead_letter, headers_of
 from somagent.kafka.producer import EventProducer
 from somagent.kafka.records import EVENT_TYPE_HEADER
+from somagent.telemetry.tracing import current_traceparent
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +156,9 @@ async def send_event(
 ) -> Any:
     """Send ``event`` on a Faust topic with the catalog key and trace headers."""
     name = topic.get_topic_name()
-    parent = traceparent or tracing.format_traceparent(str(event["trace_id"]))
+    trace_id = str(event["trace_id"])
+    parent = (traceparent or current_traceparent(trace_id)
+              or tracing.format_traceparent(trace_id))
     return await topic.send(
         key=key_for(name, event),
         value=dict(event),

@@ -22,11 +22,14 @@ import logging
 from typing import Any
 
 import faust
+from opentelemetry.trace import SpanKind
 
 from somagent.contract import names
 from somagent.engine.driver import TurnDriver
 from somagent.engine.faust_codec import decode_if, raw_topic
 from somagent.events.catalog import CONVERSATION
+from somagent.events.tracing import HEADER
+from somagent.telemetry import tracing
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +90,13 @@ def register_turns(
                 continue
             kind = envelope.get("type")
             if kind == names.TURN_REQUESTED:
-                await driver.on_requested(envelope)
+                headers = dict(event.message.headers or {})
+                raw = headers.get(HEADER)
+                with tracing.span("turn", traceparent=raw.decode() if raw else None,
+                                  kind=SpanKind.CONSUMER,
+                                  attributes={"somagent.turn_id": str(envelope.get("turn")),
+                                              "somagent.tenant": str(envelope.get("tenant"))}):
+                    await driver.on_requested(envelope)
             elif kind == names.TURN_CANCEL_REQUESTED:
                 turn_id = str(envelope.get("turn") or envelope["payload"].get("turn_id"))
                 if not driver.on_cancel(turn_id):

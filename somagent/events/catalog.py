@@ -124,6 +124,7 @@ EVENT_TOPICS: dict[str, str] = {
             names.CAPSULE_REVOKED,
             names.BRAIN_FEEDBACK_GIVEN,
             names.BRAIN_WEIGHTS_UPDATED,
+            names.TENANT_DATA_ERASED,
         ),
         MEMORY,
     ),

@@ -20,7 +20,7 @@ import io
 import re
 import uuid
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from fastavro import schemaless_reader, schemaless_writer
 from fastavro.read import SchemaResolutionError
@@ -53,6 +53,17 @@ _BytesIO = io.BytesIO
 _read: Callable[..., Any] = schemaless_reader
 
 
+class FieldSealer(Protocol):
+    """Seals PII payload fields on encode and (when ``open_fields``) opens them on decode
+    (:class:`somagent.erasure.sealer.FieldSealer`)."""
+
+    open_fields: bool
+
+    def seal(self, kind: str, tenant: str, payload: Mapping[str, Any]) -> Mapping[str, Any]: ...
+
+    def open(self, kind: str, tenant: str, payload: Mapping[str, Any]) -> Mapping[str, Any]: ...
+
+
 class EventCodec:
     """Encode envelopes with one writer schema; decode any known writer schema.
 
@@ -68,7 +79,9 @@ class EventCodec:
         *,
         writer: dict[str, Any] | None = None,
         reader: dict[str, Any] | None = None,
+        sealer: FieldSealer | None = None,
     ) -> None:
+        self.sealer = sealer
         self.registry = registry if registry is not None else SchemaRegistry()
         self.writer: WriterSchema = self.registry.register(
             writer if writer is not None else schemas.envelope_schema()
@@ -101,6 +114,8 @@ class EventCodec:
         payload = event.get("payload")
         if type(payload) is not dict and not isinstance(payload, Mapping):
             raise EncodeError(f"{kind} event {event.get('event_id')}: payload is not a mapping")
+        if self.sealer is not None:
+            payload = self.sealer.seal(kind, str(event.get("tenant")), payload)
         trace = event.get("trace_id")
         if not (isinstance(trace, str) and _TRACE_ID(trace)) or trace == _ZERO_TRACE:
             raise EncodeError(
@@ -178,6 +193,9 @@ class EventCodec:
                 f"{len(data) - body.tell()} trailing bytes after the body (writer {fp.hex()})",
                 where,
             )
+        if self.sealer is not None and self.sealer.open_fields:
+            event["payload"] = dict(self.sealer.open(
+                str(event.get("type")), str(event.get("tenant")), event["payload"]))
         return event
 
     def _resolution_error(

@@ -51,6 +51,7 @@ def example_payloads(seed: int = 0) -> dict[str, dict[str, Any]]:
             "agent": "finance-helper",
             "agent_version": "1.1.0",
             "tools_per_min": 120,
+            "lane": "interactive",
         },
         "TurnCancelRequested": {"reason": "client disconnected"},
         "TurnRecalled": {
@@ -131,6 +132,8 @@ def example_payloads(seed: int = 0) -> dict[str, dict[str, Any]]:
             "blob_key": "sha256/" + _sha("capsule-envelope"),
             "envelope_sha256": _sha("capsule-envelope"),
         },
+        "TenantDataErased": {"key_id": "dk-" + _sha("data-key")[7:19], "requested_by": "operator",
+                             "reason": "tenant asked to be forgotten"},
         "CapsuleRevoked": {
             "capsule_id": "capsule-finance",
             "reason": "owner request",

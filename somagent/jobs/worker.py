@@ -40,6 +40,7 @@ from somagent.limits.budget import RedisTokenBudget
 from somagent.memory.client import MemoryGatewayClient
 from somagent.serve.health import HealthServer, LoopHeartbeat
 from somagent.serve.tool_wiring import tool_broker, tool_registry
+from somagent.telemetry.tracing import configure_role
 from somagent.turns.events import UsagePrices
 
 log = logging.getLogger(__name__)
@@ -126,6 +127,7 @@ async def serve(settings: Settings, heartbeat: LoopHeartbeat, running: dict[str,
 
 def run_jobs_worker(settings: Settings) -> None:
     """``somagent serve jobs``: the job workflows and activities, until SIGTERM/SIGINT."""
+    configure_role("jobs")
     heartbeat = LoopHeartbeat()
     running = {"worker": False}
     health = HealthServer.from_env("jobs")

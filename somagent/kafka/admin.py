@@ -26,6 +26,7 @@ from somagent.kafka.exceptions import TopicAdminError
 from somagent.kafka.reader import LogReader
 from somagent.kafka.records import TopicPart
 from somagent.logs import kafka_logger
+from somagent.telemetry.metrics import set_consumer_lag
 
 
 def admin_client(settings: Settings, **overrides: Any) -> AdminClient:
@@ -237,10 +238,13 @@ class GroupLag:
             for p in sorted(meta.topics[t].partitions)
         ]
         behind: dict[str, int] = {}
+        per_partition: dict[tuple[str, int], int] = {}
         for tp in self._consumer.committed(parts, timeout=self.timeout_s):
             low, high = self._consumer.get_watermark_offsets(tp, timeout=self.timeout_s)
             position = tp.offset if tp.offset >= 0 else low
+            per_partition[(str(tp.topic), int(tp.partition))] = max(0, high - position)
             behind[str(tp.topic)] = behind.get(str(tp.topic), 0) + max(0, high - position)
+        set_consumer_lag(self.group, per_partition)  # somagent_consumer_lag_records
         return behind
 
     def close(self) -> None:

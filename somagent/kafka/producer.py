@@ -49,6 +49,7 @@ from somagent.events.exceptions import EncodeError
 from somagent.kafka.clients import producer_config
 from somagent.kafka.exceptions import AppendInDoubt, ProduceError
 from somagent.kafka.records import EVENT_TYPE_HEADER, Headers, Position
+from somagent.telemetry.tracing import current_traceparent
 
 log = logging.getLogger(__name__)
 
@@ -206,7 +207,8 @@ class EventProducer:
         """``(topic, value, key, headers)`` of ``event`` as :meth:`send` writes it.
 
         The topic defaults to ``catalog.topic_for(type)``, the key to the catalog's
-        key for that topic; ``traceparent`` is a new span in the event's ``trace_id``.
+        key for that topic; ``traceparent`` is the active OpenTelemetry span when it is in
+        the event's ``trace_id`` (the span that wrote it), else a new span id in it.
 
         Raises:
             EncodeError: the event does not fit the writer schema or its trace id is bad.
@@ -216,7 +218,8 @@ class EventProducer:
         name = topic or topic_for(str(event["type"]))
         value = self.codec.encode(event)
         try:
-            parent = tracing.format_traceparent(str(event["trace_id"]))
+            trace_id = str(event["trace_id"])
+            parent = current_traceparent(trace_id) or tracing.format_traceparent(trace_id)
         except ValueError as exc:
             raise EncodeError(
                 f"{event['type']} event {event.get('event_id')}: trace_id must be 32 lowercase "

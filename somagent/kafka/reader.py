@@ -33,11 +33,12 @@ from typing import Any, Final
 from confluent_kafka import Message, TopicPartition
 
 from somagent.config import Settings
+from somagent.events import tracing
 from somagent.events.codec import EventCodec
 from somagent.events.exceptions import DecodeError, Where
 from somagent.events.plain import PlainDecoder
 from somagent.kafka.clients import new_consumer
-from somagent.kafka.dead_letter import DeadRecord, dead_letter
+from somagent.kafka.dead_letter import DeadRecord, dead_letter, headers_of
 from somagent.kafka.exceptions import ReadError
 from somagent.kafka.producer import EventProducer
 from somagent.kafka.records import Record, TopicPart
@@ -190,7 +191,7 @@ class LogReader:
             except DecodeError as exc:
                 self._reject(msg, exc)
                 continue
-            out.append(Record(topic, partition, offset, event))
+            out.append(Record(topic, partition, offset, event, _traceparent(msg)))
         return out
 
     def batch(self, max_records: int = 5000, timeout_s: float = 0.5) -> list[Record]:
@@ -261,3 +262,10 @@ class LogReader:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _traceparent(msg: Message) -> str | None:
+    for name, value in headers_of(msg.headers()):
+        if name == tracing.HEADER:
+            return value.decode("ascii", "replace")
+    return None

@@ -47,6 +47,7 @@ class Record:
     partition: int
     offset: int
     event: dict[str, Any]
+    traceparent: str | None = None  # the record's W3C header (the span that wrote it)
 
 
 @dataclass(frozen=True, slots=True)

@@ -88,9 +88,16 @@ def kafka_registry(settings: Settings, *, load: bool = True) -> SchemaRegistry:
     return registry
 
 
-def kafka_codec(settings: Settings, *, writer: dict[str, Any] | None = None) -> EventCodec:
+def kafka_codec(
+    settings: Settings, *, writer: dict[str, Any] | None = None, open_fields: bool = False
+) -> EventCodec:
     """A codec whose registry is the ``schemas`` topic (pre-loaded), for real processes.
 
     Its writer schema (default: the working contract) is published on construction.
+    With ``SOMAGENT_SEAL_PII`` on it seals PII fields on encode, and opens them on
+    decode only with ``open_fields`` (the edge, turn workers, Memory Gateway).
     """
-    return EventCodec(kafka_registry(settings), writer=writer)
+    from somagent.erasure.sealer import sealer_for
+
+    return EventCodec(kafka_registry(settings), writer=writer,
+                      sealer=sealer_for(settings, open_fields=open_fields))

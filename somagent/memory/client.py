@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import httpx
+from opentelemetry.trace import SpanKind
 
 from somagent.config import Settings
 from somagent.credentials import service_token
@@ -37,6 +38,7 @@ from somagent.memory.exceptions import (
 )
 from somagent.memory.model import EvidenceBlock
 from somagent.memory.recall import validate_recall
+from somagent.telemetry import metrics, tracing
 
 
 class Recall(Protocol):
@@ -99,6 +101,14 @@ def _block(item: dict[str, Any]) -> EvidenceBlock:
     )
 
 
+# Client-side latency (HTTP included) of the calls a turn waits on; see docs/observability.md.
+_TIMED: dict[str, tuple[Any, ...]] = {
+    "/v1/recall": (metrics.RECALL_DURATION, "recall"),
+    "/v1/brain/evaluate": (metrics.RECALL_DURATION, "evaluate"),
+    "/v1/remember": (metrics.REMEMBER_DURATION,),
+}
+
+
 class MemoryGatewayClient:
     """Async client of one Memory Gateway.
 
@@ -137,9 +147,20 @@ class MemoryGatewayClient:
     async def _post(
         self, path: str, body: dict[str, Any], invalid: type[ValueError], timeout_s: float | None
     ) -> tuple[int, dict[str, Any]]:
+        timed = _TIMED.get(path)
+        if timed is None:
+            return await self._post_once(path, body, invalid, timeout_s)
+        with tracing.span(f"memory {path}", kind=SpanKind.CLIENT), metrics.timed(*timed):
+            return await self._post_once(path, body, invalid, timeout_s)
+
+    async def _post_once(
+        self, path: str, body: dict[str, Any], invalid: type[ValueError], timeout_s: float | None
+    ) -> tuple[int, dict[str, Any]]:
         extra: dict[str, Any] = {} if timeout_s is None else {"timeout": timeout_s}
+        headers: dict[str, str] = {}
+        tracing.inject(headers)  # the gateway's log lines and spans join the caller's trace
         try:
-            response = await self._http.post(path, json=body, **extra)
+            response = await self._http.post(path, json=body, headers=headers, **extra)
         except httpx.HTTPError as exc:
             raise MemoryGatewayError(
                 f"memory gateway {self.base_url}{path}: {type(exc).__name__}: {exc}"

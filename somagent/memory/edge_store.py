@@ -267,6 +267,13 @@ class EdgeMemoryStore:
             qe.UpdateOperation.delete_points_by_filter(_tenant_filter(tenant, capsule)),
         )
 
+    def delete_tenant(self, tenant: str) -> None:
+        """Remove every memory of ``tenant`` (erasure); idempotent."""
+        self._update(
+            f"delete every memory of tenant {tenant!r}",
+            qe.UpdateOperation.delete_points_by_filter(_tenant_filter(tenant)),
+        )
+
     # -- reads --------------------------------------------------------------
 
     def _evidence(self, tenant: str, point_id: Any, score: float, payload: Any) -> EvidenceBlock:

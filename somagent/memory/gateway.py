@@ -37,6 +37,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from opentelemetry.trace import SpanKind
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -63,6 +64,7 @@ from somagent.memory.model import EvidenceBlock
 from somagent.memory.recall import MAX_CAPSULE_IDS, MAX_QUERY_BYTES, MAX_TOP_K, Recaller
 from somagent.memory.remember import MEMORY_REMEMBER_REQUESTED, MemoryProjector, requested_payload
 from somagent.memory.store import OwningStore
+from somagent.telemetry import tracing
 
 log = logging.getLogger(__name__)
 
@@ -177,28 +179,39 @@ Handler = Callable[[Request, GatewayDeps], Awaitable[Response]]
 
 
 def _endpoint(route: str, handler: Handler, *, authenticated: bool = True) -> Any:
-    """Wrap ``handler``: authentication, problem+json for every failure, request metrics."""
+    """Wrap ``handler`` in a server span: authentication, problem+json for every
+    failure, request metrics (:func:`_handle`)."""
 
     async def endpoint(request: Request) -> Response:
-        deps: GatewayDeps = request.app.state.deps
-        trace_id = request.headers.get("x-trace-id") or new_trace_id()
-        try:
-            if authenticated:
-                _authorize(request, deps.token)
-            response = await handler(request, deps)
-        except Problem as problem:
-            deps.metrics.errors.labels(route, _KINDS.get(problem.status, "internal")).inc()
-            response = problem.response(request.url.path, trace_id)
-        except Exception:
-            log.exception("memory gateway %s failed", route)
-            deps.metrics.errors.labels(route, "internal").inc()
-            response = Problem("internal", f"{route} failed; see the gateway log").response(
-                request.url.path, trace_id
-            )
-        deps.metrics.requests.labels(route, str(response.status_code)).inc()
-        return response
+        # The caller's traceparent (MemoryGatewayClient sends it): the records this
+        # request appends carry this span, so they join the turn's trace.
+        with tracing.span(f"gateway {route}", traceparent=request.headers.get("traceparent"),
+                          kind=SpanKind.SERVER, attributes={"http.route": route}):
+            return await _handle(request, route, handler, authenticated)
 
     return endpoint
+
+
+async def _handle(request: Request, route: str, handler: Handler, authenticated: bool
+                  ) -> Response:
+    """Authentication, problem+json for every failure, request metrics."""
+    deps: GatewayDeps = request.app.state.deps
+    trace_id = request.headers.get("x-trace-id") or new_trace_id()
+    try:
+        if authenticated:
+            _authorize(request, deps.token)
+        response = await handler(request, deps)
+    except Problem as problem:
+        deps.metrics.errors.labels(route, _KINDS.get(problem.status, "internal")).inc()
+        response = problem.response(request.url.path, trace_id)
+    except Exception:
+        log.exception("memory gateway %s failed", route)
+        deps.metrics.errors.labels(route, "internal").inc()
+        response = Problem("internal", f"{route} failed; see the gateway log").response(
+            request.url.path, trace_id
+        )
+    deps.metrics.requests.labels(route, str(response.status_code)).inc()
+    return response
 
 
 def _unavailable(what: str, exc: BaseException) -> Problem:

@@ -65,7 +65,7 @@ def replay_before_commits(settings: Settings, group: str, memory: MemoryRuntime)
     if commits:
         with LogReader(
             settings, list(commits), {tp: 0 for tp in commits}, name=f"{group}-replay",
-            codec=kafka_codec(settings), dead_letters=False,
+            codec=kafka_codec(settings, open_fields=True), dead_letters=False,
         ) as reader:
             pending: list[Mapping[str, Any]] = []
             while not reader.caught_up(commits):
@@ -82,7 +82,7 @@ def replay_before_commits(settings: Settings, group: str, memory: MemoryRuntime)
                         counts["remembered"] += 1
                         if len(pending) >= _BATCH:
                             _flush(memory, pending)
-                    elif rebuild and kind == names.CAPSULE_REVOKED:
+                    elif rebuild and kind in (names.CAPSULE_REVOKED, names.TENANT_DATA_ERASED):
                         _flush(memory, pending)
                         memory.projector.apply(event)
             _flush(memory, pending)

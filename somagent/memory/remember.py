@@ -35,7 +35,7 @@ from typing import Any, Final
 import numpy as np
 from numpy.typing import NDArray
 
-from somagent.contract import ids
+from somagent.contract import ids, names
 from somagent.memory.embedder import Embedder
 from somagent.memory.exceptions import InvalidRememberRequest, MalformedMemoryEvent
 from somagent.memory.guard import (
@@ -54,6 +54,7 @@ MEMORY_REMEMBER_REQUESTED: Final = "MemoryRememberRequested"
 MEMORY_REMEMBERED: Final = "MemoryRemembered"
 MEMORY_REMEMBER_REJECTED: Final = "MemoryRememberRejected"
 CAPSULE_REVOKED: Final = "CapsuleRevoked"
+TENANT_DATA_ERASED: Final = names.TENANT_DATA_ERASED
 
 
 def decision_event_id(request: RememberRequest, decision: Decision) -> str:
@@ -334,6 +335,14 @@ class MemoryProjector:
                 delete(tenant, capsule)
                 for revoked in self.revoke_listeners:
                     revoked(tenant, capsule)
+                wrote = True
+        elif kind == TENANT_DATA_ERASED:
+            tenant = _text(event, "tenant", f"{TENANT_DATA_ERASED} {event.get('event_id')!r}")
+            erase = getattr(self.store, "delete_tenant", None)
+            if erase is not None:
+                erase(tenant)
+                for revoked in self.revoke_listeners:  # the brain rebuilds from the store
+                    revoked(tenant, "")
                 wrote = True
         elif kind == MEMORY_REMEMBER_REJECTED:
             payload = event.get("payload") or {}

@@ -96,6 +96,8 @@ class OwningStore(MemoryStore, VectorSource, Protocol):
 
     def delete_capsule(self, tenant: str, capsule_id: str) -> None: ...
 
+    def delete_tenant(self, tenant: str) -> None: ...
+
     def stats(self) -> EngineStats: ...
 
     def close(self) -> None: ...
@@ -386,6 +388,15 @@ class QdrantMemoryStore:
             f"delete capsule {capsule_id!r} of tenant {tenant!r}",
             "delete",
             points_selector=models.FilterSelector(filter=_tenant_filter(tenant, condition)),
+            wait=True,
+        )
+
+    def delete_tenant(self, tenant: str) -> None:
+        """Remove every memory of ``tenant`` (erasure); idempotent."""
+        self._call(
+            f"delete every memory of tenant {tenant!r}",
+            "delete",
+            points_selector=models.FilterSelector(filter=_tenant_filter(tenant)),
             wait=True,
         )
 

@@ -7,6 +7,9 @@ import csv
 import io
 import json
 import sys
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -187,8 +190,54 @@ def _analyst_clickhouse(settings: Settings) -> ClickHouse:
     return analytics_client(settings, role="operator")
 
 
+usage_app = typer.Typer(no_args_is_help=True, help="Usage from the ledger.")
+
+
+def _utc(value: str | None, name: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise typer.BadParameter(f"{value!r} is not ISO 8601", param_hint=name) from exc
+    if parsed.tzinfo is None:
+        raise typer.BadParameter(f"{value!r} needs a time zone (e.g. Z)", param_hint=name)
+    return parsed.astimezone(UTC)
+
+
+@usage_app.command("export")
+def usage_export(
+    start: Annotated[str | None, typer.Option("--from", help="ISO 8601, inclusive")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="ISO 8601, exclusive")] = None,
+    tenant: Annotated[str | None, typer.Option(help="one tenant id (default: all)")] = None,
+    out: Annotated[Path | None, typer.Option(help="file to write (default: stdout)")] = None,
+) -> None:
+    """Usage ledger rows as CloudEvents (JSON, one per line; ids stable across exports).
+    Without --from/--to: the current UTC day."""
+    from somagent.projections.usage_export import ledger_rows, to_lines
+
+    now = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    first = _utc(start, "--from") or now
+    last = _utc(end, "--to") or first + timedelta(days=1)
+    if first >= last:
+        raise typer.BadParameter("--from must be before --to")
+    if tenant is not None:
+        try:
+            tenant = str(uuid.UUID(tenant))
+        except ValueError as exc:
+            raise typer.BadParameter(f"{tenant!r} is not a UUID", param_hint="--tenant") from exc
+    rows = asyncio.run(ledger_rows(load_settings().postgres_dsn, tenant, first, last))
+    text = b"".join(line + b"\n" for line in to_lines(rows))
+    if out is None:
+        sys.stdout.buffer.write(text)
+    else:
+        out.write_bytes(text)
+        typer.echo(f"{len(rows)} usage events written to {out}", err=True)
+
+
 def register(app: typer.Typer) -> None:
-    """Add ``replay``, ``audit`` and ``sql`` to the ``somagent`` command."""
+    """Add ``replay``, ``audit``, ``sql`` and ``usage export`` to the ``somagent`` command."""
     app.command("replay")(replay)
     app.command("audit")(audit)
     app.command("sql")(sql)
+    app.add_typer(usage_app, name="usage")

@@ -27,7 +27,7 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,10 +38,12 @@ from somagent import logs
 from somagent.config import Settings, load_settings
 from somagent.kafka.admin import partitions_of
 from somagent.kafka.reader import BULK, LogReader
+from somagent.kafka.records import Record
 from somagent.kafka.schema_log import kafka_codec
 from somagent.limits.budget import LedgerTotal, reconcile
 from somagent.projections import chproj, postgres
 from somagent.projections.clickhouse import ClickHouse, connect
+from somagent.telemetry.tracing import record_spans
 
 log = logging.getLogger(__name__)
 # Called after each applied batch with the projector's name and its new positions.
@@ -120,7 +122,9 @@ async def run_postgres(
             records = await asyncio.to_thread(reader.batch, batch, 0.5)
             if not records and reader.positions == stats.positions:
                 continue
+            started_ns = time.time_ns()
             touched = await proj.apply(records, reader.positions)
+            record_spans(f"projection {name}", _span_records(records), started_ns, time.time_ns())
             stats.applied(name, len(records), reader.positions, on_batch)
             if touched and redis is not None:
                 await _reconcile(proj, redis, touched)
@@ -130,6 +134,14 @@ async def run_postgres(
         if redis is not None:
             await redis.aclose()
     return stats
+
+
+def _span_records(records: list[Record]) -> Iterator[tuple[str | None, dict[str, Any]]]:
+    """What a projection span says about each record (its event and position)."""
+    for r in records:
+        yield r.traceparent, {"somagent.event_type": str(r.event.get("type")),
+                              "messaging.destination.name": r.topic,
+                              "somagent.position": f"{r.partition}-{r.offset}"}
 
 
 async def _live_sessions(conn: Any) -> list[Any]:
@@ -171,7 +183,9 @@ def run_clickhouse_blocking(
             records = reader.batch(batch, 0.5)
             if not records and reader.positions == stats.positions:
                 continue
+            started_ns = time.time_ns()
             proj.apply(records, reader.positions)
+            record_spans(f"projection {name}", _span_records(records), started_ns, time.time_ns())
             stats.applied(name, len(records), reader.positions, on_batch)
     finally:
         reader.close()
@@ -319,6 +333,8 @@ class ProjectorLag:
         self.settings = settings
         self.stats = stats
         self._topics = {"postgres": postgres.TOPICS, "clickhouse": chproj.TOPICS}
+        #: log ends per projector as of the last call (for the metrics collector)
+        self.ends: dict[str, dict[tuple[str, int], int]] = {}
 
     def __call__(self) -> dict[str, int]:
         from somagent.kafka.admin import end_offsets
@@ -327,6 +343,7 @@ class ProjectorLag:
         for name, stat in list(self.stats.items()):
             parts = partitions_of(self.settings, self._topics[name])
             ends = end_offsets(self.settings, parts)
+            self.ends[name] = dict(ends)
             out[name] = sum(max(0, end - stat.positions.get(tp, 0)) for tp, end in ends.items())
         return out
 

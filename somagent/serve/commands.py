@@ -31,14 +31,18 @@ def serve_projector() -> None:
     from somagent import logs
     from somagent.projections.run import ProjectorLag, ProjectorStats, run_projectors
     from somagent.serve.health import HealthServer
+    from somagent.telemetry import collectors, tracing
 
     logs.configure()
     settings = _settings()
     stats = {"postgres": ProjectorStats(), "clickhouse": ProjectorStats()}
+    tracing.configure_role("projector")
     health = HealthServer.from_env("projector")
     for name, stat in stats.items():
         health.add_check(name, stat.health)
-    health.add_lag(ProjectorLag(settings, stats))
+    lag = ProjectorLag(settings, stats)
+    health.add_lag(lag)
+    collectors.register(collectors.ProjectorCollector(stats, lambda: dict(lag.ends)))
     health.start()
     try:
         run_projectors(settings, stats=stats)
@@ -65,7 +69,10 @@ def serve_billing(
     loglevel: Annotated[str, typer.Option(help="log level")] = "info",
 ) -> None:
     """Billing (billing.usage → one-minute windows → billing.ledger), until SIGTERM/SIGINT."""
+    from somagent.telemetry import tracing
+
     settings = _settings()
+    tracing.configure_role("billing")
     chosen = engine or settings.billing_engine
     if chosen == "faust":
         from somagent.billing.agent import build_billing_app
@@ -75,6 +82,7 @@ def serve_billing(
         from somagent.kafka.admin import GroupLag
         from somagent.serve.health import HealthServer, LoopHeartbeat
         from somagent.serve.worker import run_faust
+        from somagent.telemetry import collectors
 
         config = BillingConfig(group=group) if group else BillingConfig()
         app, agent = build_billing_app(settings, config, plan_for=tenant_plans(settings))
@@ -83,6 +91,7 @@ def serve_billing(
         health = HealthServer.from_env("billing")
         health.add_check("event loop", heartbeat.check)
         health.add_lag(GroupLag(settings, app.conf.id, [BILLING_USAGE]))
+        collectors.register(collectors.BillingCollector(agent))
         health.start()
         try:
             run_faust(app, loglevel=loglevel)

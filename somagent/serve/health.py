@@ -7,8 +7,10 @@ per instance). :class:`HealthServer` serves, from a daemon thread of the role:
 * ``/healthz`` → JSON :class:`HealthReport` (200 when healthy, 503 when not): the
   role, instance, pid, uptime, the role's own verdict with a reason, and its consumer
   lag where it consumes (records behind the log end, per topic);
-* ``/metrics`` → this process's Prometheus registry (``role`` and ``instance`` are
-  in every scrape target's address, so series from different processes never mix).
+* ``/metrics`` → this process's Prometheus registry (prometheus_client's default one,
+  where :mod:`somagent.telemetry.metrics` lives) followed by any registry a role adds
+  with :meth:`HealthServer.add_registry` (the edge's and the Memory Gateway's own);
+  one health port is one process, so series from different processes never mix.
 
 Guarantees: the server never blocks the role's event loop (its own thread); a check
 that raises makes the report unhealthy with the exception named, never a 500; lag is
@@ -31,6 +33,8 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 HEALTH_PORT_ENV = "SOMAGENT_HEALTH_PORT"
+# Loopback unless a container must be scraped from outside (docker-compose sets 0.0.0.0).
+HEALTH_HOST_ENV = "SOMAGENT_HEALTH_HOST"
 ROLE_ENV = "SOMAGENT_ROLE"
 INSTANCE_ENV = "SOMAGENT_ROLE_INSTANCE"
 
@@ -65,19 +69,21 @@ class HealthServer:
         instance: int = 0,
         port: int = 0,
         lag_interval_s: float = 5.0,
+        host: str = "127.0.0.1",
     ) -> None:
         self.role = role
         self.instance = instance
         self.started = time.monotonic()
         self._checks: list[tuple[str, Check]] = []
         self._lag_sources: list[LagSource] = []
+        self._registries: list[Any] = []
         self._lag: dict[str, int] = {}
         self._lag_at = 0.0
         self._lag_error = ""
         self._lag_interval_s = lag_interval_s
         self._lock = threading.Lock()
         self._closed = threading.Event()
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
+        self._server = ThreadingHTTPServer((host, port), self._handler())
         self._server.daemon_threads = True
         self.port = int(self._server.server_address[1])
         self._thread = threading.Thread(
@@ -91,11 +97,23 @@ class HealthServer:
             os.environ.get(ROLE_ENV, role),
             instance=int(os.environ.get(INSTANCE_ENV, "0")),
             port=int(os.environ.get(HEALTH_PORT_ENV, "0")),
+            host=os.environ.get(HEALTH_HOST_ENV, "127.0.0.1"),
         )
 
     def add_check(self, name: str, check: Check) -> None:
         """``check`` decides health; every check must pass for the role to be healthy."""
         self._checks.append((name, check))
+
+    def add_registry(self, registry: Any) -> None:
+        """Serve ``registry`` (a prometheus_client ``CollectorRegistry``) on ``/metrics``
+        too; its names must not repeat the default registry's."""
+        self._registries.append(registry)
+
+    def exposition(self) -> bytes:
+        """The ``/metrics`` body: the default registry, then the added ones."""
+        from prometheus_client import REGISTRY, generate_latest
+
+        return b"".join(generate_latest(r) for r in [REGISTRY, *self._registries])
 
     def add_lag(self, source: LagSource) -> None:
         self._lag_sources.append(source)
@@ -164,9 +182,9 @@ class HealthServer:
                     body = json.dumps(report.as_dict()).encode()
                     self._send(200 if report.healthy else 503, "application/json", body)
                 elif self.path.split("?")[0] == "/metrics":
-                    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+                    from prometheus_client import CONTENT_TYPE_LATEST
 
-                    self._send(200, CONTENT_TYPE_LATEST, generate_latest())
+                    self._send(200, CONTENT_TYPE_LATEST, server.exposition())
                 else:
                     self._send(404, "text/plain", b"not found\n")
 

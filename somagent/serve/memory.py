@@ -116,6 +116,7 @@ class Gateway:
     http: HttpThread
     indexer: Indexer | None
     closers: list[tuple[str, Callable[[], None]]]
+    metrics: GatewayMetrics | None = None
 
     def close(self) -> None:
         """Stop serving and release everything, in order; failures are logged."""
@@ -151,7 +152,7 @@ def build_gateway(settings: Settings, *, index_interval_s: float = 10.0) -> Gate
 
     memory = MemoryRuntime.open(settings)
     store = memory.store
-    codec = kafka_codec(settings)
+    codec = kafka_codec(settings, open_fields=True)
     producer = EventProducer(settings, codec, config={"linger.ms": 0})
     install_faust_codec(codec, dead_letters=producer)
     app = make_app(settings, app_id=gateway_app_id(settings))
@@ -183,7 +184,8 @@ def build_gateway(settings: Settings, *, index_interval_s: float = 10.0) -> Gate
         ("lag probe", lag.close),
         ("store", memory.close),
     ]
-    return Gateway(app=app, memory=memory, http=http, indexer=indexer, closers=closers)
+    return Gateway(app=app, memory=memory, http=http, indexer=indexer, closers=closers,
+                   metrics=metrics)
 
 
 def run_gateway(settings: Settings, *, loglevel: str = "info") -> None:
@@ -191,11 +193,15 @@ def run_gateway(settings: Settings, *, loglevel: str = "info") -> None:
     from somagent.memory.rebuild import replay_before_commits
     from somagent.serve.health import HealthServer, http_check
     from somagent.serve.worker import run_faust
+    from somagent.telemetry import tracing
 
+    tracing.configure_role("memory")
     gateway = build_gateway(settings)
     health = HealthServer.from_env("memory")
     health.add_check("http", http_check(f"{settings.memory_url}/healthz"))
     health.add_lag(GroupLag(settings, gateway_app_id(settings), [MEMORY]))
+    if gateway.metrics is not None:
+        health.add_registry(gateway.metrics.registry)
     health.start()
     try:
         # A new collection is rebuilt, and the brain's state replayed, from the log

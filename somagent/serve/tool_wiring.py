@@ -20,6 +20,8 @@ from somagent.policy.gate import PolicyGate
 from somagent.policy.opa import OpaClient
 from somagent.policy.sessions import SessionPolicies
 from somagent.policy.tool_gate import OpaToolPolicy
+from somagent.telemetry import collectors
+from somagent.tools import breaker as cb
 from somagent.tools.broker import ToolBroker
 from somagent.tools.exceptions import SandboxUnavailable
 from somagent.tools.gates import RedisGate
@@ -71,5 +73,10 @@ def tool_broker(settings: Settings, redis: Any, registry: ToolRegistry, *, appen
     gate = RedisGate(redis, plans=TenantPlans(settings.postgres_dsn))
     decisions = PolicyGate(OpaClient(settings.opa_endpoint), ttl_s=settings.policy_cache_ttl_s)
     policy = OpaToolPolicy(decisions, SessionPolicies(redis), append, producer=producer)
-    return ToolBroker(registry, idempotency=RedisIdempotencyStore(redis), gate=gate,
-                      policy=policy)
+    broker = ToolBroker(registry, idempotency=RedisIdempotencyStore(redis), gate=gate,
+                        policy=policy)
+    collectors.register(collectors.BreakerCollector(
+        lambda: broker.breakers,
+        lambda b: cb.state_at(b, broker.breaker_config, broker.clock_ms()).value,
+    ))  # somagent_circuit_breakers{tool,state}
+    return broker

@@ -35,6 +35,7 @@ from somagent.memory.client import MemoryGatewayClient
 from somagent.planners import make_planner
 from somagent.serve.health import HealthServer, LoopHeartbeat, StallCheck
 from somagent.serve.tool_wiring import tool_broker, tool_registry
+from somagent.telemetry import tracing
 from somagent.turns import events as ev
 
 log = logging.getLogger(__name__)
@@ -73,7 +74,7 @@ def build_worker(
     turn workers of one installation; it only separates their data directories)."""
     datadir = settings.home_dir / "faust" / settings.worker_app_id / str(instance)
     datadir.mkdir(parents=True, exist_ok=True)
-    codec = kafka_codec(settings)
+    codec = kafka_codec(settings, open_fields=True)
     # Every turn step waits for its events' acks, so lingering to fill batches only adds
     # latency; concurrent turns still share batches while requests are in flight.
     producer = EventProducer(settings, codec, config={"linger.ms": 0})
@@ -112,6 +113,7 @@ def run_faust(app: faust.App, *, loglevel: str = "info", services: Any = ()) -> 
 
 def run_worker(settings: Settings, *, loglevel: str = "info", instance: int = 0) -> None:
     """``somagent serve worker``: the turn engine, until SIGTERM/SIGINT."""
+    tracing.configure_role("worker")
     worker = build_worker(settings, instance=instance)
     health = HealthServer.from_env("worker")
     health.add_check("event loop", worker.heartbeat.check)

@@ -47,6 +47,7 @@ from dataclasses import dataclass, field, replace
 from typing import Final, Protocol
 
 from somagent.contract.ids import redis_idem_key
+from somagent.telemetry import metrics, tracing
 from somagent.tools import breaker as cb
 from somagent.tools.exceptions import ToolExecutionError, UnknownTool
 from somagent.tools.gates import GateDecision
@@ -182,7 +183,39 @@ class ToolBroker:
     ) -> ToolResult:
         """Run ``call`` for ``tenant`` within ``timeout_ms``; see the module doc.
         ``tools_per_min``: the session's rate from the turn request, for the gate;
-        ``session``: whose policy decides the call (None: the default policy)."""
+        ``session``: whose policy decides the call (None: the default policy).
+        Its duration goes to ``somagent_tool_call_duration_seconds{tool,outcome}``."""
+        started_s = time.perf_counter()
+        outcome = "error"
+        try:
+            with tracing.span(f"tool {call.tool}", attributes={"somagent.tool": call.tool,
+                                                              "somagent.call_id": call.call_id}
+                              ) as span:
+                result = await self._invoke(call, tenant=tenant, idem_key=idem_key,
+                                            timeout_ms=timeout_ms, turn_id=turn_id,
+                                            on_delta=on_delta, tools_per_min=tools_per_min,
+                                            session=session)
+                outcome = "ok" if result.ok else (result.error_code or "error")
+                span.set_attribute("somagent.outcome", outcome)
+            return result
+        finally:
+            # A name the registry does not know is the planner's text: not a label value.
+            tool = "(unknown)" if outcome == "unknown-tool" else call.tool
+            metrics.TOOL_CALL_DURATION.labels(tool, outcome).observe(
+                time.perf_counter() - started_s)
+
+    async def _invoke(
+        self,
+        call: ToolCall,
+        *,
+        tenant: str,
+        idem_key: str,
+        timeout_ms: int,
+        turn_id: str,
+        on_delta: ChunkSink | None,
+        tools_per_min: int | None,
+        session: str | None = None,
+    ) -> ToolResult:
         started = self.clock_ms()
         try:
             tool = self.registry.get(call.tool)

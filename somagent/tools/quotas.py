@@ -12,10 +12,13 @@ from __future__ import annotations
 
 from typing import Final
 
-#: The most tool calls per minute (per tool and tenant) each plan allows. The plans are
-#: ``somagent.api.tenants.PLANS``.
-PLAN_TOOLS_PER_MIN: Final = {"free": 1_000, "pro": 10_000, "enterprise": 100_000}
-DEFAULT_PLAN: Final = "free"
+from somagent.plans.limits import DEFAULT_PLAN, PLAN_DEFAULTS
+
+#: The most tool calls per minute (per tool and tenant) each plan allows: the plans'
+#: ``tools_per_min`` (:data:`somagent.plans.limits.PLAN_DEFAULTS`, the one place).
+PLAN_TOOLS_PER_MIN: Final = {plan: p.tools_per_min for plan, p in PLAN_DEFAULTS.items()}
+__all__ = ["DEFAULT_PLAN", "DEFAULT_TOOLS_PER_MIN", "PLAN_TOOLS_PER_MIN",
+           "effective_tools_per_min", "plan_cap"]
 #: For a request that does not state the session's value.
 DEFAULT_TOOLS_PER_MIN: Final = 60
 

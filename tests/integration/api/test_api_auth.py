@@ -113,7 +113,10 @@ async def test_token_carries_the_contracted_claims(session: Session) -> None:
     assert header["alg"] == "EdDSA" and header["kid"]
     claims = claims_of(session.jwt)
     assert claims["tenant"] == session.tenant and claims["sid"] == session.session
-    assert claims["budgets"] == {"tokens": 100_000, "tools_per_min": 60}
+    # The session's budgets, and the tenant's plan limits (a "pro" tenant's defaults).
+    assert claims["budgets"] == {"tokens": 100_000, "tools_per_min": 60,
+                                 "tokens_per_min": 5_000_000, "concurrent_turns": 64}
+    assert claims["lane"] == "interactive"
     assert claims["persona_hash"].startswith("sha256-") and claims["capsules"] == []
     assert claims["exp"] - claims["iat"] == 900
 

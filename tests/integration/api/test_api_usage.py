@@ -90,3 +90,44 @@ async def test_bad_usage_queries_are_400(
     s = await mint(client, tenant)
     r = await client.get("/v1/usage", params=params, headers=s.auth)
     assert r.status_code == 400 and r.json()["type"].endswith("/invalid-query")
+
+
+async def test_usage_without_a_range_is_the_current_utc_day(
+    client: httpx.AsyncClient, tenant: Tenant, stack: RunningStack, written: list[str]
+) -> None:
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    await _ledger(stack, tenant.tenant, [
+        (today, 40, 1, 3), (today + timedelta(hours=23, minutes=59), 2, 0, 1),
+        (today - timedelta(minutes=1), 500, 5, 50),  # yesterday
+        (today + timedelta(days=1), 600, 6, 60),     # tomorrow
+    ], written)
+    s = await mint(client, tenant)
+    r = await client.get("/v1/usage", headers=s.auth)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["from"] == today.isoformat().replace("+00:00", "Z")
+    assert body["to"] == (today + timedelta(days=1)).isoformat().replace("+00:00", "Z")
+    assert body["group_by"] == "hour"
+    assert body["totals"]["tokens"] == 42 and body["totals"]["cost_cents"] == 4
+
+
+@pytest.mark.parametrize(("span_days", "group", "suggested"), [
+    (60, "minute", "hour"), (401, "hour", None), (401, "day", None)])
+async def test_a_range_too_wide_for_its_grouping_suggests_one_that_fits(
+    client: httpx.AsyncClient, tenant: Tenant, span_days: int, group: str,
+    suggested: str | None,
+) -> None:
+    s = await mint(client, tenant)
+    end = datetime(2026, 3, 1, tzinfo=UTC)
+    params = {"from": (end - timedelta(days=span_days)).isoformat(), "to": end.isoformat(),
+              "group_by": group}
+    r = await client.get("/v1/usage", params=params, headers=s.auth)
+    assert r.status_code == 400 and r.json()["type"].endswith("/invalid-query")
+    assert r.json().get("suggested_group_by") == suggested
+    if suggested is not None:
+        assert f"use group_by={suggested}" in r.json()["detail"]
+        ok = await client.get("/v1/usage", params={**params, "group_by": suggested},
+                              headers=s.auth)
+        assert ok.status_code == 200, ok.text
+    else:
+        assert "narrow the range" in r.json()["detail"]

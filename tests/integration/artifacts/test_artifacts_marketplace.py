@@ -166,7 +166,9 @@ async def test_publish_install_mint_turn_update_revoke(
         return (await turn(client, moved, SLOW))[1]
 
     in_flight = asyncio.create_task(slow())
-    await asyncio.sleep(1.0)
+    # Revoke once the python tool runs (it then sleeps 3 s), so the turn is in flight.
+    await read_topic_async(stack.settings, codec, CONVERSATION, lambda e: (
+        e["type"] == "ToolCallRequested" and str(e["session"]) == moved.session), want=1)
     assert (await client.post(f"/v1/agents/{agent_id}/revoke", headers=installer.admin,
                               json={})).status_code == 403
     r = await client.post(f"/v1/agents/{agent_id}/revoke", headers=publisher.admin,
@@ -209,7 +211,9 @@ def _marked_after_revoke(stack: RunningStack, threads: ProjectorThreads, agent_i
     ch = connect(stack.settings)
     rows = ch.query("SELECT turn, agent_version FROM agent_turns_after_revoke "
                     "WHERE agent = {a:String}", {"a": agent_id})
-    assert [r["agent_version"] for r in rows] == ["1.1.0"], rows
+    turns = ch.query("SELECT turn, agent_version, requested_us, completed_us "
+                     "FROM agent_version_turns WHERE agent = {a:String}", {"a": agent_id})
+    assert [r["agent_version"] for r in rows] == ["1.1.0"], (rows, turns)
 
 
 async def test_ranking_follows_measured_turns_and_replay_verifies(

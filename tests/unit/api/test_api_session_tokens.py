@@ -131,3 +131,14 @@ def test_verified_tokens_cache_hits_and_never_caches_a_rejection(tmp_path: Path)
     for other in others:
         cache.verify(other)
     assert len(cache._cache) == 2  # bounded: the least recently used went first
+
+
+def test_lane_and_tenant_limits_round_trip_and_are_optional(tmp_path: Path) -> None:
+    ring = KeyRing(tmp_path)
+    claims = verify(ring, _token(ring, lane="batch",
+                                 tenant_limits={"tokens_per_min": 500, "concurrent_turns": 3}))
+    assert (claims.lane, claims.tokens_per_min, claims.concurrent_turns) == ("batch", 500, 3)
+    plain = verify(ring, _token(ring))  # a token minted before plans: not throttled per tenant
+    assert (plain.lane, plain.tokens_per_min, plain.concurrent_turns) == ("interactive", None, None)
+    with pytest.raises(Problem, match="lane"):
+        verify(ring, _token(ring, lane="express"))

@@ -45,6 +45,8 @@ ISSUE_TYPES = {
     "AgentPublished", "AgentUpdated", "AgentInstalled", "AgentUninstalled", "AgentRevoked",
     "CapsuleRecalled",
     "BrainFeedbackGiven", "BrainWeightsUpdated",
+    # issue 16: erasure (crypto-shredding)
+    "TenantDataErased",
     # issue 16: the constitution
     "PolicyRegistered", "PolicySigned", "PolicyActivated", "PolicyRevoked",
     "PolicyDecisionLogged",
