@@ -29,6 +29,7 @@ sysdeps:
 	@./infra/sysdeps.sh
 
 up: venv sysdeps
+	$(BIN)/python -m somagent.stack.opa
 	$(BIN)/somagent up
 
 down:
@@ -42,7 +43,7 @@ demo: up
 	$(BIN)/somagent demo
 
 test: venv sysdeps
-	SOMAGENT_WITH_CLICKHOUSE_SERVER=1 SOMAGENT_WITH_BROWSER=1 ./infra/sysdeps.sh && ./infra/llm.sh && $(BIN)/python -m somagent.stack.temporal && $(BIN)/python -m somagent.stack.s3 && $(BIN)/python -m somagent.stack.jaeger && $(BIN)/pytest -q -p no:cacheprovider --durations=15
+	SOMAGENT_WITH_CLICKHOUSE_SERVER=1 SOMAGENT_WITH_BROWSER=1 ./infra/sysdeps.sh && ./infra/llm.sh && $(BIN)/python -m somagent.stack.temporal && $(BIN)/python -m somagent.stack.s3 && $(BIN)/python -m somagent.stack.jaeger && $(BIN)/python -m somagent.stack.opa && $(BIN)/pytest -q -p no:cacheprovider --durations=15
 
 # The chaos suite and the API fuzzer, longer than in `make test`: more turns between faults,
 # more generated requests per operation.

@@ -45,6 +45,7 @@ from somagent.artifacts import signing  # noqa: E402
 from somagent.artifacts.publisher import public_jwk, signed  # noqa: E402
 from somagent.config import Settings  # noqa: E402
 from somagent.memory.client import MemoryGatewayClient  # noqa: E402
+from somagent.policy.defaults import DEFAULT_POLICY_HASH  # noqa: E402
 from somagent.stack.process import free_port  # noqa: E402
 from somagent.stack.testing import throwaway_stack  # noqa: E402
 from somagent.wait import until  # noqa: E402
@@ -111,7 +112,7 @@ async def _rounds(url: str, settings: Settings, rounds: int, blocks: int) -> dic
             base_one_ms.append(await _baseline_remember(settings, tenant, 1))
             mint = await client.post("/v1/session/mint", headers=admin, json={
                 "tenant": tenant, "persona_hash": "sha256-" + "0" * 64,
-                "policy_hash": "sha256-" + "0" * 64, "capsule_ids": [capsule_id],
+                "policy_hash": DEFAULT_POLICY_HASH, "capsule_ids": [capsule_id],
                 "budgets": {"tokens": 1000, "tools_per_min": 1}})
             auth = {"Authorization": f"Bearer {mint.json()['jwt']}"}
             body = {"query": "bench fact value", "capsule_ids": [capsule_id]}

@@ -54,6 +54,7 @@ from somagent.events.examples import example_payloads
 from somagent.events.registry import SchemaRegistry
 from somagent.kafka.producer import EventProducer
 from somagent.kafka.schema_log import KafkaSchemaLog
+from somagent.policy.defaults import DEFAULT_POLICY_HASH
 from somagent.stack.process import free_port
 from somagent.stack.stack import Stack
 from somagent.wait import until
@@ -188,7 +189,7 @@ async def measure(settings: Settings, streams: int, rate: float, url: str, pid: 
     async with httpx.AsyncClient(base_url=url, timeout=httpx.Timeout(120, read=None),
                                  limits=limits) as client:
         mint = {"tenant": tenant.tenant_id, "persona_hash": "sha256-" + "0" * 64,
-                "policy_hash": "sha256-" + "1" * 64,
+                "policy_hash": DEFAULT_POLICY_HASH,
                 "budgets": {"tokens": 10**12, "tools_per_min": 0}}
         r = await client.post("/v1/session/mint", json=mint,
                               headers={"Authorization": f"Bearer {api_key}"})

@@ -50,6 +50,7 @@ from somagent.jobs import events as ev
 from somagent.jobs import messages as msg
 from somagent.jobs.baseline import BARE_WORKFLOW, BareSteps, noop
 from somagent.jobs.worker import build_jobs_worker
+from somagent.policy.defaults import DEFAULT_POLICY_HASH
 
 NOOP = {"name": "calc", "arguments": {"expression": "0"}}
 
@@ -136,7 +137,7 @@ async def session(settings: Settings, http: httpx.AsyncClient) -> dict[str, str]
         await conn.close()
     r = await http.post("/v1/session/mint", headers={"Authorization": f"Bearer {key}"}, json={
         "tenant": tenant.tenant_id, "persona_hash": "sha256-" + "a" * 64,
-        "policy_hash": "sha256-" + "b" * 64,
+        "policy_hash": DEFAULT_POLICY_HASH,
         "budgets": {"tokens": 10**9, "tools_per_min": 100_000}})
     r.raise_for_status()
     return {"Authorization": f"Bearer {r.json()['jwt']}"}

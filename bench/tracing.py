@@ -30,6 +30,7 @@ import httpx
 import psutil
 
 from somagent.config import Settings
+from somagent.policy.defaults import DEFAULT_POLICY_HASH
 from somagent.stack.jaeger import JaegerPorts, argv, build, config
 from somagent.stack.testing import fresh_stack_settings
 from somagent.wait import until
@@ -62,7 +63,7 @@ def session(settings: Settings) -> dict[str, str]:
     r = httpx.post(settings.api_url + "/v1/session/mint", timeout=60,
                    headers={"Authorization": f"Bearer {tenant['api_key']}"},
                    json={"tenant": tenant["tenant"], "persona_hash": "sha256-" + "0" * 64,
-                         "policy_hash": "sha256-" + "1" * 64,
+                         "policy_hash": DEFAULT_POLICY_HASH,
                          "budgets": {"tokens": 10**9, "tools_per_min": 10_000}})
     r.raise_for_status()
     return dict(r.json())

@@ -99,6 +99,7 @@ from somagent.kafka.admin import end_offsets, partitions_of
 from somagent.kafka.clients import producer_config
 from somagent.kafka.reader import LogReader
 from somagent.kafka.schema_log import kafka_registry
+from somagent.policy.defaults import DEFAULT_POLICY_HASH
 from somagent.stack.postgres import Postgres
 from somagent.wait import until
 
@@ -279,7 +280,7 @@ async def _tenant(settings: Settings) -> tuple[str, str]:
 async def _mint(client: aiohttp.ClientSession, url: str, tenant: str, api_key: str
                 ) -> tuple[str, str]:
     body = {"tenant": tenant, "persona_hash": "sha256-" + "0" * 64,
-            "policy_hash": "sha256-" + "1" * 64,
+            "policy_hash": DEFAULT_POLICY_HASH,
             "budgets": {"tokens": 10**12, "tools_per_min": 0}}
     async with client.post(f"{url}/v1/session/mint", json=body,
                            headers={"Authorization": f"Bearer {api_key}"}) as r:

@@ -121,6 +121,19 @@ class Settings(BaseSettings):
     s3_bucket: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9.-]{2,62}$")] = "somagent-artifacts"
     artifact_store: Literal["s3", "postgres"] = "s3"
     artifact_max_bytes: Annotated[int, Field(ge=1024, le=64 * 1024 * 1024)] = 1024 * 1024
+    # The policy engine (issue 16): an external OPA at SOMAGENT_OPA_URL, else the local
+    # `opa run --server` the stack starts on opa_port (loopback). The policy role (the
+    # constitution service) listens on policy_port for OPA's decision logs. A policy is
+    # active once constitution_k of the constitution public keys signed it: the *.pub
+    # files in SOMAGENT_CONSTITUTION_KEYS_DIR (default home/keys/constitution).
+    opa_url: str | None = None
+    opa_port: Port = 18181
+    policy_port: Port = 18182
+    policy_host: str = _LOOPBACK
+    constitution_keys_dir: Path | None = None
+    constitution_k: Annotated[int, Field(ge=1, le=64)] = 2
+    # How long a gate reuses an OPA decision for the same (policy, input) (0: ask every time).
+    policy_cache_ttl_s: Annotated[float, Field(ge=0, le=300)] = 2.0
     # How the python tool's snippets are isolated: in namespaces with bubblewrap (no
     # network, read-only system view, own scratch dir and pid namespace), or "none":
     # resource limits only, for hosts that forbid namespaces (unsafe with untrusted code).
@@ -174,6 +187,11 @@ class Settings(BaseSettings):
     @classmethod
     def _memory_gateway_url(cls, value: str | None) -> str | None:
         return _check_url(value, ("http", "https"), "SOMAGENT_MEMORY_GATEWAY_URL")
+
+    @field_validator("opa_url")
+    @classmethod
+    def _opa_url(cls, value: str | None) -> str | None:
+        return _check_url(value, ("http", "https"), "SOMAGENT_OPA_URL")
 
     @field_validator("s3_url")
     @classmethod
@@ -255,6 +273,16 @@ class Settings(BaseSettings):
             port = f":{parts.port}" if parts.port else ""
             return f"{parts.scheme}://{host}{port}"
         return f"http://{_LOOPBACK}:{self.s3_port}"
+
+    @property
+    def opa_endpoint(self) -> str:
+        """Where OPA's REST API answers: ``SOMAGENT_OPA_URL`` or the local server."""
+        return (self.opa_url or f"http://{_LOOPBACK}:{self.opa_port}").rstrip("/")
+
+    @property
+    def constitution_keys_path(self) -> Path:
+        """The directory of constitution public keys (``*.pub``, raw Ed25519, base64url)."""
+        return (self.constitution_keys_dir or self.home_dir / "keys" / "constitution").expanduser()
 
     @property
     def api_url(self) -> str:

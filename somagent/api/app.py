@@ -17,6 +17,7 @@ from starlette.responses import Response
 from starlette.routing import Route, WebSocketRoute
 
 from somagent.api import routes_health as health
+from somagent.api import routes_policies as policies
 from somagent.api.call import trace_id_of
 from somagent.api.context import EdgeContext
 from somagent.api.jobs_edge import close_jobs
@@ -80,6 +81,11 @@ ROUTES: list[Route | WebSocketRoute] = [
     Route("/v1/agents/{agent_id}/update", agents.update, methods=["POST"]),
     Route("/v1/agents/{agent_id}/uninstall", agents.uninstall, methods=["POST"]),
     Route("/v1/agents/{agent_id}/revoke", agents.revoke, methods=["POST"]),
+    # issue 16: the constitution (policies by hash, k-of-n activation)
+    Route("/v1/policies", policies.register_policy, methods=["POST"]),
+    Route("/v1/policies/{policy_hash}", policies.policy_detail, methods=["GET"]),
+    Route("/v1/policies/{policy_hash}/signatures", policies.sign_policy, methods=["POST"]),
+    Route("/v1/policies/{policy_hash}/revoke", policies.revoke_policy, methods=["POST"]),
     Route("/v1/tenants/{tenant_id}/data", erase_tenant_data, methods=["DELETE"]),
     # issue 18: the live console
     Route("/console", console.page, methods=["GET"]),

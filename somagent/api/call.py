@@ -109,7 +109,11 @@ def deny(request: HTTPConnection, call: Call, problem: Problem) -> Response:
         make_event(
             names.POLICY_DENIED,
             {"reason_code": problem.slug, "detail": problem.detail[:2000],
-             "path": request.url.path},
+             "path": request.url.path,
+             # a constitution policy's refusal names its hash and rule; the edge's own
+             # refusals name their problem type as the rule
+             "policy_hash": problem.extensions.get("policy_hash"),
+             "rule": problem.extensions.get("rule") or problem.slug},
             tenant=call.tenant or NIL_TENANT,
             producer=PRODUCER,
             session=call.session,

@@ -36,6 +36,10 @@ from somagent.limits.idempotency import RedisIdempotency
 from somagent.limits.ratelimit import RedisSlidingWindow
 from somagent.limits.tenant_tokens import RedisTenantTokens
 from somagent.memory.client import MemoryGatewayClient
+from somagent.policy import constitution
+from somagent.policy.gate import PolicyGate, metrics_for
+from somagent.policy.opa import OpaClient
+from somagent.policy.service import PolicyService
 from somagent.serve.health import LoopHeartbeat
 
 log = logging.getLogger(__name__)
@@ -78,6 +82,8 @@ class EdgeContext:
         self.concurrency: RedisConcurrency
         self.records: TurnRecords
         self.memory: MemoryGatewayClient
+        self.policies: PolicyService
+        self.policy_gate: PolicyGate
 
     @property
     def audit_failures(self) -> int:
@@ -113,6 +119,11 @@ class EdgeContext:
         self.concurrency = RedisConcurrency(self.redis)
         self.records = TurnRecords(self.redis, self.edge.turn_record_ttl_s)
         self.memory = MemoryGatewayClient.from_settings(s)
+        opa = OpaClient(s.opa_endpoint)
+        self.policies = PolicyService(self.pg, self.appender.append, opa,
+                                      constitution.load(s), producer="edge")
+        self.policy_gate = PolicyGate(opa, ttl_s=s.policy_cache_ttl_s,
+                                      metrics=metrics_for(self.metrics.registry))
         self._heartbeat_task = asyncio.create_task(self.heartbeat.run(), name="edge-heartbeat")
         self.started = True
 
@@ -155,7 +166,8 @@ class EdgeContext:
                 await asyncio.to_thread(closer)
             except Exception as exc:
                 log.warning("closing edge %s: %s", name, exc)
-        for aclose in (self.redis.aclose, self.pg.close, self.memory.aclose):  # type: ignore[attr-defined]
+        for aclose in (self.redis.aclose, self.pg.close, self.memory.aclose,  # type: ignore[attr-defined]
+                       self.policies.opa.close):
             try:
                 await asyncio.wait_for(aclose(), 10)
             except Exception as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from somagent.api import openapi_policies
 from somagent.api.bodies import (
     CANCEL_REQUEST,
     MINT_REQUEST,
@@ -81,7 +82,8 @@ def document() -> dict[str, Any]:
                           **_MINT_GRANTED}}),
                           **_problems("invalid-api-key", "unauthorized", "forbidden",
                                       "misdirected-request", *_BODY_ERRORS,
-                                      *artifacts_openapi.MINT_PROBLEMS)}}},
+                                      *artifacts_openapi.MINT_PROBLEMS,
+                                      *openapi_policies.MINT_PROBLEMS)}}},
         "/v1/turn": {"post": {
             "summary": "Start a turn and stream its events", "security": bearer,
             "parameters": [{"name": "Idempotency-Key", "in": "header", "required": False,
@@ -122,12 +124,14 @@ def document() -> dict[str, Any]:
             "requestBody": _body(RECALL_REQUEST),
             "responses": {"200": _json({"type": "object", "properties": {
                 "evidence": {"type": "array", "items": {"type": "object"}}}}),
-                **_problems(*_TOKEN_ERRORS, *_BODY_ERRORS, "capsule-not-allowed")}}},
+                **_problems(*_TOKEN_ERRORS, *_BODY_ERRORS, "capsule-not-allowed",
+                            "policy-denied", "dependency-unavailable")}}},
         "/v1/memory/remember": {"post": {
             "summary": "Ask to remember a text (appends MemoryRememberRequested)",
             "security": bearer, "requestBody": _body(REMEMBER_REQUEST),
             "responses": {"202": _json({"type": "object"}, "Requested"),
-                          **_problems(*_TOKEN_ERRORS, *_BODY_ERRORS, "capsule-not-allowed")}}},
+                          **_problems(*_TOKEN_ERRORS, *_BODY_ERRORS, "capsule-not-allowed",
+                                      "policy-denied")}}},
         "/v1/brain/evaluate": {"post": {
             "summary": "Build a ContextBundle: ranked evidence with provenance, scores, "
                        "calibrated confidence and the session's directives",
@@ -176,6 +180,7 @@ def document() -> dict[str, Any]:
                                            "security": [],
                                            "responses": {"200": _json({"type": "object"})}}},
         **artifacts_openapi.paths(_problems),
+        **openapi_policies.paths(_problems),
     }
     paths.update(job_paths(_problems, _LAST_EVENT_ID))
     paths.update(console_openapi.paths(_problems))  # issue 18: the console
@@ -190,7 +195,7 @@ def document() -> dict[str, Any]:
                 "session": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT (EdDSA)"},
                 "operator": {"type": "http", "scheme": "bearer",
                              "description": "the operator credential (keys/operator.token; "
-                                            "console, tenant erasure)"},
+                                            "console, tenant erasure, policies)"},
                 "console": {"type": "apiKey", "in": "cookie", "name": "somagent_console"},
             },
             "schemas": {"Problem": {

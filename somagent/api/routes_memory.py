@@ -26,6 +26,8 @@ from somagent.api.session_tokens import SessionClaims
 from somagent.artifacts.capsules import meter_reads
 from somagent.events.envelope import random_event_id
 from somagent.exceptions import SomagentError
+from somagent.memory.exceptions import MemoryPolicyDenied
+from somagent.policy.read_check import check_recall
 
 
 def _check_capsules(claims: SessionClaims, wanted: Iterable[str]) -> None:
@@ -44,6 +46,7 @@ async def recall(request: Request, call: Call) -> Response:
         _check_capsules(claims, capsules)
     elif claims.capsules:
         capsules = list(claims.capsules)
+    await check_recall(call.ctx, claims.tenant, claims.policy_hash, list(capsules or []))
     try:
         blocks = await call.ctx.memory.recall(
             claims.tenant, body["query"], int(body.get("top_k", 5)), capsules
@@ -84,6 +87,9 @@ async def remember(request: Request, call: Call) -> Response:
             reason=body.get("reason", ""),
             request_id=str(random_event_id()),
         )
+    except MemoryPolicyDenied as exc:  # the session's policy (the gateway audited it too)
+        raise Problem("policy-denied", str(exc), policy_hash=exc.policy_hash,
+                      rule=exc.rule) from exc
     except ValueError as exc:  # InvalidRememberRequest: nothing was appended
         raise Problem("invalid-body", str(exc)) from exc
     except SomagentError as exc:

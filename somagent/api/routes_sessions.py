@@ -18,15 +18,18 @@ from somagent.contract import names
 from somagent.contract.ids import session_event_id
 from somagent.events.envelope import make_event
 from somagent.plans.limits import clamp
+from somagent.policy.mint_check import check_mint
 
 
 @endpoint("/v1/session/mint")
 async def mint_session(request: Request, call: Call) -> Response:
     """Mint a session for the key's tenant.
 
-    The requested budgets and lane are clamped to the tenant's plan limits
-    (:func:`somagent.plans.limits.clamp`); the answer states the granted
-    ``budgets`` and ``lane`` and lists in ``clamped`` what was lowered.
+    The session's policy must be active and allow the budgets and capsules
+    (:func:`~somagent.policy.mint_check.check_mint`). The requested budgets and lane
+    are clamped to the tenant's plan limits (:func:`somagent.plans.limits.clamp`); the
+    answer states the granted ``budgets`` and ``lane`` and lists in ``clamped`` what
+    was lowered.
 
     Writes ``sess:{session}`` (budgets, hashes, capsules; TTL = token lifetime)
     and appends ``SessionMinted`` (waiting for the broker's acknowledgement)
@@ -51,6 +54,7 @@ async def mint_session(request: Request, call: Call) -> Response:
         raise Problem("capsule-not-allowed", f"allow names capsules {outside} that the "
                       "session does not hold")
     await refuse_revoked_capsules(ctx, capsules)
+    await check_mint(ctx, tenant.tenant_id, body["policy_hash"], body["budgets"], capsules)
     ttl_s = ctx.edge.session_ttl_s
     session = str(uuid.uuid4())
     call.session = session

@@ -7,12 +7,14 @@ Every step is a real request to the running edge; the printed lines are what it 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from somagent.artifacts.publisher import agent_manifest, public_jwk, signed
+from somagent.policy.demo import demo_policy
 
 QUESTION = "What is the travel budget cap? Also what is 6 * 7?"
 
@@ -35,8 +37,15 @@ def _capsule(capsule_id: str) -> dict[str, Any]:
     }
 
 
-def run_marketplace_demo(client: httpx.Client, tenant: str, api_key: str) -> None:
-    """Publish, install and use a small agent with a capsule (prints each step)."""
+#: The demo agent's policy: a constitution policy document (docs/policy.md).
+AGENT_POLICY: dict[str, Any] = demo_policy("demo-helper", tools=["calc", "memory.search"])
+
+
+def run_marketplace_demo(client: httpx.Client, tenant: str, api_key: str,
+                         activate: Callable[[dict[str, Any]], str] | None = None) -> None:
+    """Publish, install and use a small agent with a capsule (prints each step).
+    ``activate`` registers and activates the agent's policy document (issue 16: a
+    session is minted only under an active policy)."""
     admin = {"Authorization": f"Bearer {api_key}"}
     key = Ed25519PrivateKey.generate()
     registered = _check(client.post("/v1/keys", headers=admin,
@@ -49,7 +58,7 @@ def run_marketplace_demo(client: httpx.Client, tenant: str, api_key: str) -> Non
           f"blocks {up['blocks']} blob {up['blob_key'][:20]}…")
     manifest = agent_manifest(
         agent_id, "1.0.0", name="Demo helper", persona="You answer from the handbook.",
-        policy={"memory": "read", "tools": ["calc", "memory.search"]},
+        policy=AGENT_POLICY,
         tools=["calc", "memory.search"], capsules=[(capsule_id, "1.0.0")],
         planner={"kind": "deterministic", "sla_ms": 10_000}, dependencies=["jsonschema"],
     )
@@ -59,6 +68,8 @@ def run_marketplace_demo(client: httpx.Client, tenant: str, api_key: str) -> Non
     installed = _check(client.post(f"/v1/agents/{agent_id}/install", headers=admin, json={}),
                        "agent install")
     print(f"# installed {agent_id}@{installed['version']} with capsules {installed['capsule_ids']}")
+    if activate is not None:
+        print(f"# agent policy {activate(AGENT_POLICY)} active")
     minted = _check(client.post("/v1/session/mint", headers=admin, json={
         "tenant": tenant, "agent": agent_id, "budgets": {"tokens": 50_000, "tools_per_min": 60}}),
         "mint for the agent")

@@ -55,6 +55,17 @@ USAGE_WINDOW_CLOSED: Final = "UsageWindowClosed"
 GATEWAY_REQUEST_AUDITED: Final = "GatewayRequestAudited"
 POLICY_DENIED: Final = "PolicyDenied"
 
+# The constitution (policy.events, keyed by policy hash; decisions on policy.decisions)
+POLICY_REGISTERED: Final = "PolicyRegistered"
+POLICY_SIGNED: Final = "PolicySigned"
+POLICY_ACTIVATED: Final = "PolicyActivated"
+POLICY_REVOKED: Final = "PolicyRevoked"
+POLICY_DECISION_LOGGED: Final = "PolicyDecisionLogged"
+#: The policy lifecycle events of ``policy.events``.
+POLICY_EVENTS: Final = frozenset(
+    (POLICY_REGISTERED, POLICY_SIGNED, POLICY_ACTIVATED, POLICY_REVOKED)
+)
+
 # Jobs (jobs.events), keyed by job id
 JOB_SUBMITTED: Final = "JobSubmitted"
 JOB_STEP_STARTED: Final = "JobStepStarted"
@@ -129,5 +140,7 @@ ALL: Final = frozenset(
         BRAIN_FEEDBACK_GIVEN,
         BRAIN_WEIGHTS_UPDATED,
         TENANT_DATA_ERASED,
+        *POLICY_EVENTS,
+        POLICY_DECISION_LOGGED,
     )
 )

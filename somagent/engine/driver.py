@@ -321,6 +321,7 @@ class TurnDriver:
             turn_id=state.turn_id,
             on_delta=on_delta,
             tools_per_min=state.tools_per_min,
+            session=state.session_id,
         )
         return m.on_tool_result(holder["state"], result, now_ms(), self.deps.timeouts)
 

@@ -26,6 +26,8 @@ SCHEMAS = "schemas"
 DEAD_LETTER = "deadletter.events"
 JOBS = "jobs.events"
 ARTIFACTS = "artifacts.events"
+POLICY = "policy.events"
+POLICY_DECISIONS = "policy.decisions"
 
 FOREVER_MS = -1
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -71,6 +73,8 @@ TOPICS: tuple[Topic, ...] = (
     Topic(GATEWAY_AUDIT, "tenant id", "every authenticated request and every denial"),
     Topic(JOBS, "job id", "job lifecycle: submitted, steps, approvals, compensations, end"),
     Topic(ARTIFACTS, "artifact id", "marketplace agents: published, updated, installed, revoked"),
+    Topic(POLICY, "policy hash", "policies: registered, signed, activated, revoked"),
+    Topic(POLICY_DECISIONS, "tenant id", "OPA decision log: every allow/deny with policy and rule"),
     Topic(
         SCHEMAS,
         "fingerprint (16 hex digits, little-endian CRC-64-AVRO)",
@@ -140,6 +144,8 @@ EVENT_TOPICS: dict[str, str] = {
         ),
         ARTIFACTS,
     ),
+    **dict.fromkeys(names.POLICY_EVENTS, POLICY),
+    names.POLICY_DECISION_LOGGED: POLICY_DECISIONS,
 }
 
 
@@ -188,6 +194,10 @@ def _ledger_key(event: Mapping[str, Any]) -> str:
     return "/".join(_text(p) for p in parts)
 
 
+def _policy_key(event: Mapping[str, Any]) -> str:
+    return _text(event["payload"]["policy_hash"])
+
+
 def _job_key(event: Mapping[str, Any]) -> str:
     return _text(event["payload"]["job_id"])
 
@@ -200,6 +210,8 @@ _KEYS: dict[str, Callable[[Mapping[str, Any]], str]] = {
     GATEWAY_AUDIT: _tenant_key,
     JOBS: _job_key,
     ARTIFACTS: _artifact_key,
+    POLICY: _policy_key,
+    POLICY_DECISIONS: _tenant_key,
 }
 
 

@@ -204,9 +204,12 @@ def example_payloads(seed: int = 0) -> dict[str, dict[str, Any]]:
             "reason_code": "tool-not-allowed",
             "detail": "tool 'shell' is not in the session's allow list",
             "path": "/v1/turn",
+            "policy_hash": None,
+            "rule": None,
         },
         **_job_payloads(seed),
         **_artifact_payloads(seed),
+        **_policy_payloads(seed),
     }
 
 
@@ -333,3 +336,28 @@ def example_events(seed: int = 0) -> list[Event]:
             )
         )
     return events
+
+
+def _policy_payloads(seed: int) -> dict[str, dict[str, Any]]:
+    """Payloads of the constitution's events (policy.events, policy.decisions)."""
+    policy = "sha256-" + _sha(f"policy-document-{seed}")
+    document = ('{"data":{"budgets":{},"egress":{"hosts":[]},"lane":"interactive",'
+                '"memory":{"mode":"read"},"retention_days":30,"tools":{"allowed":["calc"]}},'
+                '"kind":"policy","name":"example","version":"1"}')
+    return {
+        "PolicyRegistered": {"policy_hash": policy, "name": "example", "version": "1",
+                             "document_json": document, "principal": "operator"},
+        "PolicySigned": {"policy_hash": policy,
+                         "key_id": "q3o5d0nKc1bKuwNf3ZZ6uiNbLrNdQ_lC1vqPdm3_JIs",
+                         "signature": "c2lnbmF0dXJl"},
+        "PolicyActivated": {"policy_hash": policy, "key_ids": ["k1", "k2"], "threshold_k": 2},
+        "PolicyRevoked": {"policy_hash": policy, "reason": "superseded", "principal": "operator"},
+        "PolicyDecisionLogged": {
+            "decision_id": str(ids.stable_id("example-decision", seed)),
+            "path": "somagent/gate/decision", "policy_hash": policy, "action": "tool",
+            "allowed": False, "rules": ["tool-not-allowed"],
+            "input_json": '{"action":"tool","tool":"python"}',
+            "result_json": '{"allow":false,"rules":["tool-not-allowed"]}',
+            "decided_at_us": _T0_US, "eval_ns": 41_000,
+        },
+    }

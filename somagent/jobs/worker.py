@@ -83,7 +83,7 @@ async def build_jobs_worker(
     redis = aioredis.Redis.from_url(settings.redis_dsn)
     memory = MemoryGatewayClient.from_settings(settings)
     registry = await asyncio.to_thread(tool_registry, settings, memory)
-    broker = tool_broker(settings, redis, registry)
+    broker = tool_broker(settings, redis, registry, append=producer.append, producer="jobs")
     keylog = await asyncio.to_thread(KeyedLog, settings, codec, CONVERSATION)
     activities = JobActivities(
         producer,

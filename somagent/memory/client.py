@@ -33,6 +33,7 @@ from somagent.credentials import service_token
 from somagent.memory.exceptions import (
     InvalidRecallRequest,
     InvalidRememberRequest,
+    MemoryPolicyDenied,
     MemoryStoreError,
 )
 from somagent.memory.model import EvidenceBlock
@@ -173,6 +174,8 @@ class MemoryGatewayClient:
             return status, document
         detail = document.get("detail") or response.text[:200]
         message = f"memory gateway {self.base_url}{path} answered {status}: {detail}"
+        if status == 403 and str(document.get("type", "")).endswith("/policy-denied"):
+            raise MemoryPolicyDenied(message, document.get("policy_hash"), document.get("rule"))
         if status in (400, 413, 415, 422):
             raise invalid(message)
         raise MemoryGatewayError(message, status)

@@ -23,6 +23,16 @@ class InvalidRememberRequest(MemoryError_, ValueError):
     """A remember request is refused before it is appended (text not a string or too large)."""
 
 
+class MemoryPolicyDenied(InvalidRememberRequest):
+    """The session's constitution policy refused a memory write (the gateway's 403
+    ``policy-denied``); ``policy_hash`` and ``rule`` say which."""
+
+    def __init__(self, message: str, policy_hash: str | None, rule: str | None) -> None:
+        super().__init__(message)
+        self.policy_hash = policy_hash
+        self.rule = rule
+
+
 class EmbeddingError(MemoryError_):
     """An embedder could not produce vectors (bad dimension, model failed to load)."""
 

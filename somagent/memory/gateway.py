@@ -15,7 +15,9 @@ edge and the ``memory.search`` tool reach it here (``somagent.memory.client``).
   Kafka acknowledged it; with ``wait_ms`` it first waits until
   this gateway's projector applied the guard's decision: 201 ``status: "remembered"``
   (a recall starting now sees it) or 200 ``status: "rejected"`` with
-  ``reason_code``; still 202 if the wait ran out.
+  ``reason_code``; still 202 if the wait ran out. The session's constitution policy
+  decides the write first (:mod:`somagent.policy.memory_gate`): 403 ``policy-denied``
+  naming the policy hash and rule, with ``PolicyDenied`` appended and nothing else.
 * ``GET /healthz`` (engine, collection, points, projector positions, lag) and
   ``GET /metrics`` (Prometheus), unauthenticated, for the supervisor and scrapers.
 
@@ -145,6 +147,8 @@ class GatewayDeps:
     metrics: GatewayMetrics
     lag: Callable[[dict[int, int]], dict[int, int] | None] = field(default=lambda _: None)
     brain: Brain | None = None
+    #: The constitution's check on writes (``somagent.policy.memory_gate.OpaMemoryPolicy``).
+    policy: Any = None
 
 
 def evidence_json(block: EvidenceBlock) -> dict[str, Any]:
@@ -311,6 +315,9 @@ async def remember(request: Request, deps: GatewayDeps) -> Response:
     body = await read_json(request, REMEMBER_BODY, MAX_BODY_BYTES)
     request_id = str(body.get("request_id") or random_event_id()).lower()
     wanted = _request(body, request_id)
+    if deps.policy is not None:  # the session's policy: 403 policy-denied before any append
+        await deps.policy.check_write(tenant=wanted.tenant, session=body.get("session"),
+                                      capsule=wanted.capsule_id, trace_id=wanted.trace_id)
     try:  # redaction is CPU work (up to ~0.4 s for 8 KiB of digits): off the loop
         payload = await asyncio.to_thread(requested_payload, deps.guard, wanted)
     except InvalidRememberRequest as exc:

@@ -26,8 +26,9 @@ import asyncpg
 
 from somagent.artifacts import projection as artifact_projection
 from somagent.contract import names
-from somagent.events.catalog import ARTIFACTS, BILLING_LEDGER, CONVERSATION, JOBS, MEMORY
+from somagent.events.catalog import ARTIFACTS, BILLING_LEDGER, CONVERSATION, JOBS, MEMORY, POLICY
 from somagent.kafka.records import Record, TopicPart
+from somagent.policy import projection as policy_projection
 from somagent.projections.jobs import apply_jobs
 from somagent.projections.model import (
     LEDGER_COLUMNS,
@@ -41,8 +42,9 @@ from somagent.projections.model import (
     turn_id_of,
 )
 
-TOPICS = (CONVERSATION, BILLING_LEDGER, JOBS, MEMORY, ARTIFACTS)
-TABLES = ("sessions", "turns", "usage_ledger", "jobs", "job_steps", *artifact_projection.TABLES)
+TOPICS = (CONVERSATION, BILLING_LEDGER, JOBS, MEMORY, ARTIFACTS, POLICY)
+TABLES = ("sessions", "turns", "usage_ledger", "jobs", "job_steps", *artifact_projection.TABLES,
+          *policy_projection.TABLES)
 # Natural key of each table, for checksums and the keys --verify prints.
 KEYS: dict[str, tuple[str, ...]] = {
     "sessions": ("session_id",),
@@ -51,6 +53,7 @@ KEYS: dict[str, tuple[str, ...]] = {
     "jobs": ("job_id",),
     "job_steps": ("job_id", "step"),
     **artifact_projection.KEYS,
+    **policy_projection.KEYS,
 }
 Conn = asyncpg.Connection  # type: ignore[type-arg]
 
@@ -93,9 +96,12 @@ class PostgresProjector:
         Returns the sessions whose ledger rows changed (for budget reconciliation).
         """
         sessions, expired, turn_events, ledger, job_events, artifacts = [], [], [], [], [], []
+        policies = []
         for rec in records:
             kind = rec.event["type"]
-            if kind in artifact_projection.EVENT_TYPES:
+            if kind in policy_projection.EVENT_TYPES:
+                policies.append(rec.event)
+            elif kind in artifact_projection.EVENT_TYPES:
                 artifacts.append(rec.event)
             elif kind == names.SESSION_MINTED:
                 sessions.append(session_row(rec.event))
@@ -126,6 +132,8 @@ class PostgresProjector:
                 await apply_jobs(self.conn, job_events, self.t["jobs"], self.t["job_steps"])
             if artifacts:
                 await artifact_projection.apply(self.conn, artifacts, self.suffix)
+            if policies:
+                await policy_projection.apply(self.conn, policies, self.suffix)
             await self._positions(positions)
         return {row[2] for row in ledger}
 

@@ -1,4 +1,4 @@
-"""``somagent serve worker|projector|billing`` and ``somagent demo``."""
+"""``somagent serve worker|projector|billing|policy`` and ``somagent demo``."""
 
 from __future__ import annotations
 
@@ -48,6 +48,14 @@ def serve_projector() -> None:
         run_projectors(settings, stats=stats)
     finally:
         health.close()
+
+
+def serve_policy() -> None:
+    """The constitution service: OPA's decision log into policy.decisions; OPA kept at
+    the active policies."""
+    from somagent.serve.policy import run_policy
+
+    run_policy(_settings())
 
 
 def serve_billing(
@@ -132,4 +140,5 @@ def register(app: typer.Typer) -> None:
     group.command("worker")(serve_worker)
     group.command("projector")(serve_projector)
     group.command("billing")(serve_billing)
+    group.command("policy")(serve_policy)
     app.command("demo")(demo)

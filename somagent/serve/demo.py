@@ -6,8 +6,9 @@ arrive, then asks recall (with the same text) until the memory the turn
 remembered is visible: remember is acknowledged on the log first and projected
 into Qdrant a moment later. Then it runs a small job (two parallel turns, an
 approval the demo grants, a final tool step; :mod:`somagent.jobs.demo`) and prints
-its log. Then the marketplace: a signed capsule and an agent that brings it are
-published, installed, and one turn runs through the agent
+its log. Before minting it registers a policy and activates it with k of the
+local constitution keys (issue 16). Then the marketplace: a signed capsule and an
+agent that brings it are published, installed, and one turn runs through the agent
 (:mod:`somagent.artifacts.demo`).
 """
 
@@ -53,6 +54,20 @@ def wait_ready(settings: Settings, timeout_s: float = 120.0) -> None:
     until(ready, timeout_s=timeout_s, what=f"the edge at {settings.api_url}/readyz")
 
 
+def _demo_policy(client: httpx.Client, settings: Settings) -> str:
+    """Issue 16: register a policy and activate it with k constitution signatures."""
+    from somagent.policy.demo import demo_policy, register_and_activate
+
+    document = demo_policy("demo", tools=["calc", "memory.search"])
+    try:
+        policy = register_and_activate(client, settings, document)
+    except RuntimeError as exc:
+        raise DemoError(str(exc)) from exc
+    k = settings.constitution_k
+    print(f"# policy {policy}: registered, signed by {k} constitution keys, active")
+    return policy
+
+
 def run_demo(settings: Settings, text: str, *, job: bool = True) -> None:
     try:
         wait_ready(settings)
@@ -61,13 +76,14 @@ def run_demo(settings: Settings, text: str, *, job: bool = True) -> None:
     tenant, api_key = asyncio.run(_tenant(settings))
     base = settings.api_url
     with httpx.Client(base_url=base, timeout=60) as client:
+        policy = _demo_policy(client, settings)
         mint = client.post(
             "/v1/session/mint",
             headers={"Authorization": f"Bearer {api_key}"},
             json={
                 "tenant": tenant,
                 "persona_hash": _sha("demo persona"),
-                "policy_hash": _sha("demo policy"),
+                "policy_hash": policy,
                 "budgets": {"tokens": 100_000, "tools_per_min": 60},
             },
         )
@@ -107,8 +123,10 @@ def run_demo(settings: Settings, text: str, *, job: bool = True) -> None:
             run_job_demo(client, auth)
         # Issue 15: publish and install a small agent with a capsule; one turn through it.
         from somagent.artifacts.demo import run_marketplace_demo
+        from somagent.policy.demo import register_and_activate
 
         try:
-            run_marketplace_demo(client, tenant, api_key)
+            run_marketplace_demo(client, tenant, api_key, activate=lambda document: (
+                register_and_activate(client, settings, document)))
         except RuntimeError as exc:
             raise DemoError(str(exc)) from exc

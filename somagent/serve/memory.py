@@ -127,6 +127,21 @@ class Gateway:
                 log.exception("memory gateway: closing %s failed", name)
 
 
+def _memory_policy(settings: Settings, producer: Any, metrics: GatewayMetrics) -> Any:
+    """The constitution's write check: sessions' policies from Redis, decisions by OPA."""
+    from redis import asyncio as aioredis
+
+    from somagent.policy.gate import PolicyGate, metrics_for
+    from somagent.policy.memory_gate import OpaMemoryPolicy
+    from somagent.policy.opa import OpaClient
+    from somagent.policy.sessions import SessionPolicies
+
+    gate = PolicyGate(OpaClient(settings.opa_endpoint), ttl_s=settings.policy_cache_ttl_s,
+                      metrics=metrics_for(metrics.registry))
+    sessions = SessionPolicies(aioredis.Redis.from_url(settings.redis_dsn))
+    return OpaMemoryPolicy(gate, sessions, producer.append, producer="memory-gateway")
+
+
 def build_gateway(settings: Settings, *, index_interval_s: float = 10.0) -> Gateway:
     """Open the store and wire the agent, the HTTP API and the indexer (nothing runs yet)."""
     from somagent.engine.app import make_app
@@ -153,7 +168,7 @@ def build_gateway(settings: Settings, *, index_interval_s: float = 10.0) -> Gate
         recaller=memory.recaller, guard=memory.guard, projector=memory.projector, store=store,
         append=producer.append, token=service_token(settings.home_dir),
         engine=engine_name(settings), collection=memory.collection, metrics=metrics, lag=lag,
-        brain=memory.brain,
+        brain=memory.brain, policy=_memory_policy(settings, producer, metrics),
     )
     http = HttpThread(create_gateway_app(deps), settings.memory_port, settings.memory_host)
     optimize = getattr(store, "optimize", None)

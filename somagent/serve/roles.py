@@ -23,6 +23,7 @@ BILLING = "billing"
 PROJECTOR = "projector"
 EDGE = "edge"
 JOBS = "jobs"
+POLICY = "policy"
 
 # What each role does, for `somagent status` and the docs.
 ROLE_SUMMARY = {
@@ -32,6 +33,7 @@ ROLE_SUMMARY = {
     BILLING: "Faust billing agent: billing.usage -> one-minute windows -> billing.ledger",
     PROJECTOR: "Postgres and ClickHouse read models from every topic",
     EDGE: "public HTTP API (SSE/WS); instances share one port (SO_REUSEPORT)",
+    POLICY: "constitution: OPA decision log -> policy.decisions; OPA kept at active policies",
     JOBS: "Temporal worker: job workflows, tool and turn steps; instances share a task queue",
 }
 
@@ -71,7 +73,8 @@ def plan(
     ``platform=False`` is the servers-only stack: only the owners of the embedded
     engines, which *are* the local servers: the analytics service (chDB served over
     ClickHouse's HTTP interface; not run when ``SOMAGENT_CLICKHOUSE_URL`` names a
-    real server) and the Memory Gateway (the vector store served over HTTP).
+    real server) and the Memory Gateway (the vector store served over HTTP); and the
+    policy role, which ships OPA's decision log (OPA is a server of the stack).
     """
     if workers is not None and workers < 1:
         raise ValueError(f"--workers must be >= 1, got {workers}")
@@ -83,6 +86,7 @@ def plan(
     if not settings.clickhouse_url:
         out.append(Instance(ANALYTICS, 0, ("serve", "analytics")))
     out.append(Instance(MEMORY, 0, ("serve", "memory")))
+    out.append(Instance(POLICY, 0, ("serve", "policy")))
     if not platform:
         return out
     for i in range(workers if workers is not None else default_workers()):

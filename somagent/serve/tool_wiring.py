@@ -3,7 +3,9 @@
 One place builds it, so both roles have the same tools, isolation and gates: ``calc``,
 ``python`` (in namespaces unless ``SOMAGENT_TOOL_SANDBOX=none``), ``memory.search``
 through the Memory Gateway, ``sql`` through tenant-scoped analytics clients, the
-entry-point plugins; Redis idempotency; the Redis gate with tenant plans from Postgres.
+entry-point plugins; Redis idempotency; the Redis gate with tenant plans from Postgres;
+the session's constitution policy decided by OPA (``SOMAGENT_OPA_URL`` or the local server),
+its denials appended with ``append``.
 """
 
 from __future__ import annotations
@@ -13,6 +15,11 @@ from typing import Any
 
 from somagent.config import Settings
 from somagent.memory.client import MemoryGatewayClient
+from somagent.policy.audit import Append
+from somagent.policy.gate import PolicyGate
+from somagent.policy.opa import OpaClient
+from somagent.policy.sessions import SessionPolicies
+from somagent.policy.tool_gate import OpaToolPolicy
 from somagent.telemetry import collectors
 from somagent.tools import breaker as cb
 from somagent.tools.broker import ToolBroker
@@ -59,10 +66,15 @@ def tool_registry(settings: Settings, memory: MemoryGatewayClient | None) -> Too
     )
 
 
-def tool_broker(settings: Settings, redis: Any, registry: ToolRegistry) -> ToolBroker:
-    """The broker over ``registry``: idempotency and gates in ``redis`` (an asyncio client)."""
+def tool_broker(settings: Settings, redis: Any, registry: ToolRegistry, *, append: Append,
+                producer: str = "worker") -> ToolBroker:
+    """The broker over ``registry``: idempotency and gates in ``redis`` (an asyncio client);
+    policy denials appended with ``append`` (an acking producer's)."""
     gate = RedisGate(redis, plans=TenantPlans(settings.postgres_dsn))
-    broker = ToolBroker(registry, idempotency=RedisIdempotencyStore(redis), gate=gate)
+    decisions = PolicyGate(OpaClient(settings.opa_endpoint), ttl_s=settings.policy_cache_ttl_s)
+    policy = OpaToolPolicy(decisions, SessionPolicies(redis), append, producer=producer)
+    broker = ToolBroker(registry, idempotency=RedisIdempotencyStore(redis), gate=gate,
+                        policy=policy)
     collectors.register(collectors.BreakerCollector(
         lambda: broker.breakers,
         lambda b: cb.state_at(b, broker.breaker_config, broker.clock_ms()).value,

@@ -82,7 +82,8 @@ def build_worker(
     app = make_app(settings, datadir=datadir)
     memory = MemoryGatewayClient.from_settings(settings)
     redis = aioredis.Redis.from_url(settings.redis_dsn)
-    broker = tool_broker(settings, redis, tool_registry(settings, memory))
+    broker = tool_broker(settings, redis, tool_registry(settings, memory),
+                         append=producer.append)
     deps = TurnDeps(planner=make_planner(), broker=broker, memory=memory, prices=usage_prices(),
                     requests=TurnRequestClaims(redis))
     progress = TableProgress(progress_table(app, settings.topic_partitions))

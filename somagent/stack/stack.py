@@ -22,6 +22,7 @@ from somagent.config import Settings
 from somagent.stack.component import ComponentStatus
 from somagent.stack.engines import ClickHouseEngine, QdrantEngine
 from somagent.stack.kafka import Kafka
+from somagent.stack.opa import Opa
 from somagent.stack.platform import Layout, Platform
 from somagent.stack.postgres import Postgres
 from somagent.stack.redis_server import Redis
@@ -47,6 +48,7 @@ class Stack:
         self.redis = Redis(settings)
         self.temporal = Temporal(settings)
         self.s3 = S3Server(settings)
+        self.opa = Opa(settings)
         self.clickhouse = ClickHouseEngine(settings)
         self.qdrant = QdrantEngine(settings)
 
@@ -71,6 +73,7 @@ class Stack:
         preparation step, as in docker compose).
         """
         from somagent.kafka.admin import ensure_topics
+        from somagent.policy.bootstrap import ensure_default
 
         layout = layout or Layout(platform=False)
         timings: dict[str, float] = {}
@@ -78,7 +81,7 @@ class Stack:
         with self._lock():
             # The JVM boots in the background while the other servers start.
             self.kafka.start()
-            for component in (self.postgres, self.redis, self.temporal, self.s3):
+            for component in (self.postgres, self.redis, self.temporal, self.s3, self.opa):
                 started = time.monotonic()
                 component.start()
                 timings[component.name] = time.monotonic() - started
@@ -86,6 +89,9 @@ class Stack:
                 self.kafka.wait_ready()
             ensure_topics(self.settings)
             timings["kafka"] = time.monotonic() - t0
+            started = time.monotonic()
+            ensure_default(self.settings, local_keys=self.settings.constitution_keys_dir is None)
+            timings["constitution"] = time.monotonic() - started
             for engine in (self.clickhouse, self.qdrant):
                 if engine.external:  # local engines are started by their owning role
                     started = time.monotonic()
@@ -102,7 +108,7 @@ class Stack:
         """Stop every process the stack started; return the names of those stopped."""
         stopped = []
         with self._lock():
-            components = (Platform(self.settings), self.temporal, self.s3)
+            components = (Platform(self.settings), self.opa, self.temporal, self.s3)
             for component in (*components, self.redis, self.postgres, self.kafka):
                 if component.stop():
                     stopped.append(component.name)
@@ -111,7 +117,8 @@ class Stack:
     def status(self) -> list[ComponentStatus]:
         """Every server, the engines (through their owning roles), then the platform roles."""
         platform = Platform(self.settings)
-        rows = [c.status() for c in (self.kafka, self.postgres, self.redis, self.temporal, self.s3)]
+        rows = [c.status() for c in (self.kafka, self.postgres, self.redis, self.temporal, self.s3,
+                                     self.opa)]
         rows += [self.clickhouse.status(), self.qdrant.status()]
         rows += platform.status()
         return rows

@@ -32,6 +32,8 @@ def fresh_stack_settings(home: Path, *, partitions: int = 3) -> Settings:
         memory_port=free_port(),
         temporal_port=free_port(),
         s3_port=free_port(),
+        opa_port=free_port(),
+        policy_port=free_port(),
         topic_partitions=partitions,
     )
 

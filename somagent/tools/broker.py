@@ -6,8 +6,11 @@ tool or its input does:
 
 1. unknown tool → ``unknown-tool``; arguments failing the args schema →
    ``invalid-arguments`` with every problem listed (the call fails, not the turn);
-   the rate/budget gate may refuse (``rate-limit``, ``budget``; the rate is the
-   session's ``tools_per_min`` capped by the tenant's plan);
+   the session's constitution policy may refuse (``policy-denied`` naming the
+   policy hash and rule, ``policy-unavailable`` when OPA does not answer; decided by
+   OPA, see :mod:`somagent.policy.tool_gate`); the rate/budget gate may refuse
+   (``rate-limit``, ``budget``; the rate is the session's ``tools_per_min`` capped
+   by the tenant's plan);
 2. side-effect tools claim their idempotency key (``idem:{tool}:{key}``, 24 h)
    first; a key already claimed returns the recorded result, or
    ``in-doubt`` if an earlier attempt started but never recorded one — a side
@@ -49,6 +52,7 @@ from somagent.tools import breaker as cb
 from somagent.tools.exceptions import ToolExecutionError, UnknownTool
 from somagent.tools.gates import GateDecision
 from somagent.tools.instances import InstancePool, instance_ids
+from somagent.tools.policy import ToolPolicy, egress_hosts
 from somagent.tools.registry import ToolRegistry
 from somagent.tools.spec import Tool, ToolContext
 from somagent.tools.validation import errors
@@ -155,6 +159,7 @@ class ToolBroker:
     registry: ToolRegistry
     idempotency: IdempotencyStore | None = None
     gate: Gate | None = None
+    policy: ToolPolicy | None = None
     breaker_config: cb.BreakerConfig = field(default_factory=cb.BreakerConfig)
     retry: cb.RetryPolicy = field(default_factory=cb.RetryPolicy)
     clock_ms: Callable[[], int] = _monotonic_ms
@@ -174,9 +179,11 @@ class ToolBroker:
         turn_id: str = "",
         on_delta: ChunkSink | None = None,
         tools_per_min: int | None = None,
+        session: str | None = None,
     ) -> ToolResult:
         """Run ``call`` for ``tenant`` within ``timeout_ms``; see the module doc.
-        ``tools_per_min``: the session's rate from the turn request, for the gate.
+        ``tools_per_min``: the session's rate from the turn request, for the gate;
+        ``session``: whose policy decides the call (None: the default policy).
         Its duration goes to ``somagent_tool_call_duration_seconds{tool,outcome}``."""
         started_s = time.perf_counter()
         outcome = "error"
@@ -186,7 +193,8 @@ class ToolBroker:
                               ) as span:
                 result = await self._invoke(call, tenant=tenant, idem_key=idem_key,
                                             timeout_ms=timeout_ms, turn_id=turn_id,
-                                            on_delta=on_delta, tools_per_min=tools_per_min)
+                                            on_delta=on_delta, tools_per_min=tools_per_min,
+                                            session=session)
                 outcome = "ok" if result.ok else (result.error_code or "error")
                 span.set_attribute("somagent.outcome", outcome)
             return result
@@ -206,6 +214,7 @@ class ToolBroker:
         turn_id: str,
         on_delta: ChunkSink | None,
         tools_per_min: int | None,
+        session: str | None = None,
     ) -> ToolResult:
         started = self.clock_ms()
         try:
@@ -220,6 +229,13 @@ class ToolBroker:
         if problems:
             msg = f"{call.tool}: invalid arguments: " + "; ".join(problems)
             return _failed(call, "invalid-arguments", msg, started, self.clock_ms())
+        if self.policy is not None:
+            refusal = await self.policy.check(
+                tenant=tenant, session=session, turn_id=turn_id, tool=tool.name,
+                arguments=call.arguments,
+                egress_hosts=egress_hosts(tool.spec.egress_url_arg, call.arguments))
+            if refusal is not None:
+                return _failed(call, refusal.code, refusal.message, started, self.clock_ms())
         if self.gate is not None:
             decision = await self.gate.admit(
                 tenant, tool.name, tool.spec.rate_class, idem_key, tools_per_min=tools_per_min

@@ -9,12 +9,18 @@ be audited as ``PolicyDenied``:
 
 Tools granted by the session but not requested are simply not allowed (nothing
 to deny). Order follows the request; duplicates collapse.
+
+Per call, the broker also asks the session's constitution policy
+(:class:`ToolPolicy`, decided by OPA): tool allowed, arguments allowed, and for
+network tools every egress host on the policy's allow-list (:func:`egress_hosts`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 
 @dataclass(frozen=True)
@@ -62,3 +68,32 @@ def decide(
         else:
             allowed.append(tool)
     return PolicyDecision(tuple(allowed), tuple(denied))
+
+
+# -- the constitution's gate (issue 16): per call, decided by OPA --------------------
+
+
+@dataclass(frozen=True)
+class PolicyRefusal:
+    """A call the session's policy refused: ``code`` is the failed result's error code
+    (``policy-denied``, or ``policy-unavailable`` when OPA did not answer)."""
+
+    code: str
+    message: str
+
+
+class ToolPolicy(Protocol):
+    """Decides one call by the session's policy (``somagent.policy.tool_gate``)."""
+
+    async def check(self, *, tenant: str, session: str | None, turn_id: str, tool: str,
+                    arguments: Mapping[str, Any], egress_hosts: Sequence[str]
+                    ) -> PolicyRefusal | None: ...
+
+
+def egress_hosts(url_arg: str | None, arguments: Mapping[str, Any]) -> list[str]:
+    """The host a network tool's call reaches: the lower-cased host of the URL in
+    argument ``url_arg`` (``[""]`` for a URL without one, so it is never allowed)."""
+    if url_arg is None or url_arg not in arguments:
+        return []
+    host = urlsplit(str(arguments[url_arg])).hostname
+    return [(host or "").lower()]

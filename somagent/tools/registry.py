@@ -16,6 +16,7 @@ from typing import Any, Final
 
 from somagent.tools.calc import calc_tool
 from somagent.tools.exceptions import DuplicateTool, ToolError, UnknownTool
+from somagent.tools.http_fetch import http_fetch_tool
 from somagent.tools.isolation import Isolation
 from somagent.tools.memory_search import Recall, memory_search_tool
 from somagent.tools.python_tool import DEFAULT_ISOLATION, python_tool
@@ -103,11 +104,12 @@ class ToolRegistry:
         python_isolation: Isolation | None = DEFAULT_ISOLATION,
         load_plugins: bool = True,
     ) -> ToolRegistry:
-        """``calc`` and ``python`` always; ``memory.search`` with a ``recall``;
+        """``calc``, ``python`` and ``http_fetch`` (egress only to hosts a policy allows)
+        always; ``memory.search`` with a ``recall``;
         ``sql`` with tenant-scoped analytics clients (``sql_tool.analytics_connect``);
         then entry-point plugins. ``python_isolation`` None runs snippets without
         namespaces (resource limits only)."""
-        reg = cls([calc_tool(), python_tool(python_limits, python_isolation)])
+        reg = cls([calc_tool(), python_tool(python_limits, python_isolation), http_fetch_tool()])
         if recall is not None:
             reg.register(memory_search_tool(recall))
         if sql is not None:

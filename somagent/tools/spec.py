@@ -23,7 +23,7 @@ class ToolSpec:
     most once per call; ``idempotent`` tools may be retried with backoff.
     ``timeout_s`` bounds one execution (wall clock); ``rate_class`` names the
     rate/budget bucket; ``instances`` is how many interchangeable executors exist
-    (the scheduler assigns calls to them).
+    (the scheduler assigns calls to them). ``egress_url_arg`` marks a network tool.
     """
 
     name: str
@@ -35,6 +35,9 @@ class ToolSpec:
     rate_class: str = "default"
     idempotent: bool = True
     instances: int = 1
+    #: Network tools: the argument holding the URL whose host the policy's egress
+    #: allow-list must name (``http_fetch``: ``url``); None for tools without egress.
+    egress_url_arg: str | None = None
 
     def __post_init__(self) -> None:
         if not NAME_RE.match(self.name):

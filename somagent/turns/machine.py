@@ -266,7 +266,8 @@ def on_planned(
     for d in denials:
         out.event(
             names.POLICY_DENIED,
-            {"reason_code": d.reason_code, "detail": d.detail, "path": f"tool:{d.tool}"},
+            {"reason_code": d.reason_code, "detail": d.detail, "path": f"tool:{d.tool}",
+             "policy_hash": None, "rule": d.reason_code},
             f"request:{d.tool}",
         )
     planned_id = out.event(
@@ -307,7 +308,8 @@ def _deny_calls(out: Out, plan: Plan, allowed: set[str]) -> tuple[list[ToolCall]
         reason = f"tool {call.tool!r} is not in the allowed set {sorted(allowed)}"
         out.event(
             names.POLICY_DENIED,
-            {"reason_code": ev.TOOL_NOT_ALLOWED, "detail": reason, "path": f"tool:{call.tool}"},
+            {"reason_code": ev.TOOL_NOT_ALLOWED, "detail": reason, "path": f"tool:{call.tool}",
+             "policy_hash": None, "rule": ev.TOOL_NOT_ALLOWED},
             call.index,
         )
         results.append(

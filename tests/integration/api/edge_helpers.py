@@ -39,6 +39,7 @@ from somagent.kafka.admin import partitions_of
 from somagent.kafka.producer import EventProducer
 from somagent.kafka.reader import LogReader
 from somagent.kafka.schema_log import KafkaSchemaLog
+from somagent.policy.defaults import DEFAULT_POLICY_HASH
 from somagent.stack.process import free_port
 from somagent.wait import until
 
@@ -119,7 +120,7 @@ async def mint(
     capsules: list[str] | None = None,
 ) -> Session:
     body: dict[str, Any] = {
-        "tenant": tenant.tenant, "persona_hash": sha("persona"), "policy_hash": sha("policy"),
+        "tenant": tenant.tenant, "persona_hash": sha("persona"), "policy_hash": DEFAULT_POLICY_HASH,
         "budgets": {"tokens": tokens, "tools_per_min": tools_per_min},
     }
     if capsules is not None:

@@ -13,6 +13,7 @@ from edge_helpers import Engine, Server, Tenant, mint, run_turn, sha
 
 from somagent.api.openapi import document
 from somagent.api.problems import TYPES
+from somagent.policy.defaults import DEFAULT_POLICY_HASH
 from somagent.stack.process import free_port
 from somagent.stack.redis_server import redis_server_binary
 from somagent.stack.stack import RunningStack
@@ -62,7 +63,7 @@ async def test_readyz_is_503_naming_the_stopped_server(
             auth = {"Authorization": f"Bearer {tenant.api_key}"}
             r = await c.post("/v1/session/mint", headers=auth,
                              json={"tenant": tenant.tenant, "persona_hash": sha("p"),
-                                   "policy_hash": sha("q"),
+                                   "policy_hash": DEFAULT_POLICY_HASH,
                                    "budgets": {"tokens": 1, "tools_per_min": 1}})
             assert r.status_code == 503 and r.json()["type"].endswith("/dependency-unavailable")
             assert r.headers["retry-after"] == "1"

@@ -30,6 +30,7 @@ from somagent.api.tenants import set_tenant_limits
 from somagent.events.catalog import CONVERSATION
 from somagent.limits.budget import RedisTokenBudget
 from somagent.limits.concurrency import RedisConcurrency
+from somagent.policy.defaults import DEFAULT_POLICY_HASH
 from somagent.stack.stack import RunningStack
 from somagent.wait import until_async
 
@@ -68,7 +69,7 @@ async def _tenant_with(stack: RunningStack, limits: dict[str, Any],
 
 async def _mint(client: httpx.AsyncClient, tenant: Tenant, **extra: Any) -> httpx.Response:
     body = {"tenant": tenant.tenant, "persona_hash": sha("persona"),
-            "policy_hash": sha("policy"), "budgets": {"tokens": 100_000, "tools_per_min": 60},
+            "policy_hash": DEFAULT_POLICY_HASH, "budgets": {"tokens": 100_000, "tools_per_min": 60},
             **extra}
     return await client.post("/v1/session/mint", json=body,
                              headers={"Authorization": f"Bearer {tenant.api_key}"})

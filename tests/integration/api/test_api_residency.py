@@ -13,6 +13,7 @@ from edge_helpers import Server, Session, Tenant, read_topic_async, sha, turn_bo
 
 from somagent.api.tenants import create_tenant
 from somagent.events.catalog import CONVERSATION
+from somagent.policy.defaults import DEFAULT_POLICY_HASH
 from somagent.stack.stack import RunningStack
 
 pytestmark = pytest.mark.integration
@@ -28,7 +29,7 @@ async def _tenant(stack: RunningStack, residency: str) -> Tenant:
 
 
 def _mint_body(tenant: Tenant) -> dict[str, object]:
-    return {"tenant": tenant.tenant, "persona_hash": sha("p"), "policy_hash": sha("q"),
+    return {"tenant": tenant.tenant, "persona_hash": sha("p"), "policy_hash": DEFAULT_POLICY_HASH,
             "budgets": {"tokens": 10_000, "tools_per_min": 1}}
 
 

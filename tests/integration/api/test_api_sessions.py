@@ -16,6 +16,7 @@ from edge_helpers import Server, Tenant, read_topic_async, sha
 from somagent.api.tenants import hash_api_key
 from somagent.config import Settings
 from somagent.events.catalog import CONVERSATION, GATEWAY_AUDIT
+from somagent.policy.defaults import DEFAULT_POLICY_HASH
 from somagent.stack.stack import RunningStack
 
 pytestmark = pytest.mark.integration
@@ -53,7 +54,7 @@ async def test_tenant_cli_creates_a_tenant_with_a_hashed_key_and_lists_it(
     # The printed key works at the edge.
     r = await client.post("/v1/session/mint", headers={"Authorization":
                           f"Bearer {created['api_key']}"}, json={
-        "tenant": created["tenant"], "persona_hash": sha("p"), "policy_hash": sha("q"),
+        "tenant": created["tenant"], "persona_hash": sha("p"), "policy_hash": DEFAULT_POLICY_HASH,
         "budgets": {"tokens": 10, "tools_per_min": 1}})
     assert r.status_code == 200, r.text
 
@@ -67,7 +68,7 @@ async def test_mint_writes_the_budget_snapshot_and_appends_session_minted(
         headers={"Authorization": f"Bearer {tenant.api_key}",
                  "traceparent": f"00-{trace}-00f067aa0ba902b7-01"},
         json={"tenant": tenant.tenant, "persona_hash": sha("persona"),
-              "policy_hash": sha("policy"), "budgets": {"tokens": 1234, "tools_per_min": 7},
+              "policy_hash": DEFAULT_POLICY_HASH, "budgets": {"tokens": 1234, "tools_per_min": 7},
               "capsule_ids": ["finance", "hr"]})
     assert r.status_code == 200, r.text
     body = r.json()
@@ -107,4 +108,5 @@ async def test_unauthenticated_denials_are_audited_with_the_nil_tenant(
     assert str(denied[0]["tenant"]) == "00000000-0000-0000-0000-000000000000"
     assert denied[0]["payload"] == {"reason_code": "unauthorized",
                                     "detail": "Authorization: Bearer <credentials> is required",
-                                    "path": "/v1/turn"}
+                                    "path": "/v1/turn", "policy_hash": None,
+                                    "rule": "unauthorized"}

@@ -21,6 +21,7 @@ from somagent.artifacts import signing
 from somagent.artifacts.blobs import s3_client, s3_credentials
 from somagent.artifacts.publisher import signed
 from somagent.events.catalog import BILLING_USAGE, GATEWAY_AUDIT, MEMORY
+from somagent.policy.defaults import DEFAULT_POLICY_HASH
 from somagent.stack.stack import RunningStack
 from somagent.wait import until_async
 
@@ -133,7 +134,7 @@ async def test_upload_recall_meter_revoke(stack: RunningStack, client: httpx.Asy
     delay_s = time.monotonic() - started
     print(f"revoke-to-no-recall delay: {delay_s * 1000:.0f} ms")
     refused = await client.post("/v1/session/mint", headers=owner.admin, json={
-        "tenant": owner.tenant.tenant, "persona_hash": sha("p"), "policy_hash": sha("q"),
+        "tenant": owner.tenant.tenant, "persona_hash": sha("p"), "policy_hash": DEFAULT_POLICY_HASH,
         "budgets": {"tokens": 1000, "tools_per_min": 1}, "capsule_ids": [capsule_id]})
     assert refused.status_code == 403 and refused.json()["type"].endswith("/capsule-revoked")
     revoked = await read_topic_async(stack.settings, codec, MEMORY, lambda e: (
@@ -152,7 +153,7 @@ def client_codec(stack: RunningStack) -> Any:
 
 async def mint_allow(client: httpx.AsyncClient, owner: Signer, capsule_id: str) -> Session:
     r = await client.post("/v1/session/mint", headers=owner.admin, json={
-        "tenant": owner.tenant.tenant, "persona_hash": sha("p"), "policy_hash": sha("q"),
+        "tenant": owner.tenant.tenant, "persona_hash": sha("p"), "policy_hash": DEFAULT_POLICY_HASH,
         "budgets": {"tokens": 1000, "tools_per_min": 1}, "capsule_ids": [capsule_id],
         "allow": [capsule_id]})
     assert r.status_code == 200, r.text

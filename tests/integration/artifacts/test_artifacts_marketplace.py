@@ -23,6 +23,7 @@ from somagent.artifacts.publisher import agent_manifest, signed
 from somagent.artifacts.ranking import p95, wilson_lower
 from somagent.events.catalog import ARTIFACTS, CONVERSATION
 from somagent.kafka.schema_log import kafka_codec
+from somagent.policy.defaults import DEFAULT_POLICY
 from somagent.projections.clickhouse import connect
 from somagent.projections.replay import replay_clickhouse, replay_postgres
 from somagent.projections.run import ProjectorThreads
@@ -67,7 +68,7 @@ def manifest(agent_id: str, version: str, capsule_id: str | None, sla_ms: int = 
              tools: tuple[str, ...] = ("calc", "python")) -> dict[str, Any]:
     return agent_manifest(
         agent_id, version, name="Tax helper", persona=f"You are {agent_id} {version}.",
-        policy={"memory": "read", "max_tools": 4}, tools=tools,
+        policy=DEFAULT_POLICY, tools=tools,  # a session needs an active policy
         capsules=[(capsule_id, "1.0.0")] if capsule_id else [],
         planner={"kind": "deterministic", "sla_ms": sla_ms},
         dependencies=["jsonschema"],

@@ -19,6 +19,8 @@ from typing import Any
 
 import aiohttp
 
+from somagent.policy.defaults import DEFAULT_POLICY_HASH
+
 RETRY_S = 0.5
 
 
@@ -52,7 +54,7 @@ class Load:
 
     async def _mint(self, http: aiohttp.ClientSession) -> tuple[str, str]:
         body = {"tenant": self.tenant, "persona_hash": "sha256-" + "0" * 64,
-                "policy_hash": "sha256-" + "1" * 64,
+                "policy_hash": DEFAULT_POLICY_HASH,
                 "budgets": {"tokens": 10**9, "tools_per_min": 100_000}}
         while True:
             try:

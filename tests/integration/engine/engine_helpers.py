@@ -22,6 +22,8 @@ from somagent.kafka.admin import commit_offsets, end_offsets, partitions_of
 from somagent.kafka.producer import EventProducer
 from somagent.kafka.reader import LogReader
 from somagent.kafka.schema_log import kafka_codec
+from somagent.limits.budget import session_key
+from somagent.policy.defaults import DEFAULT_POLICY_HASH
 from somagent.wait import until
 
 
@@ -99,6 +101,19 @@ class WorkerProcess:
             return ""
 
 
+def grant_default_policy(settings: Settings, session: str) -> None:
+    """What mint writes for the session's policy (``sess:{session}`` ``policy_hash``): these
+    tests append ``TurnRequested`` themselves, so their sessions get the default policy."""
+    import redis
+
+    client = redis.Redis.from_url(settings.redis_dsn)
+    try:
+        client.hset(session_key(session), mapping={"policy_hash": DEFAULT_POLICY_HASH})
+        client.expire(session_key(session), 24 * 3600)
+    finally:
+        client.close()
+
+
 @dataclass
 class TurnHandle:
     """A requested turn and where its ``TurnRequested`` landed."""
@@ -136,6 +151,7 @@ class Client:
     ) -> TurnHandle:
         turn, sess = str(uuid.uuid4()), session or str(uuid.uuid4())
         tenant = tenant or str(uuid.uuid4())
+        grant_default_policy(self.settings, sess)
         event = make_event(
             "TurnRequested",
             {

@@ -15,7 +15,7 @@ from typing import Any
 
 import asyncpg
 import pytest
-from engine_helpers import Client, TurnHandle, WorkerProcess
+from engine_helpers import Client, TurnHandle, WorkerProcess, grant_default_policy
 
 from somagent.api.tenants import create_tenant
 from somagent.config import Settings
@@ -35,6 +35,7 @@ def request(
 ) -> TurnHandle:
     """Append a ``TurnRequested`` as the edge writes it, with the session's tool rate."""
     turn, session, tenant = str(uuid.uuid4()), str(uuid.uuid4()), tenant or str(uuid.uuid4())
+    grant_default_policy(client.settings, session)
     event = make_event(
         "TurnRequested",
         {

@@ -31,6 +31,7 @@ from somagent.api.tenants import create_tenant
 from somagent.config import Settings
 from somagent.events.catalog import CONVERSATION, MEMORY
 from somagent.kafka.admin import commit_offsets, end_offsets, partitions_of
+from somagent.policy.defaults import DEFAULT_POLICY_HASH
 from somagent.stack.process import free_port
 from somagent.wait import until, until_async
 
@@ -193,7 +194,7 @@ async def new_caller(settings: Settings, http: httpx.AsyncClient,
         await conn.close()
     r = await http.post("/v1/session/mint", headers={"Authorization": f"Bearer {key}"}, json={
         "tenant": tenant.tenant_id, "persona_hash": "sha256-" + "a" * 64,
-        "policy_hash": "sha256-" + "b" * 64,
+        "policy_hash": DEFAULT_POLICY_HASH,
         "budgets": {"tokens": tokens, "tools_per_min": 600}})
     assert r.status_code == 200, r.text
     body = r.json()

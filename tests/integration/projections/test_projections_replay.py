@@ -56,7 +56,7 @@ def test_replay_of_the_populated_log_verifies_equal(
             assert table.live_rows > 0 and table.live_checksum == table.replay_checksum
     assert {t.table for t in pg.tables} == {
         "sessions", "turns", "usage_ledger", "jobs", "job_steps", "artifacts",
-        "artifact_versions", "agent_installs"}
+        "artifact_versions", "agent_installs", "policies", "policy_signatures"}
 
 
 def test_replay_names_the_keys_that_differ_and_the_cli_exits_non_zero(

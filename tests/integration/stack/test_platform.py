@@ -59,8 +59,8 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
         assert "platform" in stopped.stdout, stopped.stdout + stopped.stderr
 
 
-ROLES = {"analytics-0", "memory-0", "worker-0", "worker-1", "billing-0", "projector-0", "edge-0",
-         "jobs-0"}
+ROLES = {"analytics-0", "memory-0", "policy-0", "worker-0", "worker-1", "billing-0", "projector-0",
+         "edge-0", "jobs-0"}
 
 
 def test_up_starts_every_role_healthy_and_a_second_up_reuses_them(platform: Settings) -> None:

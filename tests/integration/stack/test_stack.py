@@ -24,9 +24,9 @@ pytestmark = pytest.mark.integration
 def test_status_reports_every_component_healthy_with_server_versions(stack: RunningStack) -> None:
     rows = {r.name: r for r in Stack(stack.settings).status() if r.name != "platform"}
     # the servers, the engines, and the roles that own the engines (servers-only layout)
-    assert set(rows) == {"kafka", "postgres", "redis", "temporal", "s3", "clickhouse", "qdrant",
-                         "analytics-0", "memory-0"}
-    assert rows["analytics-0"].mode == rows["memory-0"].mode == "role"
+    assert set(rows) == {"kafka", "postgres", "redis", "temporal", "s3", "opa", "clickhouse",
+                         "qdrant", "analytics-0", "memory-0", "policy-0"}
+    assert rows["analytics-0"].mode == rows["memory-0"].mode == rows["policy-0"].mode == "role"
     assert all(r.healthy for r in rows.values()), rows
     assert rows["kafka"].version == "3.9.1"
     assert rows["postgres"].version and rows["postgres"].version.split(".")[0].isdigit()
@@ -34,7 +34,8 @@ def test_status_reports_every_component_healthy_with_server_versions(stack: Runn
     assert rows["clickhouse"].version and rows["clickhouse"].version.count(".") >= 2
     assert rows["temporal"].version == "server 1.29.1 (cli 1.5.1)"
     assert rows["s3"].version == "versitygw 1.8.0"  # artifact blobs (issue 15)
-    for name in ("kafka", "postgres", "redis", "temporal", "s3"):
+    assert rows["opa"].version == "opa 1.22.3"  # the policy engine (issue 16)
+    for name in ("kafka", "postgres", "redis", "temporal", "s3", "opa"):
         assert rows[name].pid is not None and rows[name].mode == "local"
 
 

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 
 from somagent.config import Settings
+from somagent.policy.defaults import DEFAULT_POLICY_HASH
 
 
 def somagent(settings: Settings, *args: str, env: dict[str, str] | None = None,
@@ -36,7 +37,7 @@ def new_session(settings: Settings) -> dict[str, Any]:
         key = {"Authorization": f"Bearer {tenant['api_key']}"}
         r = client.post("/v1/session/mint", headers=key,
                         json={"tenant": tenant["tenant"], "persona_hash": _sha("p"),
-                              "policy_hash": _sha("q"),
+                              "policy_hash": DEFAULT_POLICY_HASH,
                               "budgets": {"tokens": 100_000, "tools_per_min": 60}})
         assert r.status_code == 200, r.text
     return {"tenant": tenant["tenant"], **r.json()}

@@ -21,6 +21,7 @@ import httpx
 from somagent.analytics.connect import analytics_client
 from somagent.api.tenants import create_tenant
 from somagent.config import Settings
+from somagent.policy.defaults import DEFAULT_POLICY, DEFAULT_POLICY_HASH
 
 T = TypeVar("T")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -65,7 +66,7 @@ def new_tenant(settings: Settings, client: httpx.Client, name: str) -> Tenant:
     tenant_id, key = _run(create())
     minted = client.post("/v1/session/mint", headers={"Authorization": f"Bearer {key}"}, json={
         "tenant": tenant_id, "persona_hash": _sha("console persona"),
-        "policy_hash": _sha("console policy"), "budgets": {"tokens": 50_000, "tools_per_min": 120}})
+        "policy_hash": DEFAULT_POLICY_HASH, "budgets": {"tokens": 50_000, "tools_per_min": 120}})
     minted.raise_for_status()
     body = minted.json()
     return Tenant(tenant_id, name, key, body["session_id"], body["jwt"])
@@ -142,7 +143,7 @@ def publish_and_use_agent(client: httpx.Client, tenant: Tenant, agent_id: str) -
                        json={"public_key": public_jwk(key)}).status_code < 300
     manifest = agent_manifest(
         agent_id, "1.0.0", name="Console helper", persona="You compute.",
-        policy={"memory": "read", "tools": ["calc"]}, tools=["calc"],
+        policy=DEFAULT_POLICY, tools=["calc"],  # a session needs an active policy
         planner={"kind": "deterministic", "sla_ms": 10_000}, dependencies=["jsonschema"])
     published = client.post("/v1/agents/publish", headers=admin, json=signed(manifest, key))
     assert published.status_code < 300, published.text

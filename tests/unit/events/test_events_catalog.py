@@ -18,6 +18,7 @@ def test_architecture_topics_are_all_there() -> None:
     assert {
         "conversation.events", "billing.usage", "billing.ledger", "memory.events",
         "gateway.audit", "schemas", "deadletter.events", "jobs.events", "artifacts.events",
+        "policy.events", "policy.decisions",
     } == names  # fmt: skip
 
 

@@ -47,6 +47,9 @@ ISSUE_TYPES = {
     "BrainFeedbackGiven", "BrainWeightsUpdated",
     # issue 16: erasure (crypto-shredding)
     "TenantDataErased",
+    # issue 16: the constitution
+    "PolicyRegistered", "PolicySigned", "PolicyActivated", "PolicyRevoked",
+    "PolicyDecisionLogged",
 }  # fmt: skip
 
 

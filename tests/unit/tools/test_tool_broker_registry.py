@@ -198,11 +198,11 @@ def test_side_effect_tool_never_runs_twice(redis_url: str, tmp_path: Path) -> No
 
 def test_registry_builtins_and_duplicates() -> None:
     reg = ToolRegistry.with_builtins(load_plugins=False)
-    assert reg.names() == ["calc", "python"]
+    assert reg.names() == ["calc", "http_fetch", "python"]
     assert [s.name for s in reg.specs(["python", "ghost"])] == ["python"]
     with pytest.raises(DuplicateTool):
         reg.register(calc_tool())
-    with pytest.raises(UnknownTool, match="registered: \\['calc', 'python'\\]"):
+    with pytest.raises(UnknownTool, match="registered: \\['calc', 'http_fetch', 'python'\\]"):
         reg.get("sql")
 
 

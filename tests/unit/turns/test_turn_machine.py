@@ -226,6 +226,8 @@ def test_denied_calls_are_audited_and_skipped() -> None:
         "reason_code": "tool-not-allowed",
         "detail": "tool 'python' is not in the allowed set ['calc']",
         "path": "tool:python",
+        "policy_hash": None,
+        "rule": "tool-not-allowed",
     }
     assert t.state.completed_calls == frozenset({1})
     assert t.state.tool_results[0].error_code == "tool-not-allowed"
