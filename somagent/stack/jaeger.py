@@ -17,16 +17,12 @@ configuration with in-memory storage, :func:`argv` the command line).
 
 from __future__ import annotations
 
-import fcntl
-import os
-import subprocess
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from somagent.config import Settings
 from somagent.stack import process
-from somagent.stack.exceptions import StackError
+from somagent.stack.gobuild import build_once, go_binary, run_go
 
 JAEGER_VERSION = "1.76.0"
 JAEGER_MODULE = "github.com/jaegertracing/jaeger/cmd/jaeger"
@@ -39,38 +35,20 @@ def binary_path(settings: Settings) -> Path:
 
 def build(settings: Settings) -> Path:
     """The cached ``jaeger`` binary, built (see the module doc) when missing (once)."""
-    target = binary_path(settings)
-    if target.exists():
-        return target
-    go = process.which("go", "jaeger", "install Go 1.24+ (https://go.dev/dl) to build Jaeger")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with open(target.parent / ".build.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # another process may be building it right now
-        if target.exists():
-            return target
-        with tempfile.TemporaryDirectory(dir=target.parent, prefix="build-") as work:
-            built = Path(work) / "jaeger"
-            for command in (
-                [go, "mod", "init", "somagent.local/jaeger-build"],
-                [go, "get", "-tool", f"{JAEGER_MODULE}@v{JAEGER_VERSION}"],
-                [go, "build", "-o", str(built), JAEGER_MODULE],
-            ):
-                _go(command, work)
-            built.replace(target)
-    return target
+    go = go_binary("jaeger", "install Go 1.24+ (https://go.dev/dl) to build Jaeger")
 
+    def steps(work: Path) -> Path:
+        built = work / "jaeger"
+        for command in (
+            [go, "mod", "init", "somagent.local/jaeger-build"],
+            [go, "get", "-tool", f"{JAEGER_MODULE}@v{JAEGER_VERSION}"],
+            [go, "build", "-o", str(built), JAEGER_MODULE],
+        ):
+            run_go("jaeger", command, cwd=str(work), env={"GOFLAGS": "-mod=mod"},
+                   timeout_s=BUILD_TIMEOUT_S)
+        return built
 
-def _go(command: list[str], cwd: str) -> None:
-    try:
-        result = subprocess.run(command, cwd=cwd, env={**os.environ, "GOFLAGS": "-mod=mod"},
-                                capture_output=True, text=True, timeout=BUILD_TIMEOUT_S,
-                                check=False)
-    except subprocess.TimeoutExpired as exc:
-        raise StackError(f"jaeger: `{' '.join(command)}` did not finish within "
-                         f"{BUILD_TIMEOUT_S:.0f}s") from exc
-    if result.returncode != 0:
-        raise StackError(f"jaeger: `{' '.join(command)}` (in {cwd}) failed "
-                         f"(exit {result.returncode}):\n{(result.stdout + result.stderr)[-3000:]}")
+    return build_once(binary_path(settings), "jaeger", steps)
 
 
 @dataclass(frozen=True)

@@ -17,10 +17,6 @@ at the policy role yourself).
 
 from __future__ import annotations
 
-import fcntl
-import os
-import subprocess
-import tempfile
 from pathlib import Path
 
 import httpx
@@ -28,7 +24,8 @@ import httpx
 from somagent.config import Settings
 from somagent.stack import process
 from somagent.stack.component import ComponentStatus
-from somagent.stack.exceptions import StackError, Unreachable
+from somagent.stack.exceptions import Unreachable
+from somagent.stack.gobuild import go_install
 from somagent.wait import until
 
 VERSION = "1.22.3"
@@ -42,31 +39,8 @@ def binary_path(settings: Settings) -> Path:
 
 def build(settings: Settings) -> Path:
     """The cached ``opa`` binary, built with ``go install`` when missing (once)."""
-    target = binary_path(settings)
-    if target.exists():
-        return target
-    go = process.which("go", "opa", "install Go 1.24+ (https://go.dev/dl) to build OPA")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with open(target.parent / ".build.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # another process may be building it right now
-        if target.exists():
-            return target
-        with tempfile.TemporaryDirectory(dir=target.parent, prefix="build-") as gobin:
-            command = [go, "install", f"{MODULE}@v{VERSION}"]
-            env = {**os.environ, "GOBIN": gobin, "GOFLAGS": "-trimpath"}
-            try:
-                result = subprocess.run(command, env=env, capture_output=True, text=True,
-                                        timeout=BUILD_TIMEOUT_S, check=False)
-            except subprocess.TimeoutExpired as exc:
-                raise StackError(f"opa: `{' '.join(command)}` did not finish within "
-                                 f"{BUILD_TIMEOUT_S:.0f}s") from exc
-            built = Path(gobin) / "opa"
-            if result.returncode != 0 or not built.exists():
-                raise StackError(f"opa: `GOBIN={gobin} {' '.join(command)}` failed "
-                                 f"(exit {result.returncode}):\n"
-                                 f"{(result.stdout + result.stderr)[-3000:]}")
-            built.replace(target)
-    return target
+    return go_install(binary_path(settings), "opa", MODULE, VERSION, timeout_s=BUILD_TIMEOUT_S,
+                      hint="install Go 1.24+ (https://go.dev/dl) to build OPA")
 
 
 def config_text(settings: Settings) -> str:

@@ -13,15 +13,14 @@ needs no S3 server at all (artifact blobs live in Postgres).
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 from pathlib import Path
 
 from somagent.artifacts.blobs import ensure_bucket, s3_client, s3_credentials
 from somagent.config import Settings
 from somagent.stack import process
 from somagent.stack.component import ComponentStatus
-from somagent.stack.exceptions import MissingTool, StackError, Unreachable
+from somagent.stack.exceptions import Unreachable
+from somagent.stack.gobuild import go_install
 from somagent.wait import until
 
 VERSION = "1.8.0"
@@ -35,25 +34,8 @@ def binary_path(settings: Settings) -> Path:
 
 def build(settings: Settings) -> Path:
     """The cached ``versitygw`` binary, built with ``go install`` on first use."""
-    target = binary_path(settings)
-    if target.exists():
-        return target
-    # /usr/local/go is where the Go distribution installs when it is not on PATH.
-    go = shutil.which("go") or shutil.which("go", path="/usr/local/go/bin")
-    if go is None:
-        raise MissingTool("s3: building versitygw needs the Go toolchain (`go` on PATH); or set "
-                          "SOMAGENT_ARTIFACT_STORE=postgres or SOMAGENT_S3_URL")
-    env = {**os.environ, "GOBIN": str(target.parent), "GOFLAGS": "-trimpath"}
-    target.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        done = subprocess.run([go, "install", f"{MODULE}@v{VERSION}"], env=env,
-                              capture_output=True, text=True, timeout=BUILD_TIMEOUT_S)
-    except subprocess.TimeoutExpired as exc:
-        raise StackError(f"s3: go install {MODULE}@v{VERSION} ran over {BUILD_TIMEOUT_S}s") from exc
-    if done.returncode != 0 or not target.exists():
-        tail = "\n".join((done.stderr or done.stdout).splitlines()[-15:])
-        raise StackError(f"s3: go install {MODULE}@v{VERSION} failed:\n{tail}")
-    return target
+    return go_install(binary_path(settings), "s3", MODULE, VERSION, timeout_s=BUILD_TIMEOUT_S,
+                      hint="or set SOMAGENT_ARTIFACT_STORE=postgres or SOMAGENT_S3_URL")
 
 
 class S3Server:

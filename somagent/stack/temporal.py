@@ -15,10 +15,6 @@ checked. ``status`` reports the version the server itself answers (GetSystemInfo
 
 from __future__ import annotations
 
-import fcntl
-import os
-import subprocess
-import tempfile
 from pathlib import Path
 
 from somagent.config import Settings
@@ -26,7 +22,8 @@ from somagent.jobs.exceptions import JobsUnavailable
 from somagent.jobs.temporal import server_version_blocking
 from somagent.stack import process
 from somagent.stack.component import ComponentStatus
-from somagent.stack.exceptions import StackError, Unreachable
+from somagent.stack.exceptions import Unreachable
+from somagent.stack.gobuild import go_install
 from somagent.wait import until
 
 CLI_VERSION = "1.5.1"
@@ -40,33 +37,9 @@ def cli_path(settings: Settings) -> Path:
 
 def build_cli(settings: Settings) -> Path:
     """The cached ``temporal`` binary, built with ``go install`` when missing (once)."""
-    target = cli_path(settings)
-    if target.exists():
-        return target
-    go = process.which("go", "temporal", "install Go 1.23+ (https://go.dev/dl) to build the CLI")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with open(target.parent / ".build.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # another process may be building it right now
-        if target.exists():
-            return target
-        with tempfile.TemporaryDirectory(dir=target.parent, prefix="build-") as gobin:
-            command = [go, "install", f"{CLI_MODULE}@v{CLI_VERSION}"]
-            try:
-                result = subprocess.run(
-                    command, env={**os.environ, "GOBIN": gobin}, capture_output=True,
-                    text=True, timeout=BUILD_TIMEOUT_S, check=False,
-                )
-            except subprocess.TimeoutExpired as exc:
-                raise StackError(f"temporal: `{' '.join(command)}` did not finish within "
-                                 f"{BUILD_TIMEOUT_S:.0f}s") from exc
-            built = Path(gobin) / "temporal"
-            if result.returncode != 0 or not built.exists():
-                raise StackError(
-                    f"temporal: `GOBIN={gobin} {' '.join(command)}` failed "
-                    f"(exit {result.returncode}):\n{(result.stdout + result.stderr)[-3000:]}"
-                )
-            built.replace(target)
-    return target
+    return go_install(cli_path(settings), "temporal", CLI_MODULE, CLI_VERSION,
+                      timeout_s=BUILD_TIMEOUT_S,
+                      hint="install Go 1.23+ (https://go.dev/dl) to build the CLI")
 
 
 class Temporal:
