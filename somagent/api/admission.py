@@ -39,6 +39,10 @@ class EwmaRate:
         self._decay(now)
         self._value += count / self.tau_s
 
+    def clamp(self) -> None:
+        """Never below zero (a withdrawal of an arrival that has decayed meanwhile)."""
+        self._value = max(0.0, self._value)
+
     def rate(self) -> float:
         now = self._clock()
         self._decay(now)
@@ -127,8 +131,8 @@ class Admission:
 
         Counting at the decision rather than after the turn is appended means a burst
         of concurrent requests cannot all pass on the same stale estimate: each one
-        admitted raises λ for the next. A turn refused later by another guard (body,
-        budget, rate) has still been counted, which errs toward shedding.
+        admitted raises λ for the next. A request refused later by another guard (body,
+        budget, rate) is taken back with :meth:`withdraw`.
         """
         with self._lock:
             lam = self.arrivals.rate()
@@ -137,6 +141,14 @@ class Admission:
             if decision.admits(lane):
                 self.arrivals.hit()
         return decision
+
+    def withdraw(self) -> None:
+        """Take back the arrival :meth:`admit` counted for a request that started no
+        turn after all (refused by a later guard, or a replay of an earlier turn), so a
+        flood of bad requests cannot make the edge shed good ones."""
+        with self._lock:
+            self.arrivals.hit(-1.0)
+            self.arrivals.clamp()
 
     def served(self, duration_s: float) -> None:
         if duration_s >= 0 and math.isfinite(duration_s):

@@ -38,7 +38,7 @@ from somagent.api.routes_sessions import mint_session
 from somagent.api.routes_tenants import erase_tenant_data
 from somagent.api.routes_turns import cancel_turn, post_turn, turn_events
 from somagent.api.routes_usage import usage
-from somagent.api.routes_ws import turn_ws
+from somagent.api.routes_ws import turn_ws, turn_ws_http
 from somagent.api.settings import EdgeSettings
 from somagent.artifacts import routes_agents as agents
 from somagent.artifacts.routes_capsules import capsule_detail, upload_capsule
@@ -59,6 +59,7 @@ ROUTES: list[Route | WebSocketRoute] = [
     Route("/v1/turns/{turn_id}/events", turn_events, methods=["GET"]),
     Route("/v1/turns/{turn_id}/cancel", cancel_turn, methods=["POST"]),
     WebSocketRoute("/v1/turn/ws", turn_ws),  # issue 18: turns over a WebSocket
+    Route("/v1/turn/ws", turn_ws_http, methods=["GET"]),  # plain HTTP: 426
     Route("/v1/memory/recall", recall, methods=["POST"]),
     Route("/v1/memory/remember", remember, methods=["POST"]),
     Route("/v1/brain/evaluate", brain_evaluate, methods=["POST"]),

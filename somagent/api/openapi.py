@@ -112,7 +112,8 @@ def document() -> dict[str, Any]:
                                       "forbidden", "session-mismatch", "capsule-not-allowed",
                                       "budget-exhausted", "rate-limited", "overloaded",
                                       "idempotency-key-reused", "dependency-unavailable",
-                                      "agent-revoked", "turn-not-found", "bad-last-event-id")}}},
+                                      "agent-revoked", "turn-not-found", "bad-last-event-id",
+                                      "upgrade-required")}}},
         "/v1/turns/{turn_id}/cancel": {"post": {
             "summary": "Ask the engine to cancel a turn (appends TurnCancelRequested)",
             "security": bearer, "parameters": [_TURN_ID],

@@ -66,6 +66,7 @@ _TYPES = (
     ProblemType("not-found", 404, "No such resource"),
     ProblemType("bundle-not-found", 404, "No such context bundle for this tenant"),
     ProblemType("method-not-allowed", 405, "Method not allowed"),
+    ProblemType("upgrade-required", 426, "This resource is a WebSocket"),
     ProblemType("idempotency-key-reused", 409, "Idempotency-Key was used for another request"),
     ProblemType("artifact-exists", 409, "Artifact id is taken"),
     ProblemType("version-exists", 409, "This version exists with other content"),

@@ -22,6 +22,7 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -315,10 +316,34 @@ async def _settle_in_doubt(ctx: EdgeContext, exc: AppendInDoubt, pending: _Pendi
 @endpoint("/v1/turn")
 async def post_turn(request: Request, call: Call) -> Response:
     claims = await session_token(request, call)
+
+    async def start() -> Opened:
+        body = await read_json(request, TURN_REQUEST, call.ctx.edge.max_body_bytes)
+        return await begin_turn(call, claims, body, request.headers.get("idempotency-key"))
+
+    return _sse(call, await admitted_turn(call, claims, start), None)
+
+
+async def admitted_turn(
+    call: Call, claims: SessionClaims, start: Callable[[], Awaitable[Opened]]
+) -> Opened:
+    """Admission for the turn ``start`` begins (the body, the guards, the append): its
+    arrival is counted when admitted and taken back when no new turn started (a
+    refusal, or a replay of the turn an earlier request with the same key started).
+    An append of unknown fate stays counted: the turn may run."""
     admit(call.ctx, claims.lane)
-    body = await read_json(request, TURN_REQUEST, call.ctx.edge.max_body_bytes)
-    opened = await begin_turn(call, claims, body, request.headers.get("idempotency-key"))
-    return _sse(call, opened, None)
+    try:
+        opened = await start()
+    except Problem as exc:
+        if "turn_id" not in exc.extensions:  # not an in-doubt append
+            call.ctx.admission.withdraw()
+        raise
+    except BaseException:
+        call.ctx.admission.withdraw()
+        raise
+    if not opened.origin:
+        call.ctx.admission.withdraw()
+    return opened
 
 
 async def begin_turn(

@@ -39,15 +39,17 @@ import asyncpg
 import orjson
 from opentelemetry.trace import SpanKind
 from redis.exceptions import RedisError
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from somagent.api.auth import canonical_uuid, verify_session_token
 from somagent.api.bodies import TURN_REQUEST, validate
-from somagent.api.call import Call, deny, finish, trace_id_of
+from somagent.api.call import Call, deny, endpoint, finish, trace_id_of
 from somagent.api.problems import Problem
 from somagent.api.routes_turns import (
     Opened,
-    admit,
+    admitted_turn,
     append_cancel,
     begin_turn,
     open_turn,
@@ -128,12 +130,15 @@ async def _open(ws: WebSocket, call: Call, offered: list[str]) -> tuple[Opened, 
     claims = verify_session_token(call, token)
     message = await _receive(ws, call, FIRST_MESSAGE_WAIT_S)
     if message["type"] == "turn":
-        admit(call.ctx, claims.lane)
-        idem = message.get("idempotency_key")
-        if idem is not None and not isinstance(idem, str):
-            raise Problem("invalid-body", "idempotency_key must be a string")
-        body = validate(message.get("body"), TURN_REQUEST)
-        return await begin_turn(call, claims, body, idem), None
+
+        async def start() -> Opened:
+            idem = message.get("idempotency_key")
+            if idem is not None and not isinstance(idem, str):
+                raise Problem("invalid-body", "idempotency_key must be a string")
+            body = validate(message.get("body"), TURN_REQUEST)
+            return await begin_turn(call, claims, body, idem)
+
+        return await admitted_turn(call, claims, start), None
     if message["type"] == "resume":
         turn = canonical_uuid(str(message.get("turn_id")), "path")
         call.turn = turn
@@ -249,3 +254,12 @@ async def _serve(ws: WebSocket, trace_id: str) -> None:
     finally:
         ctx.metrics.ws_open.dec()
         finish(ws, call, ROUTE, status)
+
+
+@endpoint("/v1/turn/ws")
+async def turn_ws_http(request: Request, call: Call) -> Response:
+    """A plain HTTP request to the WebSocket resource: 426 naming the upgrade (and 405
+    with ``Allow: GET`` for other methods, from the router)."""
+    raise Problem("upgrade-required",
+                  "GET /v1/turn/ws is a WebSocket: send Upgrade: websocket",
+                  headers={"Upgrade": "websocket", "Connection": "Upgrade"})

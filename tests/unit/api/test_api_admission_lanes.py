@@ -75,3 +75,18 @@ def test_admit_counts_each_admitted_turn_at_once_so_a_burst_cannot_slip_through(
     assert burst == [True] + [False] * 9
     assert adm.admit("interactive").admits("interactive")
     assert not adm.admit("interactive").admits("interactive")  # ρ = 1.7 now
+
+
+def test_a_withdrawn_arrival_no_longer_counts_so_bad_requests_cannot_shed_good_ones() -> None:
+    clock = Clock()
+    adm = Admission(workers=1, slo_wait_p95_s=300.0, tau_s=60.0, service_time_prior_s=51.0,
+                    clock=clock)
+    # A thousand requests admitted then refused by a later guard (bad body, budget...).
+    for _ in range(1000):
+        assert adm.admit("batch").admits("batch")
+        adm.withdraw()
+    assert adm.figures()["arrival_rate"] == 0.0
+    assert adm.admit("batch").admits("batch")
+    adm.withdraw()
+    adm.withdraw()  # more withdrawals than arrivals never make the rate negative
+    assert adm.figures()["arrival_rate"] == 0.0
