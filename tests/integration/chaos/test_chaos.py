@@ -74,7 +74,11 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     try:
         yield settings
     finally:
-        somagent(settings, "down")
+        stopped = somagent(settings, "down")
+        # Servers the test restarted are children of this process; say what down saw.
+        print(f"chaos teardown: down rc={stopped.returncode} {stopped.stdout.strip()} "
+              f"{stopped.stderr.strip()[-2000:]}", file=sys.stderr)
+        Stack(settings).down()  # again, in this process: what the first one missed
 
 
 async def _tenant(settings: Settings) -> tuple[str, str]:
