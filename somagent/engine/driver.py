@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from somagent.contract.ids import stable_id
+from somagent.limits.exceptions import GuardUnavailable
 from somagent.memory.client import RememberReceipt
 from somagent.memory.model import EvidenceBlock
 from somagent.telemetry import metrics, tracing
@@ -38,7 +39,7 @@ from somagent.tools.policy import SessionPolicy, decide
 from somagent.turns import events as ev
 from somagent.turns import machine as m
 from somagent.turns.planner import Planner
-from somagent.turns.request import request_from_event
+from somagent.turns.request import TurnRequest, request_from_event
 from somagent.turns.state import (
     Evidence,
     FailureReason,
@@ -151,14 +152,34 @@ class TurnDriver:
                 log.info("skipping turn %s: its deadline passed over %d s ago and this "
                          "group has no state for it", turn_id, LATE_REQUEST_HORIZON_MS // 1000)
                 return
-            first = turn_id
-            if request.idempotency_key and self.deps.requests is not None:
-                first = await self.deps.requests.first_turn(
-                    request.tenant, request.idempotency_key, turn_id
-                )
+            first = await self._first_turn(request, turn_id)
             duplicate_of = None if first == turn_id else first
             t = m.start(request, now_ms(), self.deps.timeouts, duplicate_of=duplicate_of)
         await self._run(t)
+
+    async def _first_turn(self, request: TurnRequest, turn_id: str) -> str:
+        """The turn that owns the request's Idempotency-Key (``turn_id`` without a key).
+
+        Redis being down must not crash the agent (a crashed Faust agent drops the
+        record it holds: the turn would never run). The claim is retried with backoff
+        until the turn's deadline; past it the turn goes on unchecked, and the machine
+        fails it with ``deadline_exceeded``.
+        """
+        if not request.idempotency_key or self.deps.requests is None:
+            return turn_id
+        delay_s = 0.1
+        while True:
+            try:
+                return await self.deps.requests.first_turn(
+                    request.tenant, request.idempotency_key, turn_id
+                )
+            except GuardUnavailable as exc:
+                if now_ms() >= request.deadline_at_ms:
+                    return turn_id
+                log.warning("turn %s: Idempotency-Key claim unavailable (%s); retrying in "
+                            "%.1f s", turn_id, exc, delay_s)
+                await asyncio.sleep(delay_s)
+                delay_s = min(2.0, delay_s * 2)
 
     def on_cancel(self, turn_id: str) -> bool:
         """Signal a running turn to stop; False when this process is not running it."""
