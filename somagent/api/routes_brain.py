@@ -21,7 +21,7 @@ from somagent.api.auth import session_token
 from somagent.api.bodies import read_json
 from somagent.api.call import Call, endpoint
 from somagent.api.problems import Problem
-from somagent.api.routes_memory import _check_capsules, _unavailable
+from somagent.api.routes_memory import _unavailable, read_scope
 from somagent.api.session_tokens import SessionClaims
 from somagent.exceptions import SomagentError
 from somagent.memory.client import MemoryGatewayError
@@ -81,11 +81,7 @@ def _problem(exc: SomagentError) -> Problem:
 async def evaluate(request: Request, call: Call) -> Response:
     claims = await session_token(request, call)
     body = await read_json(request, EVALUATE_REQUEST, call.ctx.edge.max_body_bytes)
-    capsules = body.get("capsule_ids")
-    if capsules is not None:
-        _check_capsules(claims, capsules)
-    elif claims.capsules:
-        capsules = list(claims.capsules)
+    capsules = await read_scope(call, claims, body)
     try:
         bundle = await call.ctx.memory.evaluate_bundle(
             claims.tenant, body["query"], int(body.get("top_k", 5)), capsules,

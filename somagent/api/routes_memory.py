@@ -14,6 +14,7 @@ decide and store it (see docs/memory.md).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -37,16 +38,25 @@ def _check_capsules(claims: SessionClaims, wanted: Iterable[str]) -> None:
                       f"session {claims.session}")
 
 
-@endpoint("/v1/memory/recall")
-async def recall(request: Request, call: Call) -> Response:
-    claims = await session_token(request, call)
-    body = await read_json(request, RECALL_REQUEST, call.ctx.edge.max_body_bytes)
-    capsules = body.get("capsule_ids")
+async def read_scope(call: Call, claims: SessionClaims, body: dict[str, Any]) -> list[str] | None:
+    """The capsules a memory read may search (None: the tenant's own memory), once the
+    session may read them: capsules outside its token are refused (403), and so is a
+    read its policy denies (``memory.read``, decided by OPA). Every route that returns
+    memory evidence (recall, the brain's evaluate) goes through here."""
+    capsules: list[str] | None = body.get("capsule_ids")
     if capsules is not None:
         _check_capsules(claims, capsules)
     elif claims.capsules:
         capsules = list(claims.capsules)
     await check_recall(call.ctx, claims.tenant, claims.policy_hash, list(capsules or []))
+    return capsules
+
+
+@endpoint("/v1/memory/recall")
+async def recall(request: Request, call: Call) -> Response:
+    claims = await session_token(request, call)
+    body = await read_json(request, RECALL_REQUEST, call.ctx.edge.max_body_bytes)
+    capsules = await read_scope(call, claims, body)
     try:
         blocks = await call.ctx.memory.recall(
             claims.tenant, body["query"], int(body.get("top_k", 5)), capsules

@@ -27,7 +27,8 @@ async def mint_session(request: Request, call: Call) -> Response:
 
     The session's policy must be active and allow the budgets and capsules
     (:func:`~somagent.policy.mint_check.check_mint`). The requested budgets and lane
-    are clamped to the tenant's plan limits (:func:`somagent.plans.limits.clamp`); the
+    are clamped to the tenant's plan limits and the policy's lane
+    (:func:`somagent.plans.limits.clamp`); the
     answer states the granted ``budgets`` and ``lane`` and lists in ``clamped`` what
     was lowered.
 
@@ -54,14 +55,15 @@ async def mint_session(request: Request, call: Call) -> Response:
         raise Problem("capsule-not-allowed", f"allow names capsules {outside} that the "
                       "session does not hold")
     await refuse_revoked_capsules(ctx, capsules)
-    await check_mint(ctx, tenant.tenant_id, body["policy_hash"], body["budgets"], capsules)
+    policy_lane = await check_mint(ctx, tenant.tenant_id, body["policy_hash"], body["budgets"],
+                                   capsules)
     ttl_s = ctx.edge.session_ttl_s
     session = str(uuid.uuid4())
     call.session = session
     now_s = int(time.time())
     limits = tenant.plan_limits()
     granted = clamp(limits, int(body["budgets"]["tokens"]), int(body["budgets"]["tools_per_min"]),
-                    body.get("lane"))
+                    body.get("lane"), policy_lane)
     budgets = {"tokens": granted.tokens, "tools_per_min": granted.tools_per_min}
     await ctx.budget.open(
         session,

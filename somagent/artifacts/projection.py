@@ -25,6 +25,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from somagent.contract import names
+from somagent.projections.statements import Statement, apply_statements, suffixed
 
 TABLES = ("artifacts", "artifact_versions", "agent_installs")
 KEYS: dict[str, tuple[str, ...]] = {
@@ -36,7 +37,6 @@ EVENT_TYPES = frozenset((
     names.CAPSULE_UPLOADED, names.CAPSULE_REVOKED, names.AGENT_PUBLISHED, names.AGENT_UPDATED,
     names.AGENT_INSTALLED, names.AGENT_UNINSTALLED, names.AGENT_REVOKED,
 ))
-Statement = tuple[str, tuple[Any, ...]]
 
 
 def _uuid(value: Any) -> uuid.UUID:
@@ -163,18 +163,10 @@ def statements(event: Mapping[str, Any], tables: Mapping[str, str]) -> list[Stat
 
 
 def table_names(suffix: str = "") -> dict[str, str]:
-    return {table: f"{table}{suffix}" for table in TABLES}
+    return suffixed(TABLES, suffix)
 
 
 async def apply(conn: Any, events: Iterable[Mapping[str, Any]], suffix: str = "") -> int:
     """Apply the artifact events among ``events`` on ``conn`` (in the caller's
     transaction); returns how many were artifact events."""
-    tables = table_names(suffix)
-    count = 0
-    for event in events:
-        if event["type"] not in EVENT_TYPES:
-            continue
-        count += 1
-        for sql, args in statements(event, tables):
-            await conn.execute(sql, *args)
-    return count
+    return await apply_statements(conn, events, EVENT_TYPES, statements, table_names(suffix))

@@ -47,10 +47,15 @@ from numpy.typing import NDArray
 
 from somagent.memory.exceptions import MemoryStoreError
 from somagent.memory.model import EngineStats, EvidenceBlock, MemoryRecord
+from somagent.memory.points import (
+    DEFAULT_COLLECTION,
+    EVIDENCE_FIELDS,
+    batches,
+    dense_vector,
+    evidence,
+    payload_of,
+)
 
-DEFAULT_COLLECTION = "memories"
-_UPSERT_BATCH = 256
-_EVIDENCE_FIELDS = ["tenant", "text", "source", "created_at", "trace_id", "capsule_id"]
 _KEYWORD_FIELDS = ("capsule_id", "text_sha256", "request_id")
 _COLLECTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _CONFIG_FILE = "edge_config.json"
@@ -87,15 +92,6 @@ class EdgeTuning:
 
 def _scroller(request: qe.ScrollRequest) -> Callable[[qe.EdgeShard], Any]:
     return lambda shard: shard.scroll(request)
-
-
-def _vector(raw: Any) -> NDArray[np.float32] | None:
-    """A point's unnamed dense vector as float32 (None when absent)."""
-    if raw is None:
-        return None
-    if isinstance(raw, dict):
-        raw = raw.get("")
-    return None if raw is None else np.asarray(raw, dtype=np.float32)
 
 
 def _tenant_filter(
@@ -233,29 +229,14 @@ class EdgeMemoryStore:
 
     def upsert(self, memories: Sequence[MemoryRecord]) -> None:
         """Write memories; returns once applied and logged. Idempotent by ``memory_id``."""
-        for record in memories:
-            if record.vector.shape != (self.dim,):
-                raise MemoryStoreError(
-                    f"memory {record.memory_id} of tenant {record.tenant!r} has vector shape "
-                    f"{record.vector.shape}, collection {self.collection!r} expects ({self.dim},)"
-                )
-        for start in range(0, len(memories), _UPSERT_BATCH):
+        for batch in batches(memories, self.dim, self.collection):
             points = [
                 qe.Point(
                     record.memory_id,
                     record.vector.astype(np.float32).tolist(),
-                    {
-                        "tenant": record.tenant,
-                        "text": record.text,
-                        "source": record.source,
-                        "created_at": record.created_at_us,
-                        "trace_id": record.trace_id,
-                        "capsule_id": record.capsule_id,
-                        "text_sha256": record.text_sha256,
-                        "request_id": record.request_id,
-                    },
+                    payload_of(record),
                 )
-                for record in memories[start : start + _UPSERT_BATCH]
+                for record in batch
             ]
             self._update("upsert", qe.UpdateOperation.upsert_points(points))
 
@@ -277,21 +258,7 @@ class EdgeMemoryStore:
     # -- reads --------------------------------------------------------------
 
     def _evidence(self, tenant: str, point_id: Any, score: float, payload: Any) -> EvidenceBlock:
-        if not payload or payload.get("tenant") != tenant:
-            # Defence in depth: the filter already excludes other tenants.
-            raise MemoryStoreError(
-                f"edge collection {self.collection!r} returned point {point_id} "
-                f"outside tenant {tenant!r}"
-            )
-        return EvidenceBlock(
-            memory_id=str(point_id),
-            text=str(payload["text"]),
-            score=float(score),
-            source=str(payload.get("source", "")),
-            created_at_us=int(payload.get("created_at", 0)),
-            trace_id=str(payload.get("trace_id", "")),
-            capsule_id=payload.get("capsule_id"),
-        )
+        return evidence(f"edge collection {self.collection!r}", tenant, point_id, score, payload)
 
     def search(
         self,
@@ -337,13 +304,13 @@ class EdgeMemoryStore:
             limit=top_k,
             query=qe.Query.Nearest(np.asarray(vector, dtype=np.float32).tolist()),
             filter=_tenant_filter(tenant, *extra),
-            with_payload=qe.PayloadSelector.Include(_EVIDENCE_FIELDS),
+            with_payload=qe.PayloadSelector.Include(EVIDENCE_FIELDS),
             with_vector=with_vector,
             params=qe.SearchParams(hnsw_ef=self.search_ef),
         )
         points = self._call(f"search for tenant {tenant!r}", lambda s: s.query(request))
         return [
-            (self._evidence(tenant, p.id, p.score, p.payload), _vector(p.vector))
+            (self._evidence(tenant, p.id, p.score, p.payload), dense_vector(p.vector))
             for p in points
         ]
 
@@ -361,7 +328,7 @@ class EdgeMemoryStore:
             records, offset = self._call(f"scroll tenant {tenant!r}", _scroller(request))
             kept: list[tuple[Any, NDArray[np.float32]]] = []
             for r in records:
-                vec = _vector(r.vector)
+                vec = dense_vector(r.vector)
                 if vec is not None and (r.payload or {}).get("tenant") == tenant:
                     kept.append((r.payload, vec))
             if kept:
@@ -371,7 +338,7 @@ class EdgeMemoryStore:
 
     def get(self, tenant: str, memory_id: str) -> EvidenceBlock | None:
         """The memory ``memory_id`` of ``tenant`` (score 1.0), or None if absent or foreign."""
-        selector = qe.PayloadSelector.Include(_EVIDENCE_FIELDS)
+        selector = qe.PayloadSelector.Include(EVIDENCE_FIELDS)
         records = self._call(
             f"retrieve {memory_id}", lambda s: s.retrieve([memory_id], selector, False)
         )

@@ -41,10 +41,14 @@ from qdrant_client.local.qdrant_local import QdrantLocal
 from somagent.config import Settings
 from somagent.memory.exceptions import MemoryStoreError
 from somagent.memory.model import EngineStats, EvidenceBlock, MemoryRecord
-
-DEFAULT_COLLECTION = "memories"
-_UPSERT_BATCH = 256
-_EVIDENCE_FIELDS = ["tenant", "text", "source", "created_at", "trace_id", "capsule_id"]
+from somagent.memory.points import (
+    DEFAULT_COLLECTION,
+    EVIDENCE_FIELDS,
+    batches,
+    dense_vector,
+    evidence,
+    payload_of,
+)
 
 
 class MemoryStore(Protocol):
@@ -101,15 +105,6 @@ class OwningStore(MemoryStore, VectorSource, Protocol):
     def stats(self) -> EngineStats: ...
 
     def close(self) -> None: ...
-
-
-def _vector(raw: Any) -> NDArray[np.float32] | None:
-    """A point's unnamed dense vector as float32 (None when absent)."""
-    if raw is None:
-        return None
-    if isinstance(raw, dict):
-        raw = raw.get("")
-    return None if raw is None else np.asarray(raw, dtype=np.float32)
 
 
 def _tenant_filter(
@@ -203,48 +198,19 @@ class QdrantMemoryStore:
 
     def upsert(self, memories: Sequence[MemoryRecord]) -> None:
         """Write memories; returns once Qdrant has applied them. Idempotent by ``memory_id``."""
-        for record in memories:
-            if record.vector.shape != (self.dim,):
-                raise MemoryStoreError(
-                    f"memory {record.memory_id} of tenant {record.tenant!r} has vector shape "
-                    f"{record.vector.shape}, collection {self.collection!r} expects ({self.dim},)"
-                )
-        for start in range(0, len(memories), _UPSERT_BATCH):
+        for batch in batches(memories, self.dim, self.collection):
             points = [
                 models.PointStruct(
                     id=record.memory_id,
                     vector=record.vector.astype(np.float32).tolist(),
-                    payload={
-                        "tenant": record.tenant,
-                        "text": record.text,
-                        "source": record.source,
-                        "created_at": record.created_at_us,
-                        "trace_id": record.trace_id,
-                        "capsule_id": record.capsule_id,
-                        "text_sha256": record.text_sha256,
-                        "request_id": record.request_id,
-                    },
+                    payload=payload_of(record),
                 )
-                for record in memories[start : start + _UPSERT_BATCH]
+                for record in batch
             ]
             self._call("upsert", "upsert", points=points, wait=True)
 
     def _evidence(self, tenant: str, point_id: Any, score: float, payload: Any) -> EvidenceBlock:
-        if not payload or payload.get("tenant") != tenant:
-            # Defence in depth: the filter already excludes other tenants.
-            raise MemoryStoreError(
-                f"qdrant collection {self.collection!r} returned point {point_id} "
-                f"outside tenant {tenant!r}"
-            )
-        return EvidenceBlock(
-            memory_id=str(point_id),
-            text=str(payload["text"]),
-            score=float(score),
-            source=str(payload.get("source", "")),
-            created_at_us=int(payload.get("created_at", 0)),
-            trace_id=str(payload.get("trace_id", "")),
-            capsule_id=payload.get("capsule_id"),
-        )
+        return evidence(f"qdrant collection {self.collection!r}", tenant, point_id, score, payload)
 
     def search(
         self,
@@ -295,11 +261,11 @@ class QdrantMemoryStore:
             query=np.asarray(vector, dtype=np.float32).tolist(),
             query_filter=_tenant_filter(tenant, *extra),
             limit=top_k,
-            with_payload=models.PayloadSelectorInclude(include=_EVIDENCE_FIELDS),
+            with_payload=models.PayloadSelectorInclude(include=EVIDENCE_FIELDS),
             with_vectors=with_vector,
         )
         return [
-            (self._evidence(tenant, p.id, p.score, p.payload), _vector(p.vector))
+            (self._evidence(tenant, p.id, p.score, p.payload), dense_vector(p.vector))
             for p in response.points
         ]
 
@@ -316,7 +282,7 @@ class QdrantMemoryStore:
             )
             kept: list[tuple[Any, NDArray[np.float32]]] = []
             for r in records:
-                vec = _vector(r.vector)
+                vec = dense_vector(r.vector)
                 if vec is not None and (r.payload or {}).get("tenant") == tenant:
                     kept.append((r.payload, vec))
             if kept:
@@ -330,7 +296,7 @@ class QdrantMemoryStore:
             f"retrieve {memory_id}",
             "retrieve",
             ids=[memory_id],
-            with_payload=models.PayloadSelectorInclude(include=_EVIDENCE_FIELDS),
+            with_payload=models.PayloadSelectorInclude(include=EVIDENCE_FIELDS),
         )
         if not points or (points[0].payload or {}).get("tenant") != tenant:
             return None

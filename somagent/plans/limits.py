@@ -128,13 +128,16 @@ class Clamped:
     lowered: tuple[str, ...]
 
 
-def clamp(limits: PlanLimits, tokens: int, tools_per_min: int, lane: str | None) -> Clamped:
-    """Clamp requested session budgets and lane to ``limits``.
+def clamp(limits: PlanLimits, tokens: int, tools_per_min: int, lane: str | None,
+          policy_lane: str | None = None) -> Clamped:
+    """Clamp requested session budgets and lane to ``limits`` and the session's policy.
 
     ``tokens`` → ``min(tokens, max_tokens_per_session)``; ``tools_per_min`` →
-    ``min(tools_per_min, limits.tools_per_min)``; ``lane`` (None = the plan's) may
-    only move from ``interactive`` to ``batch``: asking ``interactive`` on a batch
-    plan gives ``batch`` and is listed in ``lowered``.
+    ``min(tools_per_min, limits.tools_per_min)``. The lane ceiling is the lower of the
+    plan's lane and ``policy_lane`` (the policy document's ``lane``): a batch policy
+    makes every session minted under it batch, whatever the plan. ``lane`` (None = the
+    ceiling) may only move from ``interactive`` to ``batch``: asking ``interactive``
+    under a batch ceiling gives ``batch`` and is listed in ``lowered``.
     """
     lowered: list[str] = []
     if tokens > limits.max_tokens_per_session:
@@ -142,9 +145,12 @@ def clamp(limits: PlanLimits, tokens: int, tools_per_min: int, lane: str | None)
     if tools_per_min > limits.tools_per_min:
         lowered.append("tools_per_min")
     granted = limits.lane
+    if policy_lane is not None:
+        check_lane(policy_lane, "the policy's lane")
+        granted = min(granted, policy_lane, key=LANES.index)  # shed first wins
     if lane is not None:
         check_lane(lane, "lane")
-        if LANES.index(lane) <= LANES.index(limits.lane):  # same lane or shed earlier
+        if LANES.index(lane) <= LANES.index(granted):  # same lane or shed earlier
             granted = lane
         else:
             lowered.append("lane")

@@ -26,8 +26,9 @@ _STATUS = {"registered": ("policy-not-active", "is registered but not signed by 
 
 
 async def check_mint(ctx: EdgeContext, tenant: str, policy_hash: str,
-                     budgets: Mapping[str, Any], capsules: list[str]) -> None:
-    """Return if a session under ``policy_hash`` may be minted; raise the Problem above."""
+                     budgets: Mapping[str, Any], capsules: list[str]) -> str | None:
+    """Return the policy's QoS lane (its ceiling for the session) if a session under
+    ``policy_hash`` may be minted; raise the Problem above."""
     async with ctx.pg.acquire() as conn:
         row = await registry.policy(conn, policy_hash)
     if row is None:
@@ -49,3 +50,5 @@ async def check_mint(ctx: EdgeContext, tenant: str, policy_hash: str,
     if not verdict.allowed:
         raise Problem("policy-denied", verdict.detail("this mint"),
                       policy_hash=policy_hash, rule=verdict.rule)
+    lane = row.document.get("data", {}).get("lane")
+    return str(lane) if lane is not None else None

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from somagent.contract import names
+from somagent.projections.statements import Statement, apply_statements, suffixed
 
 TABLES = ("policies", "policy_signatures")
 KEYS: dict[str, tuple[str, ...]] = {
@@ -24,7 +25,6 @@ KEYS: dict[str, tuple[str, ...]] = {
     "policy_signatures": ("policy_hash", "key_id"),
 }
 EVENT_TYPES = names.POLICY_EVENTS
-Statement = tuple[str, tuple[Any, ...]]
 
 
 def _ts(value: Any) -> datetime:
@@ -66,18 +66,10 @@ def statements(event: Mapping[str, Any], t: Mapping[str, str]) -> list[Statement
 
 
 def table_names(suffix: str = "") -> dict[str, str]:
-    return {table: f"{table}{suffix}" for table in TABLES}
+    return suffixed(TABLES, suffix)
 
 
 async def apply(conn: Any, events: Iterable[Mapping[str, Any]], suffix: str = "") -> int:
     """Apply the policy events among ``events`` on ``conn`` (in the caller's
     transaction); returns how many were policy events."""
-    tables = table_names(suffix)
-    count = 0
-    for event in events:
-        if event["type"] not in EVENT_TYPES:
-            continue
-        count += 1
-        for sql, args in statements(event, tables):
-            await conn.execute(sql, *args)
-    return count
+    return await apply_statements(conn, events, EVENT_TYPES, statements, table_names(suffix))

@@ -1,4 +1,5 @@
-"""The edge's policy check on a memory read (``POST /v1/memory/recall``), by OPA.
+"""The edge's policy check on a memory read (``POST /v1/memory/recall`` and ``POST
+/v1/brain/evaluate``, which returns memory evidence too), by OPA.
 
 The session token names its policy (``policy_hash`` claim), so no lookup is needed:
 one decision ``{"action": "memory.read", capsules}``. Refused (403 ``policy-denied``

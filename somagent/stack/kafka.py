@@ -213,12 +213,7 @@ class Kafka:
     # -- stop / status ---------------------------------------------------------
 
     def stop(self) -> bool:
-        pid = process.read_pid(self.pid_file)
-        if pid is None:
-            return False
-        stopped = process.stop_pid(pid, timeout_s=30.0)
-        self.pid_file.unlink(missing_ok=True)
-        return stopped
+        return process.stop_recorded(self.pid_file, timeout_s=30.0)
 
     def version(self) -> str | None:
         """The version the broker logged at start-up (``AppInfoParser``: "Kafka version: X")."""

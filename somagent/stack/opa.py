@@ -26,7 +26,6 @@ from somagent.stack import process
 from somagent.stack.component import ComponentStatus
 from somagent.stack.exceptions import Unreachable
 from somagent.stack.gobuild import go_install
-from somagent.wait import until
 
 VERSION = "1.22.3"
 MODULE = "github.com/open-policy-agent/opa"
@@ -101,26 +100,20 @@ class Opa:
             (self.dir / "config.yaml").write_text(config_text(self.settings))
             pid = process.spawn(self.argv(binary), pid_file=self.pid_file,
                                 log_file=self.log_file, cwd=self.dir)
-        started = pid
 
-        def ready() -> bool:  # /health only: a data read before the log filter is logged
-            process.exited_early(started, self.log_file, "opa")
+        def healthy() -> bool:  # /health only: a data read before the log filter is logged
             try:
                 httpx.get(f"{self.settings.opa_endpoint}/health", timeout=2.0).raise_for_status()
             except httpx.HTTPError:
                 return False
             return True
 
-        until(ready, timeout_s=self.settings.startup_timeout_s,
-              what=f"opa on {self.settings.opa_endpoint}")
+        process.await_ready(pid, self.log_file, "opa", healthy,
+                            timeout_s=self.settings.startup_timeout_s,
+                            what=f"opa on {self.settings.opa_endpoint}")
 
     def stop(self) -> bool:
-        pid = process.read_pid(self.pid_file)
-        if pid is None or self.external:
-            return False
-        process.stop_pid(pid)
-        self.pid_file.unlink(missing_ok=True)
-        return True
+        return not self.external and process.stop_recorded(self.pid_file)
 
     def status(self) -> ComponentStatus:
         try:

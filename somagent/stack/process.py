@@ -10,12 +10,13 @@ from __future__ import annotations
 import signal
 import socket
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import psutil
 
 from somagent.stack.exceptions import PortTaken, StackError
+from somagent.wait import until
 
 
 def port_open(port: int, host: str = "127.0.0.1", timeout_s: float = 0.3) -> bool:
@@ -118,6 +119,31 @@ def exited_early(pid: int, log_file: Path, component: str) -> None:
     except OSError:
         tail = ""
     raise StackError(f"{component} exited during start-up; last lines of {log_file}:\n{tail}")
+
+
+def await_ready(
+    pid: int, log_file: Path, component: str, probe: Callable[[], bool], *,
+    timeout_s: float, what: str,
+) -> None:
+    """Wait until ``probe`` holds for the server ``pid`` just started (or found running);
+    a server that exits meanwhile raises :class:`StackError` with its log's tail at once,
+    not after ``timeout_s``."""
+
+    def ready() -> bool:
+        exited_early(pid, log_file, component)
+        return probe()
+
+    until(ready, timeout_s=timeout_s, what=what)
+
+
+def stop_recorded(pid_file: Path, *, timeout_s: float = 20.0) -> bool:
+    """Stop the server recorded in ``pid_file`` and forget it; False when none was."""
+    pid = read_pid(pid_file)
+    if pid is None:
+        return False
+    stopped = stop_pid(pid, timeout_s=timeout_s)
+    pid_file.unlink(missing_ok=True)
+    return stopped
 
 
 def which(program: str, component: str, hint: str) -> str:

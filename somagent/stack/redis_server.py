@@ -14,7 +14,6 @@ from somagent.config import Settings
 from somagent.stack import process
 from somagent.stack.component import ComponentStatus
 from somagent.stack.exceptions import MissingTool, Unreachable
-from somagent.wait import until
 
 
 def redis_server_binary() -> str:
@@ -95,25 +94,15 @@ class Redis:
                 "yes",
             ]
             pid = process.spawn(argv, pid_file=self.pid_file, log_file=self.log_file, cwd=self.dir)
-        started = pid
-
-        def ready() -> bool:
-            process.exited_early(started, self.log_file, "redis")
-            return bool(ping(self.settings.redis_dsn, timeout_s=1.0))
-
-        until(
-            ready,
+        process.await_ready(
+            pid, self.log_file, "redis",
+            lambda: bool(ping(self.settings.redis_dsn, timeout_s=1.0)),
             timeout_s=self.settings.startup_timeout_s,
             what=f"redis on 127.0.0.1:{self.settings.redis_port}",
         )
 
     def stop(self) -> bool:
-        pid = process.read_pid(self.pid_file)
-        if pid is None or self.external:
-            return False
-        process.stop_pid(pid)
-        self.pid_file.unlink(missing_ok=True)
-        return True
+        return not self.external and process.stop_recorded(self.pid_file)
 
     def status(self) -> ComponentStatus:
         try:

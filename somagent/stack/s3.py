@@ -21,7 +21,6 @@ from somagent.stack import process
 from somagent.stack.component import ComponentStatus
 from somagent.stack.exceptions import Unreachable
 from somagent.stack.gobuild import go_install
-from somagent.wait import until
 
 VERSION = "1.8.0"
 MODULE = "github.com/versity/versitygw/cmd/versitygw"
@@ -83,26 +82,20 @@ class S3Server:
                     "posix", str(self.dir)]
             pid = process.spawn(argv, pid_file=self.pid_file, log_file=self.log_file,
                                 cwd=self.dir, env=env)
-        started = pid
 
-        def ready() -> bool:
-            process.exited_early(started, self.log_file, "s3")
+        def answers() -> bool:
             try:
                 self._ready()
             except Exception:
                 return False
             return True
 
-        until(ready, timeout_s=self.settings.startup_timeout_s,
-              what=f"s3 (versitygw) on 127.0.0.1:{self.settings.s3_port}")
+        process.await_ready(pid, self.log_file, "s3", answers,
+                            timeout_s=self.settings.startup_timeout_s,
+                            what=f"s3 (versitygw) on 127.0.0.1:{self.settings.s3_port}")
 
     def stop(self) -> bool:
-        pid = process.read_pid(self.pid_file)
-        if pid is None or self.external:
-            return False
-        process.stop_pid(pid)
-        self.pid_file.unlink(missing_ok=True)
-        return True
+        return not self.external and process.stop_recorded(self.pid_file)
 
     def status(self) -> ComponentStatus:
         if not self.wanted:

@@ -24,7 +24,6 @@ from somagent.stack import process
 from somagent.stack.component import ComponentStatus
 from somagent.stack.exceptions import Unreachable
 from somagent.stack.gobuild import go_install
-from somagent.wait import until
 
 CLI_VERSION = "1.5.1"
 CLI_MODULE = "github.com/temporalio/cli/cmd/temporal"
@@ -79,14 +78,12 @@ class Temporal:
             self.dir.mkdir(parents=True, exist_ok=True)
             pid = process.spawn(self.argv(binary), pid_file=self.pid_file,
                                 log_file=self.log_file, cwd=self.dir)
-        started = pid
-
-        def ready() -> bool:
-            process.exited_early(started, self.log_file, "temporal")
-            return bool(server_version_blocking(self.settings, timeout_s=2.0))
-
-        until(ready, timeout_s=self.settings.startup_timeout_s,
-              what=f"temporal on {self.settings.temporal_target}")
+        process.await_ready(
+            pid, self.log_file, "temporal",
+            lambda: bool(server_version_blocking(self.settings, timeout_s=2.0)),
+            timeout_s=self.settings.startup_timeout_s,
+            what=f"temporal on {self.settings.temporal_target}",
+        )
 
     def _check_external(self) -> None:
         try:
@@ -96,12 +93,7 @@ class Temporal:
                               f"{self.settings.temporal_target}: {exc}") from exc
 
     def stop(self) -> bool:
-        pid = process.read_pid(self.pid_file)
-        if pid is None or self.external:
-            return False
-        process.stop_pid(pid, timeout_s=30.0)
-        self.pid_file.unlink(missing_ok=True)
-        return True
+        return not self.external and process.stop_recorded(self.pid_file, timeout_s=30.0)
 
     def status(self) -> ComponentStatus:
         try:

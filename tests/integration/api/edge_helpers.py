@@ -133,7 +133,11 @@ async def mint(
 
 
 class Engine:
-    """Appends what the turn engine would append, to the real topic, with the real codec."""
+    """Appends events of the engine's types to the real topic, with the real codec and
+    producer, so a protocol test chooses when each lands (resume mid-turn, a heartbeat
+    while the turn is idle, a failure after a cancel). The edge under test reads the
+    real log either way; what the real engine (``somagent serve worker``) appends is
+    streamed, resumed and replayed by the same guarantees in test_api_engine.py."""
 
     SCRIPT = ("TurnRecalled", "TurnPlanned", "ToolCallRequested", "ToolCallDelta",
               "ToolCallDelta", "ToolCallCompleted", "TurnVerified", "TurnAnswered",

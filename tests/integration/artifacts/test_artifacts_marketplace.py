@@ -5,9 +5,6 @@ follows real measured turns; the artifact read models replay equal (``replay --v
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -18,6 +15,7 @@ import pytest
 from artifact_helpers import Signer, signer
 from edge_eventsource import messages
 from edge_helpers import Session, read_topic_async
+from integration.engine.engine_helpers import WorkerProcess
 
 from somagent.artifacts.publisher import agent_manifest, signed
 from somagent.artifacts.ranking import p95, wilson_lower
@@ -36,20 +34,12 @@ SLOW = "```python\nimport time\ntime.sleep(3)\nprint('slept')\n```"
 
 @pytest.fixture(scope="module")
 def worker(stack: RunningStack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    env = {**os.environ, **stack.settings.to_env()}
-    log = tmp_path_factory.mktemp("worker") / "worker.log"
-    with open(log, "w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "somagent.cli", "serve", "worker"],
-                                env=env, stdout=out, stderr=subprocess.STDOUT)
+    proc = WorkerProcess(stack.settings, tmp_path_factory.mktemp("worker")).start()
     try:
         yield
     finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        print(log.read_text()[-4000:])
+        proc.stop()
+        print(proc.tail(60))
 
 
 @pytest.fixture(scope="module")
@@ -213,7 +203,10 @@ def _marked_after_revoke(stack: RunningStack, threads: ProjectorThreads, agent_i
                     "WHERE agent = {a:String}", {"a": agent_id})
     turns = ch.query("SELECT turn, agent_version, requested_us, completed_us "
                      "FROM agent_version_turns WHERE agent = {a:String}", {"a": agent_id})
-    assert [r["agent_version"] for r in rows] == ["1.1.0"], (rows, turns)
+    trails = {r["turn"]: ch.query(
+        "SELECT type, ts_us, event_id, producer FROM events WHERE turn = {t:String} "
+        "ORDER BY ts_us", {"t": r["turn"]}) for r in rows}
+    assert [r["agent_version"] for r in rows] == ["1.1.0"], (rows, turns, trails)
 
 
 async def test_ranking_follows_measured_turns_and_replay_verifies(

@@ -22,10 +22,9 @@ class FaustBilling:
         self.proc = WorkerProcess(
             settings,
             home,
-            role=("serve", "billing", "--engine", "faust", "--group", f"it-billing-{home.name}"),
+            role=("serve", "billing", "--engine", "faust", "--group", "{group}"),
             topics=(BILLING_USAGE,),
         )
-        self.proc.role = (*self.proc.role[:-1], self.proc.group)
 
     @property
     def errors(self) -> list[BaseException]:

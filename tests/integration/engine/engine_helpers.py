@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -13,12 +9,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from integration.roles import RoleProcess, commit_at_end
+
 from somagent.config import Settings
 from somagent.events.catalog import CONVERSATION, MEMORY
 from somagent.events.codec import EventCodec
 from somagent.events.envelope import make_event
 from somagent.exceptions import DeadlineExceeded
-from somagent.kafka.admin import commit_offsets, end_offsets, partitions_of
+from somagent.kafka.admin import partitions_of
 from somagent.kafka.producer import EventProducer
 from somagent.kafka.reader import LogReader
 from somagent.kafka.schema_log import kafka_codec
@@ -27,11 +25,14 @@ from somagent.policy.defaults import DEFAULT_POLICY_HASH
 from somagent.wait import until
 
 
-class WorkerProcess:
+class WorkerProcess(RoleProcess):
     """``somagent serve worker`` as a child process of the stack, in its own consumer group.
 
     It reaches the stack's Memory Gateway and analytics service like a platform
     worker (the stack's home holds their service credential); ``home`` keeps its log.
+    The group's positions are committed at the log's end before it first starts
+    (:func:`commit_at_end`): turns other tests appended are not driven again. ``role``
+    may name the group as ``{group}``.
     """
 
     def __init__(
@@ -42,63 +43,19 @@ class WorkerProcess:
         role: tuple[str, ...] = ("serve", "worker"),
         topics: tuple[str, ...] = (CONVERSATION, MEMORY),
     ) -> None:
-        # Its own consumer group, with committed positions at the log's end on every
-        # partition before it first starts: turns other tests appended (the edge tests
-        # write engine events themselves) are not re-driven, and a restarted worker
-        # resumes from committed positions (never "latest", which could skip a turn
-        # requested on a partition that had no commit yet).
         self.group = f"engine-test-{uuid.uuid4().hex[:8]}"
-        self.role = role
+        argv = [part.format(group=self.group) for part in role]
+        super().__init__(settings, home, [*argv, "--loglevel", "info"],
+                         env={"SOMAGENT_WORKER_APP_ID": self.group}, log_name="worker.log")
         self.topics = topics
-        self.settings = settings
-        self.env = {
-            **os.environ,
-            **settings.to_env(),
-            "SOMAGENT_WORKER_APP_ID": self.group,
-        }
         self._seeded = False
-        self.home = home
-        self.log = home / "worker.log"
-        self.proc: subprocess.Popen[bytes] | None = None
 
-    def _seed_group_offsets(self) -> None:
-        ends = end_offsets(self.settings, partitions_of(self.settings, self.topics))
-        commit_offsets(self.settings, self.group, ends)
-
-    def start(self) -> None:
+    def start(self) -> WorkerProcess:
         if not self._seeded:
-            self._seed_group_offsets()
+            commit_at_end(self.settings, self.group, self.topics)
             self._seeded = True
-        self.home.mkdir(parents=True, exist_ok=True)
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "somagent.cli", *self.role, "--loglevel", "info"],
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-
-    def kill(self) -> None:
-        """SIGKILL: no clean shutdown, no offset commit, no goodbye to the group."""
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(30)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-
-    def tail(self, lines: int = 40) -> str:
-        try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
+        super().start()
+        return self
 
 
 def grant_default_policy(settings: Settings, session: str) -> None:
@@ -148,10 +105,14 @@ class Client:
         tenant: str | None = None,
         session: str | None = None,
         idempotency_key: str | None = None,
+        grant_policy: bool = True,
     ) -> TurnHandle:
+        """Append a ``TurnRequested`` (the edge's part); ``grant_policy`` first writes the
+        session's policy to Redis as mint would (off when the test has written it)."""
         turn, sess = str(uuid.uuid4()), session or str(uuid.uuid4())
         tenant = tenant or str(uuid.uuid4())
-        grant_default_policy(self.settings, sess)
+        if grant_policy:
+            grant_default_policy(self.settings, sess)
         event = make_event(
             "TurnRequested",
             {

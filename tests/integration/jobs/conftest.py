@@ -1,5 +1,9 @@
 """Fixtures of the jobs tests: the real stack (with its Temporal dev server), a turn
-engine and a jobs worker as child processes, and the edge in a thread."""
+engine and a jobs worker as child processes, and the edge in a thread. The two roles
+are stopped as soon as the last test of this directory is done (``pytest_runtest_teardown``
+below; pytest's ``package`` scope does not apply to a directory without ``__init__``): a
+turn engine left running would drive the turns of later tests a second time, in its own
+consumer group."""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 from jobs_helpers import Caller, Edge, Role, new_caller, start_edge, turn_worker
+from jobs_helpers import role as jobs_role
 
 from somagent.stack.stack import RunningStack
 
@@ -35,9 +40,20 @@ def effects_dir(effects_root: Path) -> Path:
     return path
 
 
+HERE = Path(__file__).parent
+_ROLES: list[Role] = []
+
+
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    if nextitem is None or HERE not in nextitem.path.parents:
+        for started in _ROLES:
+            started.stop()
+
+
 @pytest.fixture(scope="session")
 def turns(stack: RunningStack, roles_home: Path) -> Iterator[Role]:
     role = turn_worker(stack.settings, roles_home).start()
+    _ROLES.append(role)
     yield role
     role.stop()
 
@@ -47,7 +63,8 @@ def jobs_worker(
     stack: RunningStack, roles_home: Path, effects_root: Path, turns: Role
 ) -> Iterator[Role]:
     env = {"SOMAGENT_TOOL_SANDBOX_WRITABLE": str(effects_root)}
-    role = Role(stack.settings, roles_home, "jobs", env).start()
+    role = jobs_role(stack.settings, roles_home, "jobs", env).start()
+    _ROLES.append(role)
     yield role
     role.stop()
 

@@ -11,10 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
-import subprocess
-import sys
 import threading
 import uuid
 from dataclasses import dataclass
@@ -24,13 +20,13 @@ from typing import Any
 import asyncpg
 import httpx
 import uvicorn
+from integration.roles import RoleProcess, commit_at_end
 
 from somagent.api.app import create_app
 from somagent.api.settings import EdgeSettings
 from somagent.api.tenants import create_tenant
 from somagent.config import Settings
 from somagent.events.catalog import CONVERSATION, MEMORY
-from somagent.kafka.admin import commit_offsets, end_offsets, partitions_of
 from somagent.policy.defaults import DEFAULT_POLICY_HASH
 from somagent.stack.process import free_port
 from somagent.wait import until, until_async
@@ -39,51 +35,20 @@ EDGE = EdgeSettings(heartbeat_s=1.0, stream_grace_s=5.0, turn_deadline_ms=60_000
 END = ("completed", "failed", "cancelled")
 
 
-class Role:
-    """``somagent serve <role>`` as a child process with the stack's settings."""
+Role = RoleProcess
 
-    def __init__(self, settings: Settings, home: Path, role: str, env: dict[str, str]) -> None:
-        self.argv = [sys.executable, "-m", "somagent.cli", "serve", role]
-        self.env = {**os.environ, **settings.to_env(), **env}
-        self.log = home / f"{role}-{uuid.uuid4().hex[:6]}.log"
-        self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> Role:
-        self.log.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.log, "ab") as out:
-            self.proc = subprocess.Popen(self.argv, env=self.env, stdout=out,
-                                         stderr=subprocess.STDOUT, start_new_session=True)
-        return self
-
-    def kill(self) -> None:
-        """SIGKILL: no clean shutdown, nothing reported to Temporal."""
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(30)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-
-    def tail(self, lines: int = 60) -> str:
-        try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
+def role(settings: Settings, home: Path, name: str, env: dict[str, str]) -> Role:
+    """``somagent serve <name>`` as a child process with the stack's settings."""
+    return RoleProcess(settings, home, ["serve", name], env=env)
 
 
 def turn_worker(settings: Settings, home: Path) -> Role:
     """A turn engine in its own consumer group, starting at the log's end (other tests'
     turns are not driven again)."""
     group = f"jobs-test-{uuid.uuid4().hex[:8]}"
-    ends = end_offsets(settings, partitions_of(settings, [CONVERSATION, MEMORY]))
-    commit_offsets(settings, group, ends)
-    return Role(settings, home, "worker", {"SOMAGENT_WORKER_APP_ID": group})
+    commit_at_end(settings, group, [CONVERSATION, MEMORY])
+    return role(settings, home, "worker", {"SOMAGENT_WORKER_APP_ID": group})
 
 
 @dataclass

@@ -12,6 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 from edge_helpers import Tenant
 from policy_helpers import activate, events, mint_under, unique_policy
@@ -171,6 +172,12 @@ async def test_memory_write_refused_by_a_read_only_policy(
     assert r.status_code == 403 and r.json()["rule"] == "memory-read-not-allowed", r.text
     await events(settings, codec, GATEWAY_AUDIT, "PolicyDenied", policy_hash=off,
                  rule="memory-read-not-allowed", path="/v1/memory/recall")
+    # The brain's evaluate returns memory evidence too: the same read gate refuses it.
+    r = await client.post("/v1/brain/evaluate", json={"query": "vault code"},
+                          headers={"Authorization": f"Bearer {blind['jwt']}"})
+    assert r.status_code == 403 and r.json()["rule"] == "memory-read-not-allowed", r.text
+    await events(settings, codec, GATEWAY_AUDIT, "PolicyDenied", policy_hash=off,
+                 rule="memory-read-not-allowed", path="/v1/brain/evaluate")
     # The refused write appended nothing to memory.events.
     written = await events(settings, codec, MEMORY, "MemoryRememberRequested", want=0,
                            timeout_s=10)
@@ -184,3 +191,24 @@ async def test_memory_write_refused_by_a_read_only_policy(
         return found or None
 
     await until_async(logged, timeout_s=60, what="the memory decision in policy.decisions")
+
+
+async def test_a_batch_policy_makes_its_sessions_batch(
+        client: httpx.AsyncClient, stack: RunningStack, tenant: Tenant
+) -> None:
+    """Turn admission's lane comes from the plan and the policy: a session minted under
+    a policy whose ``lane`` is ``batch`` is batch (shed first), even on an interactive
+    plan and even when it asks for interactive; the answer lists the lowered lane."""
+    document = unique_policy("batchlane", tools=["calc"])
+    document["data"]["lane"] = "batch"
+    hash_ = await activate(client, stack.settings, document)
+    plain = await mint_under(client, tenant, hash_)
+    assert plain.status_code == 200 and plain.json()["lane"] == "batch", plain.text
+    asked = await client.post("/v1/session/mint", headers={
+        "Authorization": f"Bearer {tenant.api_key}"}, json={
+        "tenant": tenant.tenant, "persona_hash": "sha256-" + "0" * 64, "policy_hash": hash_,
+        "budgets": {"tokens": 1000, "tools_per_min": 60}, "lane": "interactive"})
+    assert asked.status_code == 200, asked.text
+    assert asked.json()["lane"] == "batch" and "lane" in asked.json()["clamped"]
+    claims = jwt.decode(asked.json()["jwt"], options={"verify_signature": False})
+    assert claims["lane"] == "batch"

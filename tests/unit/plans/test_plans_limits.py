@@ -77,3 +77,15 @@ def test_a_lane_can_be_downgraded_never_upgraded() -> None:
     assert set(LANES) == {"interactive", "batch"}
     with pytest.raises(InvalidPlanLimits):
         clamp(interactive, 1, 1, "express")
+
+
+def test_the_policy_lane_is_a_ceiling_below_the_plan() -> None:
+    interactive = tenant_limits("pro")
+    assert clamp(interactive, 1, 1, None, "batch").lane == "batch"
+    assert clamp(interactive, 1, 1, None, "interactive").lane == "interactive"
+    asked = clamp(interactive, 1, 1, "interactive", "batch")
+    assert asked.lane == "batch" and asked.lowered == ("lane",)
+    batch_plan = tenant_limits("pro", {}, {"lane": "batch"})
+    assert clamp(batch_plan, 1, 1, None, "interactive").lane == "batch"
+    with pytest.raises(InvalidPlanLimits):
+        clamp(interactive, 1, 1, None, "express")
