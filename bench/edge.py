@@ -45,7 +45,7 @@ import httpx
 from confluent_kafka import Consumer, TopicPartition
 
 from somagent.api.tenants import create_tenant
-from somagent.config import Settings, load_settings
+from somagent.config import Settings
 from somagent.contract.ids import event_id
 from somagent.events.catalog import CONVERSATION
 from somagent.events.codec import EventCodec
@@ -57,11 +57,11 @@ from somagent.kafka.schema_log import KafkaSchemaLog
 from somagent.policy.defaults import DEFAULT_POLICY_HASH
 from somagent.stack.process import free_port
 from somagent.stack.stack import Stack
+from somagent.stack.testing import fresh_stack_settings
 from somagent.wait import until
 
 SCRIPT = ("TurnRecalled", "TurnPlanned", "ToolCallRequested", "ToolCallDelta", "ToolCallDelta",
           "ToolCallCompleted", "TurnVerified", "TurnAnswered", "TurnCompleted")
-REPO = Path(__file__).resolve().parents[1]
 
 
 def _percentiles(values: list[float]) -> dict[str, float]:
@@ -264,9 +264,8 @@ async def measure(settings: Settings, streams: int, rate: float, url: str, pid: 
 
 def run(streams: int, rate: float) -> dict[str, Any]:
     home = Path(tempfile.mkdtemp(prefix="somagent-bench-edge-"))
-    settings = load_settings(home=home, cache_dir=REPO / ".somagent" / "cache",
-                             kafka_port=free_port(), kafka_controller_port=free_port(),
-                             postgres_port=free_port(), redis_port=free_port(), topic_partitions=3)
+    # Every server on a free port: a platform from `somagent up` may run beside it.
+    settings = fresh_stack_settings(home, partitions=3)
     stack = Stack(settings)
     stack.up()
     api_port = free_port()

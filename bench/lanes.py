@@ -56,6 +56,7 @@ from somagent.api.http_protocol import HeaderTimeoutProtocol
 from somagent.api.settings import EdgeSettings
 from somagent.api.tenants import create_tenant
 from somagent.config import Settings
+from somagent.policy.defaults import DEFAULT_POLICY_HASH
 from somagent.stack.platform import Layout
 from somagent.stack.process import free_port
 from somagent.stack.stack import Stack
@@ -122,7 +123,7 @@ async def _tenant(settings: Settings) -> tuple[str, str]:
 
 async def _mint(http: httpx.AsyncClient, tenant: str, key: str, lane: str) -> dict[str, str]:
     r = await http.post("/v1/session/mint", headers={"Authorization": f"Bearer {key}"}, json={
-        "tenant": tenant, "persona_hash": _HASH, "policy_hash": _HASH, "lane": lane,
+        "tenant": tenant, "persona_hash": _HASH, "policy_hash": DEFAULT_POLICY_HASH, "lane": lane,
         "budgets": {"tokens": 10**11, "tools_per_min": 0}})
     r.raise_for_status()
     return {"session": r.json()["session_id"], "jwt": r.json()["jwt"]}

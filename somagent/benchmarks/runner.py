@@ -27,8 +27,14 @@ from somagent.benchmarks.exceptions import BenchError
 
 #: Arguments per script; ``--quick`` for every script not listed.
 QUICK_ARGS: dict[str, list[str]] = {
-    "edge": ["--streams", "1000", "--rate", "1000"],  # bench/edge.py has no --quick
+    # scripts without --quick: a smaller run by their own knobs
+    "edge": ["--streams", "1000", "--rate", "1000"],
+    "brain": ["--epochs", "1"],
+    "policy": ["--calls", "500"],
+    "tracing": ["--turns", "20"],
 }
+#: ``bench/*.py`` that are not benchmarks (data generators): never run by ``bench``.
+NOT_BENCHMARKS: frozenset[str] = frozenset({"brain_recall_set"})
 FULL_ARGS: dict[str, list[str]] = {}
 #: Extra runs of a script under another result name: ``edge.small`` holds 100 streams,
 #: so memory per stream is the slope of the server's RSS between the two runs.
@@ -60,10 +66,12 @@ class ScriptResult:
 
 
 def discover(bench_dir: Path, only: Sequence[str] = ()) -> list[Path]:
-    """``bench/*.py`` (not ``_private.py``), sorted; ``only`` keeps those names."""
+    """``bench/*.py`` (not ``_private.py`` nor :data:`NOT_BENCHMARKS`), sorted; ``only``
+    keeps those names."""
     if not bench_dir.is_dir():
         raise BenchError(f"no benchmark folder at {bench_dir}")
-    scripts = sorted(p for p in bench_dir.glob("*.py") if not p.name.startswith("_"))
+    scripts = sorted(p for p in bench_dir.glob("*.py")
+                     if not p.name.startswith("_") and p.stem not in NOT_BENCHMARKS)
     if only:
         unknown = set(only) - {p.stem for p in scripts}
         if unknown:

@@ -27,7 +27,7 @@ def test_parse_output_whole_or_last_object() -> None:
 
 
 def test_discover_sorted_and_filtered(tmp_path: Path) -> None:
-    for name in ("turns", "codec", "_helper"):
+    for name in ("turns", "codec", "_helper", "brain_recall_set"):
         script(tmp_path, name, "")
     assert [p.stem for p in discover(tmp_path)] == ["codec", "turns"]
     assert [p.stem for p in discover(tmp_path, ["turns"])] == ["turns"]
@@ -38,6 +38,11 @@ def test_discover_sorted_and_filtered(tmp_path: Path) -> None:
 def test_quick_arguments() -> None:
     assert args_for("codec", quick=True) == ["--quick"]
     assert args_for("edge", quick=True)[0] == "--streams"
+    # Every script of the repository accepts what a quick run passes it.
+    bench = Path(__file__).resolve().parents[3] / "bench"
+    for path in discover(bench):
+        for flag in args_for(path.stem, quick=True)[::2]:
+            assert flag in path.read_text(), (path.name, flag)
     assert args_for("codec", quick=False) == []
 
 
