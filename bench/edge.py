@@ -77,11 +77,8 @@ def _percentiles(values: list[float]) -> dict[str, float]:
 
 
 def _env(settings: Settings, api_port: int) -> dict[str, str]:
-    return {**os.environ, "SOMAGENT_HOME": str(settings.home_dir),
-            "SOMAGENT_CACHE_DIR": str(settings.cache_path),
-            "SOMAGENT_KAFKA_PORT": str(settings.kafka_port),
-            "SOMAGENT_POSTGRES_PORT": str(settings.postgres_port),
-            "SOMAGENT_REDIS_PORT": str(settings.redis_port),
+    """The private stack's settings (every port) for the edge process."""
+    return {**os.environ, **settings.to_env(),
             "SOMAGENT_API_PORT": str(api_port),
             "SOMAGENT_EDGE_WORKERS": "100000",  # measure streaming, not admission
             "SOMAGENT_EDGE_HEARTBEAT_S": "15"}

@@ -215,8 +215,9 @@ class Tailer:
             item = decode_record(self.codec, msg, self.topic)
             if item is None:
                 continue
+            turn = item.turn  # once per record, not once per watching stream
             for sub in subs:
-                if sub.turn == item.turn:
+                if sub.turn == turn:
                     by_loop[sub.loop].append((sub, item))
         for loop, items in by_loop.items():
             try:

@@ -299,3 +299,24 @@ def test_brownout_for_never_raises_on_valid_rates(k: int, mu: float, factor: flo
     assert d.admit == (d.shed_lanes != LANES)
     if d.reason != "unstable":
         assert mmk_metrics(lam, mu, k).utilisation == d.utilisation
+
+
+def _erlang_b_full(a: float, k: int) -> float:
+    """The recurrence run to k with no early exit (the reference)."""
+    b = 1.0
+    for j in range(1, k + 1):
+        b = a * b / (j + a * b)
+    return b
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.floats(min_value=0.0, max_value=400.0), st.integers(min_value=1, max_value=3000))
+def test_erlang_b_early_exit_returns_the_full_recurrences_float(load: float, k: int) -> None:
+    assert erlang_b(load, k) == _erlang_b_full(load, k)
+
+
+def test_erlang_b_with_far_more_servers_than_load_is_exactly_zero() -> None:
+    # An edge with 100,000 slots and a few Erlangs of load: the same float as the full
+    # recurrence (which underflows to 0.0), without 100,000 steps on the request path.
+    assert erlang_b(5.0, 100_000) == _erlang_b_full(5.0, 100_000) == 0.0
+    assert erlang_c(5.0, 100_000) == 0.0
