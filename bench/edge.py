@@ -264,22 +264,25 @@ def run(streams: int, rate: float) -> dict[str, Any]:
     # Every server on a free port: a platform from `somagent up` may run beside it.
     settings = fresh_stack_settings(home, partitions=3)
     stack = Stack(settings)
-    stack.up()
     api_port = free_port()
     log = open(home / "edge.log", "w")  # noqa: SIM115 - closed in finally
-    server = subprocess.Popen([sys.executable, "-m", "somagent.cli", "serve", "api"],
-                              env=_env(settings, api_port), stdout=log, stderr=subprocess.STDOUT)
+    server: subprocess.Popen[bytes] | None = None
     url = f"http://127.0.0.1:{api_port}"
-    try:
+    try:  # a start-up that fails half-way still stops what it started
+        stack.up()
+        server = subprocess.Popen([sys.executable, "-m", "somagent.cli", "serve", "api"],
+                                  env=_env(settings, api_port), stdout=log,
+                                  stderr=subprocess.STDOUT)
         until(lambda: httpx.get(url + "/healthz", timeout=1).status_code == 200,
               timeout_s=120, what="edge subprocess")
         result = asyncio.run(measure(settings, streams, rate, url, server.pid))
     finally:
-        server.terminate()
-        try:
-            server.wait(30)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        if server is not None:
+            server.terminate()
+            try:
+                server.wait(30)
+            except subprocess.TimeoutExpired:
+                server.kill()
         log.close()
         stack.down()
     return {
