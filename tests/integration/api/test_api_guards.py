@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import httpx
 import pytest
-from edge_helpers import Engine, Server, Tenant, mint, read_topic_async, turn_body
+from edge_helpers import Server, Tenant, mint, read_topic_async, turn_body
 from redis.asyncio import Redis
 
 from somagent.events.catalog import CONVERSATION, GATEWAY_AUDIT
@@ -59,8 +59,7 @@ async def test_a_turn_is_refused_while_an_allowed_tools_window_is_full(
 
 
 async def test_token_budget_is_preauthorised_and_exhaustion_is_402(
-    client: httpx.AsyncClient, tenant: Tenant, engine: Engine, stack: RunningStack,
-    edge: Server,
+    client: httpx.AsyncClient, tenant: Tenant, stack: RunningStack, edge: Server,
 ) -> None:
     # Each turn reserves ceil(bytes/4) + 2048 tokens; 5000 fit two turns, not three.
     s = await mint(client, tenant, tokens=5000)

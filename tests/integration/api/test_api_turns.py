@@ -159,8 +159,7 @@ async def test_idempotent_retry_returns_the_same_turn_and_stream(
 
 
 async def test_concurrent_retries_with_one_key_start_one_turn(
-    client: httpx.AsyncClient, engine: Engine, session: Session, stack: RunningStack,
-    edge: Server,
+    client: httpx.AsyncClient, session: Session, stack: RunningStack, edge: Server,
 ) -> None:
     key = {"Idempotency-Key": f"race-{uuid.uuid4()}"}
 
